@@ -1,0 +1,29 @@
+# The README's two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/audittrail migrate
+	$(BIN)/audittrail demo
+	$(BIN)/audittrail serve
+
+test: $(STAMP)
+	$(BIN)/ruff check auditd tests migrations benchmarks
+	$(BIN)/mypy
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.capture
+
+clean:
+	rm -rf $(VENV) state

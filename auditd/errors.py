@@ -1,0 +1,66 @@
+"""The one family of exceptions for user mistakes and unusable environments.
+
+Every error a user can cause or fix is an :class:`AuditdError`. The command line
+prints it as one line (``error: <message> (<hint>)``) and exits with the
+subclass's ``exit_code``; anything else is a bug and shows a traceback.
+Exit codes are part of the interface (documented in the README and used by
+``RestartPreventExitStatus=`` in the systemd unit), so never renumber them.
+"""
+
+from __future__ import annotations
+
+
+class AuditdError(Exception):
+    """Base class: a problem the user can understand and fix."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class UsageError(AuditdError):
+    """Bad command-line arguments or API arguments (ids, dates, zones, names)."""
+
+    exit_code = 2
+
+
+class ConfigError(AuditdError):
+    """The configuration file, environment or flags are invalid."""
+
+    exit_code = 3
+
+
+class DatabaseUnavailableError(AuditdError):
+    """The database cannot be reached (network, credentials, missing file)."""
+
+    exit_code = 4
+
+
+class SchemaMismatchError(AuditdError):
+    """The database schema is not at the migration head this build expects."""
+
+    exit_code = 5
+
+
+class AlreadyRunningError(AuditdError):
+    """Another ``serve`` process owns this SQLite database file."""
+
+    exit_code = 6
+
+
+class NotFoundError(AuditdError):
+    """A requested row, version or transaction does not exist."""
+
+    exit_code = 7
+
+
+class CaptureError(AuditdError):
+    """Change-capture triggers are missing, outdated or cannot be installed."""
+
+    exit_code = 8

@@ -1,0 +1,60 @@
+"""The versioned Open Event domain and its audit tables.
+
+Importing this package declares every model and configures the mappers, so
+Continuum's version classes (``SessionVersion``, ...) and tables exist in
+``Base.metadata`` afterwards.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+from sqlalchemy_continuum import version_class
+
+from auditd.versioning import versioning_manager  # must precede the models
+from auditd.models.base import Base  # noqa: I001
+from auditd.models.audit import OpenTransaction, Transaction
+from auditd.models.domain import (
+    SESSION_STATES,
+    Event,
+    Microlocation,
+    Session,
+    SessionType,
+    Speaker,
+    Track,
+    User,
+    speakers_sessions,
+)
+
+versioning_manager.transaction_cls = Transaction
+orm.configure_mappers()
+
+SessionVersion = version_class(Session)
+# Deriving a session's last change reads its speakers' history by session id.
+sa.Index(
+    "ix_speakers_sessions_version_session_id",
+    Base.metadata.tables["speakers_sessions_version"].c.session_id,
+    Base.metadata.tables["speakers_sessions_version"].c.transaction_id,
+)
+EventVersion = version_class(Event)
+TrackVersion = version_class(Track)
+SpeakerVersion = version_class(Speaker)
+
+__all__ = [
+    "SESSION_STATES",
+    "Base",
+    "Event",
+    "EventVersion",
+    "Microlocation",
+    "OpenTransaction",
+    "Session",
+    "SessionType",
+    "SessionVersion",
+    "Speaker",
+    "SpeakerVersion",
+    "Track",
+    "TrackVersion",
+    "Transaction",
+    "User",
+    "speakers_sessions",
+]

@@ -1,0 +1,60 @@
+"""The transaction record every version row points to (Continuum's
+``transaction`` table, with attribution columns of our own)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from auditd.models.base import Base
+from auditd.timestamps import UTCDateTime
+
+
+class Transaction(Base):
+    """One database transaction that changed versioned rows.
+
+    On PostgreSQL ``id`` is the database's own 64-bit transaction id
+    (``pg_current_xact_id()``), which lets every writer find its transaction
+    row without session state and gives an exact commit-order horizon
+    (see :mod:`auditd.horizon`). On SQLite it is an autoincrement, and
+    SQLite's single writer makes id order equal commit order.
+    """
+
+    __tablename__ = "transaction"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: orm.Mapped[int] = orm.mapped_column(sa.BigInteger, primary_key=True, autoincrement=True)
+    issued_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime, nullable=False, index=True)
+    actor: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), index=True)
+    origin: orm.Mapped[str] = orm.mapped_column(sa.String(32), nullable=False)
+    reason: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
+    remote_addr: orm.Mapped[str | None] = orm.mapped_column(sa.String(50))
+    application: orm.Mapped[str | None] = orm.mapped_column(sa.String(255))
+
+    def __repr__(self) -> str:
+        return f"<Transaction id={self.id} issued_at={self.issued_at} actor={self.actor!r}>"
+
+
+class OpenTransaction(Base):
+    """SQLite only: the attribution slot the capture triggers read.
+
+    Holds at most one row, for the write transaction in progress (SQLite
+    allows one writer at a time). ``statement_stamp`` is NULL when an
+    :class:`~auditd.versioning.AuditSession` published the row and will clear
+    it before commit; otherwise the triggers created it for a foreign writer
+    and it is valid only for statements sharing that clock value.
+    """
+
+    __tablename__ = "audittrail_open_transaction"
+
+    slot: orm.Mapped[int] = orm.mapped_column(
+        sa.Integer, sa.CheckConstraint("slot = 1", name="single_slot"), primary_key=True
+    )
+    transaction_id: orm.Mapped[int | None] = orm.mapped_column(sa.BigInteger)
+    statement_stamp: orm.Mapped[str | None] = orm.mapped_column(sa.String(32))
+    actor: orm.Mapped[str | None] = orm.mapped_column(sa.String(255))
+    origin: orm.Mapped[str | None] = orm.mapped_column(sa.String(32))
+    reason: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
+    remote_addr: orm.Mapped[str | None] = orm.mapped_column(sa.String(50))

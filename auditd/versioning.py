@@ -1,0 +1,165 @@
+"""SQLAlchemy-Continuum set-up and the attribution context for ORM writes.
+
+Continuum builds the version tables and classes (``SessionVersion``, ...) and
+their relationships; the *database* writes every version row, through the
+capture triggers in :mod:`auditd.capture`, for the ORM and for every other
+writer alike. That is why Continuum's unit of work is never attached to a
+session here: with two writers of version rows, an ORM write would be
+versioned twice (or, for statements Continuum cannot see, zero times).
+
+What the ORM adds is attribution: before its first write in a database
+transaction, an :class:`AuditSession` publishes the current
+:func:`audit_context` (actor, origin, reason, remote address) where the
+triggers read it when they create the transaction row.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+from sqlalchemy_continuum import VersioningManager
+
+from auditd.errors import UsageError
+
+versioning_manager = VersioningManager(
+    options={"strategy": "validity", "create_composite_index": True},
+)
+# Build version tables and classes for every mapped class with __versioned__;
+# this must run before the models are declared (auditd.models imports us first).
+versioning_manager.apply_class_configuration_listeners(orm.Mapper)
+
+ORIGINS = frozenset({"api", "cli", "job", "sql", "baseline", "revert", "demo", "test"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditContext:
+    """Who is writing, from where and why; stored on each transaction row."""
+
+    actor: str | None = None
+    origin: str = "api"
+    reason: str | None = None
+    remote_addr: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.origin not in ORIGINS:
+            raise UsageError(
+                f"unknown origin {self.origin!r}", f"one of: {', '.join(sorted(ORIGINS))}"
+            )
+        if self.actor is not None and not (0 < len(self.actor) <= 255):
+            raise UsageError("actor must be 1 to 255 characters")
+        if self.remote_addr is not None and len(self.remote_addr) > 50:
+            raise UsageError("remote_addr must be at most 50 characters")
+
+
+_current: contextvars.ContextVar[AuditContext] = contextvars.ContextVar(
+    "audittrail_context", default=AuditContext()
+)
+
+
+@contextmanager
+def audit_context(
+    actor: str | None = None,
+    origin: str = "api",
+    reason: str | None = None,
+    remote_addr: str | None = None,
+) -> Iterator[AuditContext]:
+    """Attribute the ORM writes made inside the block.
+
+    The context is read when a database transaction first writes, so a
+    transaction is attributed to the context active at its first flush.
+    Raises :class:`UsageError` for an unknown origin or an oversized value.
+    """
+    token = _current.set(
+        AuditContext(actor=actor, origin=origin, reason=reason, remote_addr=remote_addr)
+    )
+    try:
+        yield _current.get()
+    finally:
+        _current.reset(token)
+
+
+def current_context() -> AuditContext:
+    """The attribution that the next transaction will carry."""
+    return _current.get()
+
+
+_PUBLISHED = "audittrail_context_published_in"
+
+# SQLite has no per-transaction variables; the single-writer lock makes one
+# slot row enough. It is cleared again before COMMIT (see _clear_sqlite_context).
+_SQLITE_PUBLISH = sa.text(
+    "INSERT INTO audittrail_open_transaction"
+    " (slot, transaction_id, statement_stamp, actor, origin, reason, remote_addr)"
+    " VALUES (1, NULL, NULL, :actor, :origin, :reason, :remote_addr)"
+    " ON CONFLICT (slot) DO UPDATE SET transaction_id = NULL, statement_stamp = NULL,"
+    " actor = excluded.actor, origin = excluded.origin, reason = excluded.reason,"
+    " remote_addr = excluded.remote_addr"
+)
+_POSTGRESQL_PUBLISH = sa.text(
+    "SELECT set_config('audittrail.actor', coalesce(:actor, ''), true),"
+    " set_config('audittrail.origin', :origin, true),"
+    " set_config('audittrail.reason', coalesce(:reason, ''), true),"
+    " set_config('audittrail.remote_addr', coalesce(:remote_addr, ''), true)"
+)
+
+
+def publish_context(session: orm.Session) -> None:
+    """Hand the current :class:`AuditContext` to the capture triggers.
+
+    Idempotent within a (sub)transaction. Called automatically by
+    :class:`AuditSession` before flushes and bulk statements.
+    """
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    if transaction is None or session.info.get(_PUBLISHED) is transaction:
+        return
+    connection = session.connection()
+    context = current_context()
+    params = {
+        "actor": context.actor,
+        "origin": context.origin,
+        "reason": context.reason,
+        "remote_addr": context.remote_addr,
+    }
+    statement = _POSTGRESQL_PUBLISH if connection.dialect.name == "postgresql" else _SQLITE_PUBLISH
+    connection.execute(statement, params)
+    session.info[_PUBLISHED] = transaction
+
+
+class AuditSession(orm.Session):
+    """An ORM session whose writes are attributed to :func:`audit_context`."""
+
+
+@sa.event.listens_for(AuditSession, "before_flush")
+def _publish_before_flush(session: orm.Session, flush_context: Any, instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        publish_context(session)
+
+
+@sa.event.listens_for(AuditSession, "do_orm_execute")
+def _publish_before_bulk_statement(state: orm.ORMExecuteState) -> None:
+    if not state.is_select:
+        publish_context(state.session)
+
+
+@sa.event.listens_for(AuditSession, "after_transaction_end")
+def _forget_published(session: orm.Session, transaction: orm.SessionTransaction) -> None:
+    if session.info.get(_PUBLISHED) is transaction:
+        del session.info[_PUBLISHED]
+
+
+@sa.event.listens_for(AuditSession, "before_commit")
+def _clear_sqlite_context(session: orm.Session) -> None:
+    # The slot row must not outlive this transaction, or the next writer would
+    # be filed under our transaction. Flush first so every write still sees it.
+    session.flush()
+    if _PUBLISHED not in session.info:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.execute(sa.text("DELETE FROM audittrail_open_transaction"))
