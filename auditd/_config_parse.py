@@ -13,6 +13,7 @@ import difflib
 import json
 import math
 import os
+import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -37,8 +38,8 @@ _JOB_KEY_TYPES: dict[str, type] = {
     "misfire_grace_seconds": int,
 }
 
-# Every configuration key and the type of its value. In the file, environment and
-# overrides, "" for database.url, a Path key means "not set": use the automatic default.
+# Every configuration key and the type of its value. In the file, the environment and
+# overrides, "" for database.url or a Path key means "not set: use the automatic default".
 KEY_TYPES: dict[str, type] = {
     "database.url": str,
     "database.password_file": Path,
@@ -95,17 +96,22 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     return f"did you mean {' or '.join(matches)}?" if matches else None
 
 
+# libpq also takes passwords as query parameters (?password=..., ?sslpassword=...).
+_QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&]*")
+
+
 def mask_url_text(text: str) -> str:
-    """Return a database URL with its password replaced by ``***``.
+    """Return a database URL with its passwords (user info and query) as ``***``.
 
     A URL SQLAlchemy cannot parse shows only its scheme: without a parse we cannot
     tell a password from a host (``postgresql://user:secret/db`` is a bad port).
     """
     try:
-        return make_url(text).render_as_string(hide_password=True)
+        rendered = make_url(text).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):
         scheme, separator, _ = text.partition("://")
         return f"{scheme}://***" if separator else "***"
+    return _QUERY_PASSWORD.sub(r"\1***", rendered)
 
 
 def normalise_database_url(text: str) -> str:
@@ -119,12 +125,13 @@ def normalise_database_url(text: str) -> str:
     text = text.strip()
     masked = mask_url_text(text)
     try:
-        url = make_url(text)
+        url: URL | None = make_url(text)
     except (ArgumentError, ValueError):
-        # ``from None``: SQLAlchemy's message can quote the password.
-        raise ConfigError(
-            f"database.url is not a valid database URL: {masked}", _URL_EXAMPLES
-        ) from None
+        url = None
+    if url is None:
+        # Raised outside the except block so that SQLAlchemy's error, which can quote
+        # the password, is not even kept as __context__.
+        raise ConfigError(f"database.url is not a valid database URL: {masked}", _URL_EXAMPLES)
     driver = _DRIVERS.get(url.drivername)
     if driver is None:
         raise ConfigError(
@@ -296,6 +303,14 @@ def read_file_layer(path: Path) -> dict[str, object]:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     raw: dict[str, object] = {}
     for section, table in data.items():
+        if section not in SECTIONS and not isinstance(table, dict):
+            leaf_keys = {key.rsplit(".", 1)[1]: key for key in KEY_TYPES}
+            close = [leaf_keys[name] for name in difflib.get_close_matches(section, leaf_keys)]
+            raise ConfigError(
+                f"unknown top-level key {section!r} in {path}; settings belong in sections: "
+                + ", ".join(SECTIONS),
+                f"did you mean {' or '.join(close)}?" if close else None,
+            )
         if section not in SECTIONS:
             raise ConfigError(
                 f"unknown section [{section}] in {path}; valid sections: {', '.join(SECTIONS)}",

@@ -75,12 +75,12 @@ class DatabaseSettings:
         return make_url(self.url).drivername.partition("+")[0]
 
     def masked_url(self) -> str:
-        """Return the URL with any password replaced by ``***``, safe to log."""
-        return make_url(self.url).render_as_string(hide_password=True)
+        """Return the URL with any password (also ``?password=``) as ``***``, safe to log."""
+        return parse.mask_url_text(self.url)
 
     def connect_url(self) -> URL:
         """Return the URL to connect with: if ``password_file`` is set, its content
-        (one trailing newline dropped) replaces any password in ``url``.
+        (without trailing newlines) replaces any password in ``url``.
 
         The file is read on every call, so a rotated credential takes effect on the
         next connection. Raises ConfigError if it is missing, unreadable or empty.
@@ -93,21 +93,22 @@ class DatabaseSettings:
     def __repr__(self) -> str:
         shown = {spec.name: getattr(self, spec.name) for spec in fields(self)}
         shown["url"] = self.masked_url()
-        return (
-            f"DatabaseSettings({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
-        )
+        fields_text = ", ".join(f"{name}={value!r}" for name, value in shown.items())
+        return f"DatabaseSettings({fields_text})"
 
 
 def _read_password(path: Path) -> str:
     hint = "with systemd, set LoadCredential= and point at $CREDENTIALS_DIRECTORY/<name>"
+    password: str | None = None
     try:
         password = path.read_text(encoding="utf-8").rstrip("\r\n")
     except OSError as exc:
         message = f"database.password_file {path} cannot be read: {exc.strerror}"
         raise ConfigError(message, hint) from None
     except UnicodeDecodeError:
-        # ``from None`` and no detail: the decode error quotes bytes of the password.
-        raise ConfigError(f"database.password_file {path} is not UTF-8 text", hint) from None
+        pass  # raised below, outside this block: the decode error quotes password bytes
+    if password is None:
+        raise ConfigError(f"database.password_file {path} is not UTF-8 text", hint)
     if not password:
         raise ConfigError(f"database.password_file {path} is empty", hint)
     return password

@@ -33,6 +33,7 @@ from auditd.errors import ConfigError
 __all__ = [
     "FORMATS",
     "LEVELS",
+    "REDACTED",
     "configure_logging",
     "get_logger",
     "redact_secrets",
@@ -134,6 +135,32 @@ def _add_utc_timestamp(_logger: WrappedLogger, _method: str, event_dict: EventDi
     every Python version.
     """
     event_dict["timestamp"] = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+    return event_dict
+
+
+class _NamedWriteLogger(structlog.WriteLogger):
+    """A WriteLogger that remembers the name passed to :func:`get_logger`."""
+
+    def __init__(self, file: TextIO, name: str | None) -> None:
+        super().__init__(file)
+        self.name = name
+
+
+class _NamedWriteLoggerFactory:
+    """Logger factory: ``structlog.get_logger(name)`` passes *name* through here."""
+
+    def __init__(self, file: TextIO) -> None:
+        self._file = file
+
+    def __call__(self, *args: Any) -> _NamedWriteLogger:
+        return _NamedWriteLogger(self._file, str(args[0]) if args else None)
+
+
+def _add_logger_name(logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """Processor: ``logger`` = the name given to :func:`get_logger`, if any."""
+    name = getattr(logger, "name", None)
+    if name is not None:
+        event_dict.setdefault("logger", name)
     return event_dict
 
 
@@ -241,9 +268,9 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
         renderer,
     ]
     structlog.configure(
-        processors=[*shared, *tail],
+        processors=[*shared, _add_logger_name, *tail],
         wrapper_class=structlog.make_filtering_bound_logger(min_level),
-        logger_factory=structlog.WriteLoggerFactory(file=out),
+        logger_factory=_NamedWriteLoggerFactory(out),
         context_class=dict,
         # Caching would pin loggers created before a reconfiguration (module-
         # level loggers, SIGHUP) to the old settings.
@@ -263,7 +290,9 @@ def get_logger(name: str | None = None) -> FilteringBoundLogger:
     Loggers can be created at import time, before :func:`configure_logging`
     runs; they use whatever configuration is current when they log.
     """
-    # ``logger`` is a parameter of structlog.get_logger itself, so the name is
-    # bound afterwards.
-    logger: FilteringBoundLogger = structlog.get_logger()
-    return logger.bind(logger=name) if name is not None else logger
+    # A lazy proxy: the name travels as a logger-factory argument and the
+    # configuration is looked up at each call, not frozen here by a bind().
+    logger: FilteringBoundLogger = (
+        structlog.get_logger(name) if name is not None else structlog.get_logger()
+    )
+    return logger

@@ -112,6 +112,15 @@ class SystemdNotifier:
         """Announce that the service is shutting down (``STOPPING=1``)."""
         return self.notify("STOPPING=1")
 
+    def extend_timeout(self, seconds: float) -> bool:
+        """Ask for *seconds* more to finish starting, reloading or stopping.
+
+        Sends ``EXTEND_TIMEOUT_USEC=``; useful while waiting for the database
+        at start-up, which can outlast ``TimeoutStartSec=``. Repeat before the
+        extension runs out.
+        """
+        return self.notify(f"EXTEND_TIMEOUT_USEC={max(0, int(seconds * 1_000_000))}")
+
     def watchdog_interval(self) -> float | None:
         """Return the seconds between watchdog pings: half of ``WATCHDOG_USEC``.
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from auditd.capture import postgresql, sqlite
 from auditd.capture.spec import CaptureSpec, ParentStamp, quote
+from auditd.timestamps import UTCDateTime, utcnow
 
 __all__ = [
     "CaptureProblem",
@@ -24,6 +25,7 @@ __all__ = [
     "drop",
     "install",
     "install_ddl",
+    "installed_specs",
     "quote",
     "verify",
 ]
@@ -40,19 +42,39 @@ def install_ddl(dialect: str, spec: CaptureSpec) -> list[str]:
     raise ValueError(f"unsupported database backend: {dialect}")
 
 
+_registry = sa.table(
+    "audittrail_capture",
+    sa.column("table_name"),
+    sa.column("spec"),
+    sa.column("installed_at", UTCDateTime()),
+)
+
+
 def install(connection: sa.Connection, specs: Iterable[CaptureSpec]) -> None:
-    """Create or replace the capture triggers of each table (idempotent)."""
+    """Create or replace the capture triggers of each table and record the
+    spec in ``audittrail_capture`` (idempotent)."""
     for spec in specs:
         for statement in install_ddl(connection.dialect.name, spec):
             connection.exec_driver_sql(statement)
+        connection.execute(_registry.delete().where(_registry.c.table_name == spec.table))
+        connection.execute(
+            _registry.insert().values(table_name=spec.table, spec=spec.to_json(), installed_at=utcnow())
+        )
 
 
 def drop(connection: sa.Connection, specs: Iterable[CaptureSpec]) -> None:
-    """Remove the capture triggers of each table (idempotent)."""
+    """Remove the capture triggers of each table and its registration (idempotent)."""
     for spec in specs:
         module = postgresql if connection.dialect.name == "postgresql" else sqlite
         for statement in module.drop_ddl(spec):
             connection.exec_driver_sql(statement)
+        connection.execute(_registry.delete().where(_registry.c.table_name == spec.table))
+
+
+def installed_specs(connection: sa.Connection) -> list[CaptureSpec]:
+    """The specs recorded by :func:`install`, in table-name order."""
+    rows = connection.execute(sa.select(_registry.c.spec).order_by(_registry.c.table_name))
+    return [CaptureSpec.from_json(text) for (text,) in rows]
 
 
 @dataclass(frozen=True)
@@ -71,7 +93,7 @@ def _live_triggers(connection: sa.Connection, table: str) -> dict[str, str]:
     if connection.dialect.name == "postgresql":
         rows = connection.execute(
             sa.text(
-                "SELECT t.tgname, p.proname || ':' || t.tgenabled || ':' || p.prosrc"
+                "SELECT t.tgname, p.proname::text || ':' || t.tgenabled::text || ':' || p.prosrc"
                 " FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid"
                 " WHERE t.tgrelid = to_regclass(:table) AND NOT t.tgisinternal"
             ),
@@ -122,13 +144,18 @@ def _column_problems(inspector: sa.Inspector, spec: CaptureSpec) -> list[str]:
     return problems
 
 
-def verify(connection: sa.Connection, specs: Sequence[CaptureSpec]) -> list[CaptureProblem]:
+def verify(
+    connection: sa.Connection, specs: Sequence[CaptureSpec] | None = None
+) -> list[CaptureProblem]:
     """Everything that would let a change go unrecorded, per table.
 
-    Reports missing, disabled or outdated triggers, a missing version table,
-    and live columns that the version table or the triggers do not cover.
-    An empty list means capture is complete.
+    Checks ``specs`` (default: every spec in the ``audittrail_capture``
+    registry) and reports missing, disabled or outdated triggers, a missing
+    version table, and live columns that the version table or the triggers
+    do not cover. An empty list means capture is complete.
     """
+    if specs is None:
+        specs = installed_specs(connection)
     inspector = sa.inspect(connection)
     found: list[CaptureProblem] = []
     for spec in specs:

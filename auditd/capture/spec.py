@@ -8,6 +8,7 @@ column list it installed (history must not change when the models do), and
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 
 # Bump when the generated SQL changes shape, so `verify` flags old triggers.
@@ -60,6 +61,36 @@ class CaptureSpec:
         """A short hash of everything the generated SQL depends on."""
         text = repr((GENERATOR_VERSION, self))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def to_json(self) -> str:
+        """Serialise for the ``audittrail_capture`` registry."""
+        return json.dumps(
+            {
+                "table": self.table,
+                "version_table": self.version_table,
+                "key": list(self.key),
+                "columns": list(self.columns),
+                "stamp_column": self.stamp_column,
+                "text_compare": sorted(self.text_compare),
+                "parents": [vars(p) for p in self.parents],
+                "association": self.association,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> CaptureSpec:
+        data = json.loads(text)
+        return cls(
+            table=data["table"],
+            version_table=data["version_table"],
+            key=tuple(data["key"]),
+            columns=tuple(data["columns"]),
+            stamp_column=data["stamp_column"],
+            text_compare=frozenset(data["text_compare"]),
+            parents=tuple(ParentStamp(**p) for p in data["parents"]),
+            association=data["association"],
+        )
 
     def marker(self) -> str:
         """The comment embedded in generated SQL; `verify` looks for it."""

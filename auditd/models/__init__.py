@@ -13,7 +13,7 @@ from sqlalchemy_continuum import version_class
 
 from auditd.versioning import versioning_manager  # must precede the models
 from auditd.models.base import Base  # noqa: I001
-from auditd.models.audit import OpenTransaction, Transaction
+from auditd.models.audit import CaptureRegistration, OpenTransaction, Transaction
 from auditd.models.domain import (
     SESSION_STATES,
     Event,
@@ -43,6 +43,7 @@ SpeakerVersion = version_class(Speaker)
 __all__ = [
     "SESSION_STATES",
     "Base",
+    "CaptureRegistration",
     "Event",
     "EventVersion",
     "Microlocation",

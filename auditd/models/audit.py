@@ -58,3 +58,14 @@ class OpenTransaction(Base):
     origin: orm.Mapped[str | None] = orm.mapped_column(sa.String(32))
     reason: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
     remote_addr: orm.Mapped[str | None] = orm.mapped_column(sa.String(50))
+
+
+class CaptureRegistration(Base):
+    """The capture spec installed on each table, as JSON (see
+    :mod:`auditd.capture`): what `verify` checks the live schema against."""
+
+    __tablename__ = "audittrail_capture"
+
+    table_name: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
+    spec: orm.Mapped[str] = orm.mapped_column(sa.Text, nullable=False)
+    installed_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime, nullable=False)

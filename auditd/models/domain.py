@@ -66,6 +66,8 @@ class Track(Base):
     )
     deleted_at: orm.Mapped[datetime | None] = orm.mapped_column(UTCDateTime)
 
+    event: orm.Mapped[Event | None] = orm.relationship()
+
 
 class Microlocation(Base):
     __tablename__ = "microlocations"
@@ -122,6 +124,7 @@ class Speaker(Base):
     sessions: orm.Mapped[list[Session]] = orm.relationship(
         secondary=speakers_sessions, back_populates="speakers"
     )
+    event: orm.Mapped[Event | None] = orm.relationship()
 
 
 class Session(Base):

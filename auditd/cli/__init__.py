@@ -1,0 +1,1 @@
+"""The ``audittrail`` command line: parsing and rendering over the Python API."""

@@ -1,0 +1,53 @@
+"""What every command handler gets: settings, engine, output streams."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import sqlalchemy as sa
+
+from auditd import db
+from auditd.config import Settings, load_settings
+
+
+@dataclass
+class CommandContext:
+    """Lazily loads settings and the engine, so `--help` needs neither."""
+
+    args: argparse.Namespace
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    _settings: Settings | None = None
+    _engine: sa.Engine | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            overrides: dict[str, object] = {}
+            if getattr(self.args, "database_url", None):
+                overrides["database.url"] = self.args.database_url
+            if getattr(self.args, "log_level", None):
+                overrides["logging.level"] = self.args.log_level
+            config = getattr(self.args, "config", None)
+            self._settings = load_settings(Path(config) if config else None, overrides=overrides)
+        return self._settings
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The engine, after one successful ``SELECT 1``."""
+        if self._engine is None:
+            settings = self.settings.database
+            if settings.backend == "sqlite":
+                Path(settings.connect_url().database or "").parent.mkdir(parents=True, exist_ok=True)
+            engine = db.create_engine(settings)
+            db.check_connection(engine, settings)
+            self._engine = engine
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()

@@ -1,0 +1,82 @@
+"""Entry point of ``audittrail``: global options, dispatch, error handling.
+
+User mistakes (:class:`~auditd.errors.AuditdError`) print one line,
+``error: <what> (<hint>)``, and exit with the error's code; ``--traceback``
+shows the stack instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from auditd.cli import admin
+from auditd.cli.context import CommandContext
+from auditd.errors import AuditdError, DatabaseUnavailableError, UsageError
+from auditd.logging import configure_logging, redact_secrets
+
+COMMAND_MODULES = (admin,)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports mistakes as UsageError (one line, exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message, f"see `{self.prog} --help`")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="audittrail",
+        description="Change-tracking audit daemon for Open Event databases.",
+    )
+    parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
+    parser.add_argument("--database-url", metavar="URL", help="overrides database.url")
+    parser.add_argument(
+        "--log-level", choices=("debug", "info", "warning", "error"), help="overrides logging.level"
+    )
+    parser.add_argument("--traceback", action="store_true", help="show the stack on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+    for module in COMMAND_MODULES:
+        module.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    show_traceback = "--traceback" in argv
+    context: CommandContext | None = None
+    try:
+        args = build_parser().parse_args(argv)
+        context = CommandContext(args)
+        if args.command != "serve":
+            logging = context.settings.logging
+            configure_logging(logging.level, logging.format, stream=sys.stderr)
+        code: int = args.handler(context, args)
+        return code
+    except AuditdError as error:
+        if show_traceback:
+            raise
+        print(f"error: {redact_secrets(str(error))}", file=sys.stderr)
+        return error.exit_code
+    except sa.exc.OperationalError as error:
+        if show_traceback:
+            raise
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        print(f"error: database error: {redact_secrets(reason)}", file=sys.stderr)
+        return DatabaseUnavailableError.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if context is not None:
+            context.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Schema migrations: Alembic driven from Python, on our own engine.
+
+The migration scripts live in the top-level ``migrations/`` folder, which is
+installed as the ``auditd._migrations`` package.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from auditd.errors import SchemaMismatchError, UsageError
+
+
+def _script_location() -> str:
+    return str(Path(str(resources.files("auditd._migrations"))))
+
+
+def alembic_config(connection: sa.Connection | None = None) -> Config:
+    """An Alembic config pointing at our migrations, bound to ``connection``."""
+    config = Config()
+    config.set_main_option("script_location", _script_location())
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision this build knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    """The revision the database is at, or None for an empty database."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: sa.Engine, revision: str = "head") -> str | None:
+    """Upgrade the database to ``revision`` (default: head); returns the new revision."""
+    _check_revision(revision)
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), revision)
+    return current_revision(engine)
+
+
+def downgrade(engine: sa.Engine, revision: str) -> str | None:
+    """Downgrade to ``revision`` (``base`` removes every table); returns the new revision."""
+    _check_revision(revision)
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), revision)
+    return current_revision(engine)
+
+
+def _check_revision(revision: str) -> None:
+    if revision in ("head", "base"):
+        return
+    script = ScriptDirectory.from_config(alembic_config())
+    known = {rev.revision for rev in script.walk_revisions()}
+    if revision not in known:
+        raise UsageError(f"unknown revision {revision!r}", f"known: head, base, {', '.join(sorted(known))}")
+
+
+def require_head(engine: sa.Engine) -> None:
+    """Raise :class:`SchemaMismatchError` unless the database is at our head revision."""
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise SchemaMismatchError(
+            f"database schema is at revision {current or 'none (empty database)'}, "
+            f"this build needs {head}",
+            "run `audittrail migrate`",
+        )
