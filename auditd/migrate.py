@@ -17,16 +17,23 @@ from alembic.script import ScriptDirectory
 
 from auditd.errors import SchemaMismatchError, UsageError
 
+VERSION_TABLE = "audittrail_alembic_version"
+
 
 def _script_location() -> str:
     return str(Path(str(resources.files("auditd._migrations"))))
 
 
-def alembic_config(connection: sa.Connection | None = None) -> Config:
-    """An Alembic config pointing at our migrations, bound to ``connection``."""
+def alembic_config(connection: sa.Connection | None = None, *, adopt: bool = False) -> Config:
+    """An Alembic config pointing at our migrations, bound to ``connection``.
+
+    ``adopt`` tells the initial revision that the domain tables already exist
+    (``audittrail adopt``): it then creates only the audit infrastructure.
+    """
     config = Config()
     config.set_main_option("script_location", _script_location())
     config.attributes["connection"] = connection
+    config.attributes["adopt"] = adopt
     return config
 
 
@@ -40,14 +47,15 @@ def head_revision() -> str:
 def current_revision(engine: sa.Engine) -> str | None:
     """The revision the database is at, or None for an empty database."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+        return context.get_current_revision()
 
 
-def upgrade(engine: sa.Engine, revision: str = "head") -> str | None:
+def upgrade(engine: sa.Engine, revision: str = "head", *, adopt: bool = False) -> str | None:
     """Upgrade the database to ``revision`` (default: head); returns the new revision."""
     _check_revision(revision)
     with engine.begin() as connection:
-        command.upgrade(alembic_config(connection), revision)
+        command.upgrade(alembic_config(connection, adopt=adopt), revision)
     return current_revision(engine)
 
 
@@ -65,7 +73,9 @@ def _check_revision(revision: str) -> None:
     script = ScriptDirectory.from_config(alembic_config())
     known = {rev.revision for rev in script.walk_revisions()}
     if revision not in known:
-        raise UsageError(f"unknown revision {revision!r}", f"known: head, base, {', '.join(sorted(known))}")
+        raise UsageError(
+            f"unknown revision {revision!r}", f"known: head, base, {', '.join(sorted(known))}"
+        )
 
 
 def require_head(engine: sa.Engine) -> None:

@@ -8,7 +8,7 @@ Create Date: 2026-11-26 15:27:18.374126
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 from sqlalchemy.dialects import postgresql
 
 import auditd.timestamps
@@ -138,6 +138,24 @@ def upgrade() -> None:
         sa.Column("remote_addr", sa.String(length=50), nullable=True),
         sa.PrimaryKeyConstraint("slot", name=op.f("pk_audittrail_open_transaction")),
     )
+    op.create_table(
+        "transaction",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("issued_at", auditd.timestamps.UTCDateTime(), nullable=False),
+        sa.Column("actor", sa.String(length=255), nullable=True),
+        sa.Column("origin", sa.String(length=32), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("remote_addr", sa.String(length=50), nullable=True),
+        sa.Column("application", sa.String(length=255), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_transaction")),
+        sqlite_autoincrement=True,
+    )
+    op.create_index(op.f("ix_transaction_actor"), "transaction", ["actor"], unique=False)
+    op.create_index(op.f("ix_transaction_issued_at"), "transaction", ["issued_at"], unique=False)
+    if context.config.attributes.get("adopt"):
+        # audittrail adopt creates version tables and triggers from the live columns.
+        return
+
     op.create_table(
         "events",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -420,20 +438,6 @@ def upgrade() -> None:
         op.f("ix_tracks_version_transaction_id"), "tracks_version", ["transaction_id"], unique=False
     )
     op.create_table(
-        "transaction",
-        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
-        sa.Column("issued_at", auditd.timestamps.UTCDateTime(), nullable=False),
-        sa.Column("actor", sa.String(length=255), nullable=True),
-        sa.Column("origin", sa.String(length=32), nullable=False),
-        sa.Column("reason", sa.Text(), nullable=True),
-        sa.Column("remote_addr", sa.String(length=50), nullable=True),
-        sa.Column("application", sa.String(length=255), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_transaction")),
-        sqlite_autoincrement=True,
-    )
-    op.create_index(op.f("ix_transaction_actor"), "transaction", ["actor"], unique=False)
-    op.create_index(op.f("ix_transaction_issued_at"), "transaction", ["issued_at"], unique=False)
-    op.create_table(
         "users",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("email", sa.String(length=255), nullable=False),
@@ -609,7 +613,6 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("speaker_id", "session_id", name=op.f("pk_speakers_sessions")),
     )
-
     capture.install(op.get_bind(), CAPTURE)
 
 
