@@ -1,0 +1,62 @@
+"""Migrations build exactly the models' schema and can be undone."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from auditd import capture, db, migrate
+from auditd.config import DatabaseSettings
+from auditd.errors import SchemaMismatchError
+from auditd.models import Base
+
+
+def _differences(engine: sa.Engine) -> list[object]:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "version_table": migrate.VERSION_TABLE}
+        )
+        return list(compare_metadata(context, Base.metadata))
+
+
+def test_upgrade_head_matches_models_exactly(empty_database_url: str) -> None:
+    engine = db.create_engine(DatabaseSettings(url=empty_database_url))
+    assert migrate.upgrade(engine) == migrate.head_revision()
+    assert _differences(engine) == []
+    engine.dispose()
+
+
+def test_upgrade_installs_complete_capture(engine: sa.Engine) -> None:
+    with engine.connect() as connection:
+        assert capture.verify(connection) == []
+        tables = {spec.table for spec in capture.installed_specs(connection)}
+    assert tables == {"events", "tracks", "speaker", "sessions", "speakers_sessions"}
+
+
+def test_downgrade_to_base_removes_everything_and_upgrade_again_works(
+    empty_database_url: str,
+) -> None:
+    engine = db.create_engine(DatabaseSettings(url=empty_database_url))
+    migrate.upgrade(engine)
+    assert migrate.downgrade(engine, "base") is None
+    with engine.connect() as connection:
+        assert set(sa.inspect(connection).get_table_names()) <= {migrate.VERSION_TABLE}
+        if connection.dialect.name == "postgresql":
+            functions = connection.execute(
+                sa.text("SELECT count(*) FROM pg_proc WHERE proname LIKE :prefix"),
+                {"prefix": "audittrail%"},
+            ).scalar_one()
+            assert functions == 0
+    migrate.upgrade(engine)
+    assert _differences(engine) == []
+    engine.dispose()
+
+
+def test_require_head_refuses_an_empty_database(empty_database_url: str) -> None:
+    import pytest
+
+    engine = db.create_engine(DatabaseSettings(url=empty_database_url))
+    with pytest.raises(SchemaMismatchError, match="audittrail migrate"):
+        migrate.require_head(engine)
+    engine.dispose()
