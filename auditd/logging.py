@@ -23,7 +23,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, TextIO
+from typing import Any, Final, TextIO, cast
 
 import structlog
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
@@ -122,17 +122,14 @@ def redact_value(value: Any) -> Any:
 
 def _redact_event(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """Processor: redact every value of the event dict (runs right before rendering)."""
-    redacted = redact_value(event_dict)
-    assert isinstance(redacted, dict)  # a Mapping in, a dict out
-    return redacted
+    return cast(EventDict, redact_value(event_dict))  # a mapping in, a dict out
 
 
 def _add_utc_timestamp(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """Processor: ISO 8601 UTC time with an explicit offset (``...+00:00``).
 
-    structlog's ``TimeStamper(utc=True)`` writes ``Z``; the explicit offset is
-    what ``datetime.fromisoformat`` and PostgreSQL's ``timestamptz`` parse on
-    every Python version.
+    structlog's ``TimeStamper(utc=True)`` writes ``Z`` instead; the offset
+    form is what ``datetime.isoformat()`` produces everywhere else in auditd.
     """
     event_dict["timestamp"] = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
     return event_dict
@@ -288,7 +285,9 @@ def get_logger(name: str | None = None) -> FilteringBoundLogger:
     """Return a structlog logger; *name* (usually ``__name__``) is logged as ``logger``.
 
     Loggers can be created at import time, before :func:`configure_logging`
-    runs; they use whatever configuration is current when they log.
+    runs; they use whatever configuration is current when they log. A
+    ``bind()`` result is a concrete logger tied to the configuration of that
+    moment, so bind per operation rather than at import time.
     """
     # A lazy proxy: the name travels as a logger-factory argument and the
     # configuration is looked up at each call, not frozen here by a bind().
