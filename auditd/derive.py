@@ -70,7 +70,9 @@ def derived_value(stamp: DerivedStamp, row: sa.TableClause) -> sa.ColumnElement[
     """
     branches = []
     for source in stamp.sources:
-        version = sa.table(source.version_table, sa.column(source.column), sa.column("transaction_id"))
+        version = sa.table(
+            source.version_table, sa.column(source.column), sa.column("transaction_id")
+        )
         branches.append(
             sa.select(version.c.transaction_id)
             .where(version.c[source.column] == row.c[stamp.key])
@@ -86,10 +88,14 @@ def derived_value(stamp: DerivedStamp, row: sa.TableClause) -> sa.ColumnElement[
     )
 
 
-def derivation_query(stamp: DerivedStamp, keys: Iterable[int] | None = None) -> sa.Select[tuple[int, datetime | None, datetime | None]]:
+def derivation_query(
+    stamp: DerivedStamp, keys: Iterable[int] | None = None
+) -> sa.Select[int, datetime | None, datetime | None]:
     """``(key, stored, derived)`` for the given keys (all rows when None)."""
     row = stamp.table_clause()
-    query = sa.select(row.c[stamp.key], row.c[stamp.column], derived_value(stamp, row).label("derived"))
+    query = sa.select(
+        row.c[stamp.key], row.c[stamp.column], derived_value(stamp, row).label("derived")
+    )
     if keys is not None:
         query = query.where(row.c[stamp.key].in_(list(keys)))
     return query.order_by(row.c[stamp.key])
@@ -111,4 +117,5 @@ def derive_last_modified(
     ``keys`` restricts the rows (default: every row of the table). One SQL
     statement, whatever the number of rows.
     """
-    return {key: derived for key, _stored, derived in connection.execute(derivation_query(stamp, keys))}
+    rows = connection.execute(derivation_query(stamp, keys))
+    return {row[0]: row[2] for row in rows}

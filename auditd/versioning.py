@@ -58,7 +58,8 @@ class AuditContext:
 
 
 _current: contextvars.ContextVar[AuditContext] = contextvars.ContextVar(
-    "audittrail_context", default=AuditContext()
+    "audittrail_context",
+    default=AuditContext(),  # noqa: B039 - frozen, so sharing the default is safe
 )
 
 

@@ -13,7 +13,9 @@ import sqlalchemy as sa
 from auditd.models import Session, Transaction
 
 
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AUDITD_")}
     return subprocess.run(
         [sys.executable, "-m", "auditd", *args],
@@ -25,7 +27,9 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
     )
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *fragments: str) -> None:
+def assert_one_line_error(
+    result: subprocess.CompletedProcess[str], code: int, *fragments: str
+) -> None:
     assert result.returncode == code, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -90,7 +90,9 @@ def test_writing_only_last_modified_creates_no_version(
         session.get_one(Session, talk_id).last_modified_at = datetime(2001, 1, 1, tzinfo=UTC)
     with engine.connect() as connection:
         versions = connection.execute(
-            sa.select(sa.func.count()).select_from(SessionVersion).where(SessionVersion.id == talk_id)
+            sa.select(sa.func.count())
+            .select_from(SessionVersion)
+            .where(SessionVersion.id == talk_id)
         ).scalar_one()
     assert versions == 1
     assert _stored(engine, talk_id) == datetime(2001, 1, 1, tzinfo=UTC)
@@ -125,7 +127,9 @@ def test_stored_value_equals_derived_value_after_every_commit(
         with sessions.begin() as session:
             edit(session.get_one(Session, talk_id))
         with engine.connect() as connection:
-            assert derive_last_modified(connection, [talk_id]) == {talk_id: _stored(engine, talk_id)}
+            assert derive_last_modified(connection, [talk_id]) == {
+                talk_id: _stored(engine, talk_id)
+            }
 
 
 def test_derivation_covers_any_set_of_rows_in_one_call(

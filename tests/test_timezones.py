@@ -45,9 +45,8 @@ def test_tokyo_session_time_zone_changes_no_value(database_url: str) -> None:
     sa.event.listen(tokyo, "connect", _set_tokyo)
     utc = db.create_engine(DatabaseSettings(url=database_url))
     starts = datetime(2027, 3, 12, 9, 0, tzinfo=UTC)
-    with audit_context(actor="tokyo"):
-        with db.session_factory(tokyo).begin() as session:
-            session.add(Session(title="Talk", starts_at=starts))
+    with audit_context(actor="tokyo"), db.session_factory(tokyo).begin() as session:
+        session.add(Session(title="Talk", starts_at=starts))
     with tokyo.begin() as connection:
         assert connection.exec_driver_sql("SHOW TimeZone").scalar_one() == "Asia/Tokyo"
         connection.exec_driver_sql("UPDATE sessions SET title = 'Raw from Tokyo'")
@@ -55,9 +54,13 @@ def test_tokyo_session_time_zone_changes_no_value(database_url: str) -> None:
     readings = []
     for engine in (tokyo, utc):
         with engine.connect() as connection:
-            row = connection.execute(sa.select(Session.id, Session.starts_at, Session.last_modified_at)).one()
+            row = connection.execute(
+                sa.select(Session.id, Session.starts_at, Session.last_modified_at)
+            ).one()
             issued = connection.execute(sa.select(sa.func.max(Transaction.issued_at))).scalar_one()
-            readings.append((row.starts_at, row.last_modified_at, issued, derive_last_modified(connection)))
+            readings.append(
+                (row.starts_at, row.last_modified_at, issued, derive_last_modified(connection))
+            )
     assert readings[0] == readings[1]
     starts_read, last_modified, issued, derived = readings[1]
     assert starts_read == starts
@@ -84,7 +87,8 @@ WRITER = textwrap.dedent(
     from auditd.models import Session
     engine = db.create_engine(DatabaseSettings(url=sys.argv[1]))
     with db.session_factory(engine).begin() as session:
-        session.add(Session(title="Written in another zone", starts_at=datetime(2027, 1, 1, 12, tzinfo=UTC)))
+        starts = datetime(2027, 1, 1, 12, tzinfo=UTC)
+        session.add(Session(title="Written in another zone", starts_at=starts))
     with db.write_transaction(engine) as connection:
         connection.exec_driver_sql("UPDATE sessions SET level = 'advanced'")
     """
@@ -95,7 +99,9 @@ def test_process_time_zone_changes_no_value(engine: sa.Engine, database_url: str
     env = {**os.environ, "TZ": "America/New_York"}
     subprocess.run([sys.executable, "-c", WRITER, database_url], env=env, check=True, timeout=60)
     with engine.connect() as connection:
-        row = connection.execute(sa.select(Session.id, Session.starts_at, Session.last_modified_at)).one()
+        row = connection.execute(
+            sa.select(Session.id, Session.starts_at, Session.last_modified_at)
+        ).one()
         derived = derive_last_modified(connection)
     assert row.starts_at == datetime(2027, 1, 1, 12, tzinfo=UTC)
     assert row.last_modified_at == derived[row.id]

@@ -11,10 +11,16 @@ from auditd.versioning import AuditSession, audit_context
 INSERT, UPDATE, DELETE = 0, 1, 2
 
 
-def _versions(sessions: orm.sessionmaker[AuditSession], session_id: int) -> list[tuple[str, int, int | None]]:
+def _versions(
+    sessions: orm.sessionmaker[AuditSession], session_id: int
+) -> list[tuple[str, int, int | None]]:
     with sessions() as session:
         rows = session.execute(
-            sa.select(SessionVersion.title, SessionVersion.operation_type, SessionVersion.end_transaction_id)
+            sa.select(
+                SessionVersion.title,
+                SessionVersion.operation_type,
+                SessionVersion.end_transaction_id,
+            )
             .where(SessionVersion.id == session_id)
             .order_by(SessionVersion.end_transaction_id.is_(None), SessionVersion.transaction_id)
         )
@@ -45,7 +51,10 @@ def test_update_closes_previous_version_and_adds_update(
     with sessions.begin() as session:
         session.get_one(Session, talk_id).title = "Opening keynote"
     versions = _versions(sessions, talk_id)
-    assert [(title, op) for title, op, _ in versions] == [("Keynote", INSERT), ("Opening keynote", UPDATE)]
+    assert [(title, op) for title, op, _ in versions] == [
+        ("Keynote", INSERT),
+        ("Opening keynote", UPDATE),
+    ]
     assert versions[0][2] is not None and versions[1][2] is None
 
 
@@ -95,7 +104,9 @@ def test_transaction_records_actor_origin_reason_and_address(
     with audit_context(actor="alice", origin="cli", reason="fix typo", remote_addr="192.0.2.7"):
         talk_id = _new_session(sessions)
     with sessions() as session:
-        version = session.scalars(sa.select(SessionVersion).where(SessionVersion.id == talk_id)).one()
+        version = session.scalars(
+            sa.select(SessionVersion).where(SessionVersion.id == talk_id)
+        ).one()
         transaction = session.get_one(Transaction, version.transaction_id)
     assert (transaction.actor, transaction.origin, transaction.reason, transaction.remote_addr) == (
         "alice",

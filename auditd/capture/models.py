@@ -12,7 +12,10 @@ from auditd.models import Event, Session, Speaker, Track, speakers_sessions
 STAMP_COLUMN = "last_modified_at"
 
 
-def _spec(table: sa.Table, *, association: bool = False, parents: tuple[ParentStamp, ...] = ()) -> CaptureSpec:
+def _spec(
+    table: sa.FromClause, *, association: bool = False, parents: tuple[ParentStamp, ...] = ()
+) -> CaptureSpec:
+    assert isinstance(table, sa.Table)
     versioned = version_table(table)
     columns = tuple(c.name for c in versioned.c if c.name not in VERSION_META_COLUMNS)
     stamp = STAMP_COLUMN if STAMP_COLUMN in table.c and STAMP_COLUMN not in columns else None
@@ -38,6 +41,13 @@ def model_specs() -> tuple[CaptureSpec, ...]:
         _spec(
             speakers_sessions,
             association=True,
-            parents=(ParentStamp(column="session_id", parent_table="sessions", parent_key="id", stamp_column=STAMP_COLUMN),),
+            parents=(
+                ParentStamp(
+                    column="session_id",
+                    parent_table="sessions",
+                    parent_key="id",
+                    stamp_column=STAMP_COLUMN,
+                ),
+            ),
         ),
     )

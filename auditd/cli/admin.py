@@ -35,10 +35,8 @@ def run_migrate(context: CommandContext, args: argparse.Namespace) -> int:
         after = migrations.downgrade(engine, args.revision)
     else:
         after = migrations.upgrade(engine, args.revision)
-    print(
-        f"schema: {before or 'empty'} -> {after or 'empty'} ({context.settings.database.masked_url()})",
-        file=context.out,
-    )
+    where = context.settings.database.masked_url()
+    print(f"schema: {before or 'empty'} -> {after or 'empty'} ({where})", file=context.out)
     return 0
 
 

@@ -42,7 +42,9 @@ class CommandContext:
         if self._engine is None:
             settings = self.settings.database
             if settings.backend == "sqlite":
-                Path(settings.connect_url().database or "").parent.mkdir(parents=True, exist_ok=True)
+                Path(settings.connect_url().database or "").parent.mkdir(
+                    parents=True, exist_ok=True
+                )
             engine = db.create_engine(settings)
             db.check_connection(engine, settings)
             self._engine = engine

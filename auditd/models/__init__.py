@@ -11,9 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy_continuum import version_class
 
-from auditd.versioning import versioning_manager  # must precede the models
-from auditd.models.base import Base  # noqa: I001
 from auditd.models.audit import CaptureRegistration, OpenTransaction, Transaction
+from auditd.models.base import Base
 from auditd.models.domain import (
     SESSION_STATES,
     Event,
@@ -25,6 +24,7 @@ from auditd.models.domain import (
     User,
     speakers_sessions,
 )
+from auditd.versioning import versioning_manager
 
 versioning_manager.transaction_cls = Transaction
 orm.configure_mappers()

@@ -9,12 +9,14 @@ users and sessions, with Open Event Server's table and column names.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql
 
+# Continuum's class listeners must be registered before these classes exist.
+import auditd.versioning  # noqa: F401
 from auditd.models.base import Base
 from auditd.timestamps import UTCDateTime
 
@@ -40,7 +42,7 @@ class User(Base):
 
 class Event(Base):
     __tablename__ = "events"
-    __versioned__: dict[str, Any] = {}
+    __versioned__: ClassVar[dict[str, Any]] = {}
 
     id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
     name: orm.Mapped[str] = orm.mapped_column(sa.String(255))
@@ -55,7 +57,7 @@ class Event(Base):
 
 class Track(Base):
     __tablename__ = "tracks"
-    __versioned__: dict[str, Any] = {}
+    __versioned__: ClassVar[dict[str, Any]] = {}
 
     id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
     name: orm.Mapped[str] = orm.mapped_column(sa.String(255))
@@ -94,18 +96,14 @@ class SessionType(Base):
 speakers_sessions = sa.Table(
     "speakers_sessions",
     Base.metadata,
-    sa.Column(
-        "speaker_id", sa.ForeignKey("speaker.id", ondelete="CASCADE"), primary_key=True
-    ),
-    sa.Column(
-        "session_id", sa.ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
-    ),
+    sa.Column("speaker_id", sa.ForeignKey("speaker.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("session_id", sa.ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True),
 )
 
 
 class Speaker(Base):
     __tablename__ = "speaker"
-    __versioned__: dict[str, Any] = {}
+    __versioned__: ClassVar[dict[str, Any]] = {}
 
     id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
     name: orm.Mapped[str] = orm.mapped_column(sa.String(255))
@@ -131,7 +129,7 @@ class Session(Base):
     """A talk, workshop or other slot of an event (Open Event's ``sessions``)."""
 
     __tablename__ = "sessions"
-    __versioned__: dict[str, Any] = {"exclude": ["last_modified_at"]}
+    __versioned__: ClassVar[dict[str, Any]] = {"exclude": ["last_modified_at"]}
     __table_args__ = (
         sa.CheckConstraint(
             "state IN (" + ", ".join(f"'{s}'" for s in SESSION_STATES) + ")", name="state"
