@@ -151,3 +151,17 @@ def test_audit_context_rejects_unknown_origin() -> None:
 
     with pytest.raises(UsageError, match="unknown origin"), audit_context(origin="telepathy"):
         pass
+
+
+def test_continuum_version_objects_read_the_trigger_written_history(
+    sessions: orm.sessionmaker[AuditSession],
+) -> None:
+    talk_id = _new_session(sessions)
+    with audit_context(actor="bob"), sessions.begin() as session:
+        session.get_one(Session, talk_id).title = "Renamed"
+    with sessions() as session:
+        talk = session.get_one(Session, talk_id)
+        first, second = talk.versions.all()
+        assert second.changeset["title"] == ["Keynote", "Renamed"]
+        assert second.previous is first and first.next is second
+        assert second.transaction.actor == "bob"
