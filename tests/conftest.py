@@ -86,15 +86,24 @@ def _templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
         drop_postgres_database(templates["postgresql"])
 
 
-@pytest.fixture(params=BACKENDS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each database test once per backend it applies to."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    marks = {mark.name for mark in metafunc.definition.iter_markers()}
+    backends = [
+        name
+        for name in BACKENDS
+        if not (name == "sqlite" and "postgresql_only" in marks)
+        and not (name == "postgresql" and "sqlite_only" in marks)
+    ]
+    metafunc.parametrize("backend", backends, indirect=True)
+
+
+@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
     if request.param == "postgresql":
         require_postgres()
-    marks = {mark.name for mark in request.node.iter_markers()}
-    if request.param == "sqlite" and "postgresql_only" in marks:
-        pytest.skip("PostgreSQL-only behaviour")
-    if request.param == "postgresql" and "sqlite_only" in marks:
-        pytest.skip("SQLite-only behaviour")
     return str(request.param)
 
 

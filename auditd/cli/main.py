@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from auditd.cli import admin
+from auditd.cli import admin, daemon, history
 from auditd.cli.context import CommandContext
 from auditd.errors import AuditdError, DatabaseUnavailableError, UsageError
 from auditd.logging import configure_logging, redact_secrets
 
-COMMAND_MODULES = (admin,)
+COMMAND_MODULES = (admin, history, daemon)
 
 
 class _Parser(argparse.ArgumentParser):

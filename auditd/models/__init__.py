@@ -24,6 +24,7 @@ from auditd.models.domain import (
     User,
     speakers_sessions,
 )
+from auditd.models.jobs import JobRun, JobState
 from auditd.versioning import versioning_manager
 
 versioning_manager.transaction_cls = Transaction
@@ -39,6 +40,7 @@ sa.Index(
 EventVersion = version_class(Event)
 TrackVersion = version_class(Track)
 SpeakerVersion = version_class(Speaker)
+from auditd.models import indexes as _indexes  # noqa: E402, F401  (history indexes)
 
 __all__ = [
     "SESSION_STATES",
@@ -46,6 +48,8 @@ __all__ = [
     "CaptureRegistration",
     "Event",
     "EventVersion",
+    "JobRun",
+    "JobState",
     "Microlocation",
     "OpenTransaction",
     "Session",

@@ -1,0 +1,270 @@
+"""History commands: history, show, changes, who-changed, revert, report.
+
+Each handler checks its arguments (before connecting), makes one call into
+:mod:`auditd.api` and renders the result with :mod:`auditd.render`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import getpass
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from auditd import api, migrate
+from auditd.catalog import resolve_field, resolve_model
+from auditd.chart import check_chart_path, daily_counts, write_chart
+from auditd.cli.context import CommandContext
+from auditd.errors import UsageError
+from auditd.render import (
+    FORMATS,
+    Renderer,
+    default_format,
+    write_changes,
+    write_page,
+    write_report,
+    write_revert,
+    write_state,
+)
+from auditd.timeparse import check_range, parse_positive_id, parse_time, parse_zone
+
+MODEL_HELP = f"one of: {', '.join(api.MODELS)}"
+
+
+def _id(what: str) -> Any:
+    def parse(text: str) -> int:
+        try:
+            return parse_positive_id(text, what=what)
+        except UsageError as error:
+            raise argparse.ArgumentTypeError(error.message) from None
+
+    parse.__name__ = what
+    return parse
+
+
+def _output_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="output format (default: table on a terminal, jsonl otherwise)",
+    )
+    options.add_argument(
+        "--tz",
+        metavar="ZONE",
+        help="IANA time zone for displayed times and for input times without an offset"
+        " (default: UTC)",
+    )
+    return options
+
+
+Handler = Callable[[CommandContext, argparse.Namespace], int]
+
+
+def _quiet_when_piped(handler: Handler) -> Handler:
+    """Stop quietly when the reader goes away (``audittrail history ... | head``)."""
+
+    @functools.wraps(handler)
+    def run(context: CommandContext, args: argparse.Namespace) -> int:
+        try:
+            return handler(context, args)
+        except BrokenPipeError:
+            if context.out is sys.stdout:
+                # Python flushes stdout at exit; point it at /dev/null so that
+                # flush cannot fail again and print a traceback.
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+            return 0
+
+    return run
+
+
+def _row_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
+    parser.add_argument("id", metavar="ID", type=_id("id"), help="the row's id")
+
+
+def register(commands: Any) -> None:
+    common = [_output_options()]
+    order = {"choices": ("newest", "oldest"), "default": "newest", "help": "default: newest"}
+
+    parser = commands.add_parser("history", parents=common, help="every change of one row")
+    _row_arguments(parser)
+    parser.add_argument("--order", **order)
+    parser.set_defaults(handler=run_history)
+
+    parser = commands.add_parser("show", parents=common, help="a row as it was at a time")
+    _row_arguments(parser)
+    parser.add_argument("--at", metavar="TIME", help="ISO 8601 time (default: now)")
+    parser.set_defaults(handler=run_show)
+
+    parser = commands.add_parser(
+        "changes", parents=common, help="the change feed, oldest first, with a polling cursor"
+    )
+    parser.add_argument("--since", metavar="TIME", help="issued at or after TIME")
+    parser.add_argument("--until", metavar="TIME", help="issued before TIME")
+    parser.add_argument("--model", metavar="MODEL", help=MODEL_HELP)
+    parser.add_argument("--actor", metavar="NAME", help="changes by this actor")
+    parser.add_argument("--field", metavar="FIELD", help="changes of this field")
+    parser.add_argument("--event-id", metavar="N", type=_id("event id"), help="rows of event N")
+    parser.add_argument(
+        "--after-transaction",
+        metavar="N",
+        type=_id("transaction id"),
+        help="cursor: only transactions after N (pass the last id seen)",
+    )
+    parser.add_argument(
+        "--limit", metavar="N", type=_id("limit"), default=1000, help="page size (default 1000)"
+    )
+    parser.set_defaults(handler=run_changes)
+
+    parser = commands.add_parser(
+        "who-changed", parents=common, help="each change of one field: who, when, old, new"
+    )
+    _row_arguments(parser)
+    parser.add_argument("field", metavar="FIELD", help="a versioned field, or speakers")
+    parser.add_argument("--order", **order)
+    parser.set_defaults(handler=run_who_changed)
+
+    parser = commands.add_parser(
+        "revert", parents=common, help="restore a row as of a transaction (recorded as a change)"
+    )
+    _row_arguments(parser)
+    parser.add_argument("--to", metavar="TRANSACTION", type=_id("transaction id"), required=True)
+    parser.add_argument("--reason", metavar="TEXT", help="why (stored with the revert)")
+    parser.add_argument("--actor", metavar="NAME", help="who reverts (default: login name)")
+    parser.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
+    parser.set_defaults(handler=run_revert)
+
+    parser = commands.add_parser("report", parents=common, help="counts of changes in a range")
+    parser.add_argument("--since", metavar="TIME", required=True)
+    parser.add_argument("--until", metavar="TIME", required=True)
+    parser.add_argument("--by", choices=api.REPORT_DIMENSIONS, default="day")
+    parser.add_argument("--chart", metavar="FILE", help="also write changes per day as SVG")
+    parser.set_defaults(handler=run_report)
+
+
+def _zone(args: argparse.Namespace) -> ZoneInfo | None:
+    return None if args.tz is None else parse_zone(args.tz)
+
+
+def _renderer(context: CommandContext, args: argparse.Namespace, zone: ZoneInfo | None) -> Renderer:
+    fmt = args.format or default_format(context.out)
+    return Renderer(context.out, fmt, zone or ZoneInfo("UTC"))
+
+
+def _engine(context: CommandContext) -> sa.Engine:
+    engine = context.engine
+    migrate.require_head(engine)
+    return engine
+
+
+@_quiet_when_piped
+def run_history(context: CommandContext, args: argparse.Namespace) -> int:
+    renderer = _renderer(context, args, _zone(args))
+    resolve_model(args.model)
+    changes = api.history(
+        _engine(context), args.model, args.id, newest_first=args.order == "newest"
+    )
+    write_changes(renderer, changes, with_row=False)
+    return 0
+
+
+@_quiet_when_piped
+def run_who_changed(context: CommandContext, args: argparse.Namespace) -> int:
+    renderer = _renderer(context, args, _zone(args))
+    resolve_field(resolve_model(args.model), args.field)
+    changes = api.who_changed(
+        _engine(context), args.model, args.id, args.field, newest_first=args.order == "newest"
+    )
+    write_changes(renderer, changes, with_row=False)
+    return 0
+
+
+@_quiet_when_piped
+def run_show(context: CommandContext, args: argparse.Namespace) -> int:
+    zone = _zone(args)
+    renderer = _renderer(context, args, zone)
+    resolve_model(args.model)
+    at = None if args.at is None else parse_time(args.at, zone, option="--at")
+    write_state(renderer, api.row_at(_engine(context), args.model, args.id, at=at))
+    return 0
+
+
+@_quiet_when_piped
+def run_changes(context: CommandContext, args: argparse.Namespace) -> int:
+    zone = _zone(args)
+    renderer = _renderer(context, args, zone)
+    since = None if args.since is None else parse_time(args.since, zone, option="--since")
+    until = None if args.until is None else parse_time(args.until, zone, option="--until")
+    check_range(since, until)
+    model = None if args.model is None else resolve_model(args.model)
+    if args.field is not None:
+        resolve_field(model, args.field)
+    page = api.changes(
+        _engine(context),
+        since=since,
+        until=until,
+        model=args.model,
+        actor=args.actor,
+        field=args.field,
+        event_id=args.event_id,
+        after_transaction=args.after_transaction,
+        limit=args.limit,
+    )
+    write_page(renderer, page)
+    return 0
+
+
+def _login_name() -> str | None:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return None
+
+
+@_quiet_when_piped
+def run_revert(context: CommandContext, args: argparse.Namespace) -> int:
+    renderer = _renderer(context, args, _zone(args))
+    resolve_model(args.model)
+    result = api.revert(
+        _engine(context),
+        args.model,
+        args.id,
+        to_transaction=args.to,
+        actor=args.actor or _login_name(),
+        reason=args.reason,
+        dry_run=args.dry_run,
+    )
+    write_revert(renderer, result)
+    return 0
+
+
+@_quiet_when_piped
+def run_report(context: CommandContext, args: argparse.Namespace) -> int:
+    zone = _zone(args)
+    renderer = _renderer(context, args, zone)
+    since = parse_time(args.since, zone, option="--since")
+    until = parse_time(args.until, zone, option="--until")
+    check_range(since, until)
+    chart = None if args.chart is None else check_chart_path(args.chart)
+    shown = zone or ZoneInfo("UTC")
+    engine = _engine(context)
+    report = api.report(engine, since=since, until=until, by=args.by, tz=shown)
+    if chart is not None:
+        by_day = (
+            report if args.by == "day" else api.report(engine, since=since, until=until, tz=shown)
+        )
+        days = daily_counts(by_day.rows, since, until, shown)
+        title = (
+            f"Changes per day, {days[0][0].isoformat()} to {days[-1][0].isoformat()} ({shown.key})"
+        )
+        write_chart(chart, days, title)
+    write_report(renderer, report)
+    return 0

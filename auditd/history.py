@@ -1,0 +1,343 @@
+"""Row history in SQL: every version joined to its predecessor, in one statement.
+
+A row's versions form a chain through the validity linkage: the version
+before ``v`` is the one with the same key and ``end_transaction_id =
+v.transaction_id``. That linkage, not ``transaction_id`` order, is the order
+of a row's versions: on PostgreSQL transaction ids are xids, handed out when
+a transaction first writes, so along one row they can go down under
+concurrency. Joining each version to its predecessor with that linkage
+gives every old → new diff of a row, or of a range of transactions, in one
+set-based statement (``ix_<table>_predecessor`` makes the join an index
+probe); a session's speakers come from ``speakers_sessions_version`` in a
+second statement and are merged into the same transactions.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from auditd.catalog import MODELS, TRANSACTION, VersionedModel, speakers_version
+from auditd.records import OPERATIONS, SPEAKERS_FIELD, Change, FieldChange, SpeakerRef
+from auditd.timestamps import UTCDateTime
+
+MAX_ID = 2**63 - 1
+AnyRow = sa.Row[*tuple[Any, ...]]
+_TX_COLUMNS = ("issued_at", "actor", "origin", "reason", "remote_addr", "application")
+
+
+def transaction_columns(t: sa.FromClause) -> list[sa.ColumnElement[Any]]:
+    return [t.c[name].label(f"t_{name}") for name in _TX_COLUMNS]
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    """The statement pairing each version of ``model`` with its predecessor.
+
+    ``v`` is the version, ``prev`` its predecessor (NULL columns when there
+    is none), ``t`` the version's transaction; callers add WHERE clauses on
+    these aliases. Columns: ``row_id``, ``transaction_id``,
+    ``end_transaction_id``, ``operation_type``, ``prev_tx``, ``event_id``,
+    ``t_*`` (transaction), ``n_<field>`` (new) and ``o_<field>`` (old).
+    """
+
+    model: VersionedModel
+    dialect: str
+    v: sa.FromClause
+    prev: sa.FromClause
+    t: sa.FromClause
+
+    @classmethod
+    def of(cls, model: VersionedModel, dialect: str) -> VersionDiff:
+        # Built once per model and backend: constructing the statement costs
+        # more than running it, and cached statements hit SQLAlchemy's
+        # compiled cache.
+        return _version_diff(model, dialect)
+
+    def joined(self, *, with_prev: bool = True) -> sa.FromClause:
+        v, prev, t = self.v, self.prev, self.t
+        linkage = sa.and_(prev.c.id == v.c.id, prev.c.end_transaction_id == v.c.transaction_id)
+        base = v.outerjoin(prev, linkage) if with_prev else v
+        return base.join(t, t.c.id == v.c.transaction_id)
+
+    def event_id(self) -> sa.ColumnElement[Any]:
+        return self.v.c[self.model.event_column]
+
+    def changed(self, field: str) -> sa.ColumnElement[bool]:
+        """True where ``field`` differs from the predecessor (or is set on insert)."""
+        return self._comparable(self.v.c[field]).is_distinct_from(
+            self._comparable(self.prev.c[field])
+        )
+
+    def _comparable(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        # SQLite keeps timestamps as text: CURRENT_TIMESTAMP defaults lack the
+        # fraction SQLAlchemy writes, so the same instant can be stored as two
+        # strings. Compare them the way the Python diff compares the values.
+        if self.dialect != "sqlite" or not isinstance(column.type, UTCDateTime):
+            return column
+        text = sa.type_coerce(column, sa.String)
+        padded = text + sa.literal(".000000", sa.String)
+        return sa.case((sa.func.length(text) == 19, padded), else_=text)
+
+    def select(self) -> sa.Select[Any]:
+        return self._select
+
+    @functools.cached_property
+    def _select(self) -> sa.Select[Any]:
+        v, prev = self.v, self.prev
+        return sa.select(
+            v.c.id.label("row_id"),
+            v.c.transaction_id,
+            v.c.end_transaction_id,
+            v.c.operation_type,
+            prev.c.transaction_id.label("prev_tx"),
+            self.event_id().label("event_id"),
+            *transaction_columns(self.t),
+            *(v.c[f].label(f"n_{f}") for f in self.model.fields),
+            *(prev.c[f].label(f"o_{f}") for f in self.model.fields),
+        ).select_from(self.joined())
+
+
+@dataclass(frozen=True)
+class SpeakersDiff:
+    """Each ``speakers_sessions_version`` row with its predecessor, the speaker's
+    name and the session's event; the speakers counterpart of :class:`VersionDiff`."""
+
+    s: sa.FromClause
+    p: sa.FromClause
+    t: sa.FromClause
+
+    @classmethod
+    def create(cls) -> SpeakersDiff:
+        return _speakers_diff()
+
+    def joined(self, *, with_prev: bool = True) -> sa.FromClause:
+        s, p, t = self.s, self.p, self.t
+        linkage = sa.and_(
+            p.c.session_id == s.c.session_id,
+            p.c.speaker_id == s.c.speaker_id,
+            p.c.end_transaction_id == s.c.transaction_id,
+        )
+        base = s.outerjoin(p, linkage) if with_prev else s
+        return base.join(t, t.c.id == s.c.transaction_id)
+
+    def event_id(self) -> sa.ColumnElement[int | None]:
+        return _session_event(self.s.c.session_id)
+
+    def select(self) -> sa.Select[Any]:
+        return self._select
+
+    @functools.cached_property
+    def _select(self) -> sa.Select[Any]:
+        s, p = self.s, self.p
+        return sa.select(
+            s.c.session_id.label("row_id"),
+            s.c.speaker_id,
+            s.c.transaction_id,
+            s.c.operation_type,
+            p.c.transaction_id.label("prev_tx"),
+            p.c.operation_type.label("prev_op"),
+            speaker_name(s.c.speaker_id).label("speaker_name"),
+            self.event_id().label("event_id"),
+            *transaction_columns(self.t),
+        ).select_from(self.joined())
+
+
+@functools.cache
+def _version_diff(model: VersionedModel, dialect: str) -> VersionDiff:
+    return VersionDiff(
+        model=model,
+        dialect=dialect,
+        v=model.version.alias("v"),
+        prev=model.version.alias("prev"),
+        t=TRANSACTION.alias("t"),
+    )
+
+
+@functools.cache
+def _speakers_diff() -> SpeakersDiff:
+    table = speakers_version()
+    return SpeakersDiff(s=table.alias("s"), p=table.alias("p"), t=TRANSACTION.alias("t"))
+
+
+def speaker_name(speaker_id: sa.ColumnElement[int]) -> sa.ColumnElement[str | None]:
+    """The speaker's current name, or its last versioned name once deleted."""
+    model = MODELS["speaker"]
+    live = model.table.alias("live_speaker")
+    last = model.version.alias("last_speaker")
+    current = sa.select(live.c.name).where(live.c.id == speaker_id).scalar_subquery()
+    versioned = (
+        sa.select(last.c.name)
+        .where(last.c.id == speaker_id, last.c.end_transaction_id.is_(None))
+        .limit(1)
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(current, versioned)
+
+
+def _session_event(session_id: sa.ColumnElement[int]) -> sa.ColumnElement[int | None]:
+    """The event of the session's current (or, once deleted, last) version."""
+    last = MODELS["session"].version.alias("last_session")
+    return (
+        sa.select(last.c.event_id)
+        .where(last.c.id == session_id, last.c.end_transaction_id.is_(None))
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _field_changes(model: VersionedModel, row: sa.Row[Any]) -> list[FieldChange]:
+    has_prev = row.prev_tx is not None
+    values = row._mapping
+    changes = []
+    for name in model.fields:
+        old = values[f"o_{name}"] if has_prev else None
+        new = values[f"n_{name}"]
+        if old != new:
+            changes.append(FieldChange(field=name, old=old, new=new))
+    return changes
+
+
+def _speakers_change(rows: Sequence[sa.Row[Any]]) -> FieldChange | None:
+    """Who joined and who left in one transaction (a speaker added and removed
+    again within it is neither)."""
+    added, removed = [], []
+    for row in sorted(rows, key=lambda r: r.speaker_id):
+        ref = SpeakerRef(id=row.speaker_id, name=row.speaker_name)
+        was_member = row.prev_tx is not None and row.prev_op != 2
+        if row.operation_type != 2 and not was_member:
+            added.append(ref)
+        elif row.operation_type == 2 and was_member:
+            removed.append(ref)
+    if not added and not removed:
+        return None
+    return FieldChange(field=SPEAKERS_FIELD, added=tuple(added), removed=tuple(removed))
+
+
+def _change(
+    model: VersionedModel, head: sa.Row[Any], operation: int, fields: list[FieldChange]
+) -> Change:
+    return Change(
+        model=model.name,
+        row_id=head.row_id,
+        transaction_id=head.transaction_id,
+        issued_at=head.t_issued_at,
+        actor=head.t_actor,
+        origin=head.t_origin,
+        reason=head.t_reason,
+        remote_addr=head.t_remote_addr,
+        application=head.t_application,
+        operation=OPERATIONS[operation],
+        event_id=head.event_id,
+        fields=tuple(fields),
+    )
+
+
+ChangeKey = tuple[int, int]  # (row id, transaction id)
+
+
+def merge_changes(
+    model: VersionedModel,
+    version_rows: Iterable[sa.Row[Any]],
+    speaker_rows: Iterable[sa.Row[Any]] = (),
+) -> dict[ChangeKey, Change]:
+    """Build one :class:`Change` per (row, transaction) from :class:`VersionDiff`
+    and :class:`SpeakersDiff` rows. A speakers-only transaction is an update;
+    one whose speakers changes cancel out and that has no version is dropped."""
+    heads: dict[ChangeKey, sa.Row[Any]] = {}
+    fields: dict[ChangeKey, list[FieldChange]] = {}
+    operations: dict[ChangeKey, int] = {}
+    for row in version_rows:
+        key = (row.row_id, row.transaction_id)
+        heads[key] = row
+        operations[key] = row.operation_type
+        fields[key] = _field_changes(model, row)
+    grouped: dict[ChangeKey, list[sa.Row[Any]]] = {}
+    for row in speaker_rows:
+        grouped.setdefault((row.row_id, row.transaction_id), []).append(row)
+    for key, rows in grouped.items():
+        speakers = _speakers_change(rows)
+        if speakers is None:
+            continue
+        if key not in heads:
+            heads[key], operations[key], fields[key] = rows[0], 1, []
+        fields[key].append(speakers)
+    return {key: _change(model, heads[key], operations[key], fields[key]) for key in heads}
+
+
+def chain_order(versions: Sequence[sa.Row[Any]]) -> list[ChangeKey]:
+    """The row's version keys oldest first, following the validity linkage.
+
+    Versions no chain reaches (a broken linkage) follow in (issued_at, id)
+    order rather than being lost.
+    """
+    by_tx = {row.transaction_id: row for row in versions}
+    time_order = sorted(versions, key=lambda r: (r.t_issued_at, r.transaction_id))
+    ordered: list[ChangeKey] = []
+    seen: set[int] = set()
+    for start in time_order:
+        if start.prev_tx is not None and start.prev_tx in by_tx:
+            continue
+        row: sa.Row[Any] | None = start
+        while row is not None and row.transaction_id not in seen:
+            seen.add(row.transaction_id)
+            ordered.append((row.row_id, row.transaction_id))
+            following = row.end_transaction_id
+            row = None if following is None else by_tx.get(following)
+    ordered += [(r.row_id, r.transaction_id) for r in time_order if r.transaction_id not in seen]
+    return ordered
+
+
+@functools.cache
+def _history_statements(
+    model: VersionedModel, dialect: str
+) -> tuple[sa.Select[Any], sa.Select[Any] | None]:
+    diff = VersionDiff.of(model, dialect)
+    versions = diff.select().where(diff.v.c.id == sa.bindparam("row_id"))
+    if not model.has_speakers:
+        return versions, None
+    speakers = SpeakersDiff.create()
+    return versions, speakers.select().where(speakers.s.c.session_id == sa.bindparam("row_id"))
+
+
+def row_history(connection: sa.Connection, model: VersionedModel, row_id: int) -> list[Change]:
+    """Every change of one row, oldest first: one statement (two for a session).
+
+    Versions follow their chain; speakers-only changes of a session are
+    merged in by (issued_at, transaction id) between them.
+    """
+    versions_query, speakers_query = _history_statements(model, connection.dialect.name)
+    versions = list(connection.execute(versions_query, {"row_id": row_id}))
+    speaker_rows: list[sa.Row[Any]] = []
+    if speakers_query is not None:
+        speaker_rows = list(connection.execute(speakers_query, {"row_id": row_id}))
+    changes = merge_changes(model, versions, speaker_rows)
+    chained = [changes[key] for key in chain_order(versions) if key in changes]
+    own = {row.transaction_id for row in versions}
+    extra = sorted(
+        (change for key, change in changes.items() if key[1] not in own),
+        key=lambda change: (change.issued_at, change.transaction_id),
+    )
+    return _merge_by_time(chained, extra)
+
+
+def _merge_by_time(chained: list[Change], extra: list[Change]) -> list[Change]:
+    """Interleave time-ordered ``extra`` into ``chained`` without reordering it."""
+    merged: list[Change] = []
+    position = 0
+    for change in chained:
+        while position < len(extra) and (
+            extra[position].issued_at,
+            extra[position].transaction_id,
+        ) < (
+            change.issued_at,
+            change.transaction_id,
+        ):
+            merged.append(extra[position])
+            position += 1
+        merged.append(change)
+    return merged + extra[position:]
