@@ -24,6 +24,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.capture
+	$(BIN)/python -m benchmarks.history
 
 clean:
 	rm -rf $(VENV) state

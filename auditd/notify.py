@@ -78,7 +78,9 @@ class SystemdNotifier:
                     self._sock = socket.socket(
                         socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC
                     )
-                self._sock.sendto(payload, self._address)
+                # Never block the main loop: a receiver that stops reading must
+                # cost us a lost status message, not a hung service.
+                self._sock.sendto(payload, socket.MSG_DONTWAIT, self._address)
             except OSError:
                 # The socket stays open: systemd may come back (daemon-reexec)
                 # and the next message may go through.

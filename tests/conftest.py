@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from sqlalchemy import orm
 
 from auditd import db, migrate
 from auditd.config import DatabaseSettings
+from auditd.logging import configure_logging
 from auditd.versioning import AuditSession
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -84,6 +86,14 @@ def _templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
     yield templates
     if "postgresql" in templates:
         drop_postgres_database(templates["postgresql"])
+
+
+@pytest.fixture(autouse=True)
+def _logging_to_a_live_stream() -> Iterator[None]:
+    """In-process CLI calls configure logging on pytest's captured stream,
+    which is closed after the test; point it back at a stream that lives."""
+    yield
+    configure_logging("warning", "json", stream=sys.__stderr__)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

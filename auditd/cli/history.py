@@ -7,10 +7,7 @@ Each handler checks its arguments (before connecting), makes one call into
 from __future__ import annotations
 
 import argparse
-import functools
 import getpass
-import os
-import sys
 from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -65,24 +62,6 @@ def _output_options() -> argparse.ArgumentParser:
 
 
 Handler = Callable[[CommandContext, argparse.Namespace], int]
-
-
-def _quiet_when_piped(handler: Handler) -> Handler:
-    """Stop quietly when the reader goes away (``audittrail history ... | head``)."""
-
-    @functools.wraps(handler)
-    def run(context: CommandContext, args: argparse.Namespace) -> int:
-        try:
-            return handler(context, args)
-        except BrokenPipeError:
-            if context.out is sys.stdout:
-                # Python flushes stdout at exit; point it at /dev/null so that
-                # flush cannot fail again and print a traceback.
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.stdout.fileno())
-            return 0
-
-    return run
 
 
 def _row_arguments(parser: argparse.ArgumentParser) -> None:
@@ -165,7 +144,6 @@ def _engine(context: CommandContext) -> sa.Engine:
     return engine
 
 
-@_quiet_when_piped
 def run_history(context: CommandContext, args: argparse.Namespace) -> int:
     renderer = _renderer(context, args, _zone(args))
     resolve_model(args.model)
@@ -176,7 +154,6 @@ def run_history(context: CommandContext, args: argparse.Namespace) -> int:
     return 0
 
 
-@_quiet_when_piped
 def run_who_changed(context: CommandContext, args: argparse.Namespace) -> int:
     renderer = _renderer(context, args, _zone(args))
     resolve_field(resolve_model(args.model), args.field)
@@ -187,7 +164,6 @@ def run_who_changed(context: CommandContext, args: argparse.Namespace) -> int:
     return 0
 
 
-@_quiet_when_piped
 def run_show(context: CommandContext, args: argparse.Namespace) -> int:
     zone = _zone(args)
     renderer = _renderer(context, args, zone)
@@ -197,7 +173,6 @@ def run_show(context: CommandContext, args: argparse.Namespace) -> int:
     return 0
 
 
-@_quiet_when_piped
 def run_changes(context: CommandContext, args: argparse.Namespace) -> int:
     zone = _zone(args)
     renderer = _renderer(context, args, zone)
@@ -229,7 +204,6 @@ def _login_name() -> str | None:
         return None
 
 
-@_quiet_when_piped
 def run_revert(context: CommandContext, args: argparse.Namespace) -> int:
     renderer = _renderer(context, args, _zone(args))
     resolve_model(args.model)
@@ -246,7 +220,6 @@ def run_revert(context: CommandContext, args: argparse.Namespace) -> int:
     return 0
 
 
-@_quiet_when_piped
 def run_report(context: CommandContext, args: argparse.Namespace) -> int:
     zone = _zone(args)
     renderer = _renderer(context, args, zone)
