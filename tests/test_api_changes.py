@@ -88,7 +88,8 @@ def test_a_cursor_returns_only_later_transactions(scenario: Scenario) -> None:
     assert keys(page.changes) == [k for k in feed_keys(scenario) if k[0] > scenario.tx["swap"]]
     again = api.changes(scenario.engine, after_transaction=page.next_after_transaction)
     assert again.changes == ()
-    assert again.next_after_transaction == page.next_after_transaction
+    # The cursor may move on past ids other databases of the server used, never back.
+    assert again.next_after_transaction >= page.next_after_transaction
 
 
 @pytest.mark.parametrize(
