@@ -58,7 +58,9 @@ def install(connection: sa.Connection, specs: Iterable[CaptureSpec]) -> None:
             connection.exec_driver_sql(statement)
         connection.execute(_registry.delete().where(_registry.c.table_name == spec.table))
         connection.execute(
-            _registry.insert().values(table_name=spec.table, spec=spec.to_json(), installed_at=utcnow())
+            _registry.insert().values(
+                table_name=spec.table, spec=spec.to_json(), installed_at=utcnow()
+            )
         )
 
 
@@ -138,8 +140,18 @@ def _column_problems(inspector: sa.Inspector, spec: CaptureSpec) -> list[str]:
             problems.append(f"column {column} is not in {spec.version_table}")
         elif column not in spec.columns:
             problems.append(f"column {column} is not captured by the triggers")
+    # The triggers name every captured column: once one is dropped, every
+    # write to the table fails (PostgreSQL) until they are regenerated.
     problems += [
-        f"{spec.version_table} lacks {meta}" for meta in VERSION_META_COLUMNS if meta not in versioned
+        f"captured column {column} no longer exists (writes fail until the triggers are"
+        " regenerated)"
+        for column in spec.columns
+        if column not in live
+    ]
+    problems += [
+        f"{spec.version_table} lacks {meta}"
+        for meta in VERSION_META_COLUMNS
+        if meta not in versioned
     ]
     return problems
 

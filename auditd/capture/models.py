@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy_continuum.utils import version_table
 
-from auditd.capture.spec import CaptureSpec, ParentStamp
 from auditd.capture import VERSION_META_COLUMNS
+from auditd.capture.spec import CaptureSpec, ParentStamp
 from auditd.models import Event, Session, Speaker, Track, speakers_sessions
 
 STAMP_COLUMN = "last_modified_at"

@@ -72,21 +72,28 @@ def _write_version(spec: CaptureSpec, alias: str, operation: str, condition: str
     )
 
 
-def _stamp(spec: CaptureSpec, alias: str) -> str:
+def _stamp(spec: CaptureSpec, alias: str, previous: str | None = None) -> str:
+    """Stamp the row (and its parents) with the transaction's time.
+
+    A stamp never moves backwards, as on PostgreSQL: an update keeps the
+    later of the old stamp (``previous``) and the transaction time; a value
+    the writer itself put in the column is ignored.
+    """
     statements = []
     if spec.stamp_column:
         match = " AND ".join(f"{quote(k)} = {alias}.{quote(k)}" for k in spec.key)
         stamp = quote(spec.stamp_column)
+        value = _TS if previous is None else f"max(coalesce({previous}, ''), {_TS})"
         statements.append(
-            f"UPDATE {quote(spec.table)} SET {stamp} = {_TS}"
-            f" WHERE {match} AND {stamp} IS NOT {_TS};"
+            f"UPDATE {quote(spec.table)} SET {stamp} = {value}"
+            f" WHERE {match} AND {stamp} IS NOT {value};"
         )
     for parent in spec.parents:
         stamp = quote(parent.stamp_column)
         statements.append(
             f"UPDATE {quote(parent.parent_table)} SET {stamp} = {_TS}"
             f" WHERE {quote(parent.parent_key)} = {alias}.{quote(parent.column)}"
-            f" AND {stamp} IS NOT {_TS};"
+            f" AND ({stamp} IS NULL OR {stamp} < {_TS});"
         )
     return "\n    ".join(statements)
 
@@ -111,7 +118,7 @@ def install_ddl(spec: CaptureSpec) -> list[str]:
             _write_version(spec, "OLD", "2", key_changed),
             _close_previous(spec, "NEW", key_changed),
             _write_version(spec, "NEW", f"CASE WHEN {key_changed} THEN 0 ELSE 1 END"),
-            _stamp(spec, "NEW"),
+            _stamp(spec, "NEW", f"OLD.{quote(spec.stamp_column)}" if spec.stamp_column else None),
             _stamp(spec, "OLD") if spec.parents else "",
         ]
     )

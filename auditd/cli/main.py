@@ -14,12 +14,12 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from auditd.cli import admin, daemon, history
+from auditd.cli import admin, capture, daemon, history
 from auditd.cli.context import CommandContext
 from auditd.errors import AuditdError, DatabaseUnavailableError, UsageError
 from auditd.logging import configure_logging, redact_secrets
 
-COMMAND_MODULES = (admin, history, daemon)
+COMMAND_MODULES = (admin, history, daemon, capture)
 
 
 class _Parser(argparse.ArgumentParser):

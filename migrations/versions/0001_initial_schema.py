@@ -616,7 +616,31 @@ def upgrade() -> None:
     capture.install(op.get_bind(), CAPTURE)
 
 
+def _downgrade_adopted() -> None:
+    """An adopted database keeps its own tables: drop only what adopt and
+    this revision added (triggers, version tables, audit tables). Columns
+    adopt added to a live table (sessions.last_modified_at) stay, with data."""
+    bind = op.get_bind()
+    capture.drop(bind, capture.installed_specs(bind))
+    if bind.dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS audittrail_tx()")
+    version_tables = bind.execute(sa.text("SELECT version_table FROM audittrail_adoption"))
+    for (version_table,) in version_tables.all():
+        op.execute(f"DROP TABLE IF EXISTS {capture.quote(version_table)}")
+    op.drop_index(op.f("ix_transaction_issued_at"), table_name="transaction")
+    op.drop_index(op.f("ix_transaction_actor"), table_name="transaction")
+    op.drop_table("transaction")
+    op.drop_table("audittrail_open_transaction")
+    op.drop_table("audittrail_capture")
+    op.drop_table("audittrail_adoption")
+
+
 def downgrade() -> None:
+    # `audittrail adopt` records itself in audittrail_adoption before it runs
+    # this revision; the domain tables then belong to another application.
+    if sa.inspect(op.get_bind()).has_table("audittrail_adoption"):
+        _downgrade_adopted()
+        return
     capture.drop(op.get_bind(), CAPTURE)
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS audittrail_tx()")

@@ -1,0 +1,454 @@
+"""Adopt a database that already has data but no history.
+
+An Open Event Server database (or any database with our table names) gets a
+version table per known table built from the columns the table really has,
+the audit tables of the initial migration, capture triggers, one baseline
+version per existing row and a correct ``last_modified_at``.
+
+Every step is idempotent and every write is bounded: the baseline and the
+stamp repair walk each table in key order, one batch per transaction, so an
+interrupted run is simply run again and continues where it stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import sqlalchemy as sa
+
+from auditd import capture, migrate
+from auditd.capture import live
+from auditd.capture.spec import CaptureSpec, ParentStamp, quote
+from auditd.db import writer
+from auditd.derive import DERIVED_STAMPS, DerivedStamp, derived_value, drift_condition
+from auditd.errors import CaptureError, UsageError
+from auditd.models.indexes import PREDECESSOR_INDEXES, predecessor_index_name
+from auditd.timestamps import SQLITE_NOW, UTCDateTime, utcnow
+
+KNOWN_TABLES = ("events", "tracks", "speaker", "sessions", "speakers_sessions")
+DEFAULT_BATCH_SIZE = 5000
+ADOPTION_TABLE = "audittrail_adoption"
+# Associations whose changes move their parent's stamp: column -> (parent, key).
+_PARENTS = {"speakers_sessions": ("session_id", "sessions", "id")}
+
+_metadata = sa.MetaData()
+adoption = sa.Table(
+    ADOPTION_TABLE,
+    _metadata,
+    sa.Column("table_name", sa.String(255), primary_key=True),
+    sa.Column("version_table", sa.String(255), nullable=False),
+    sa.Column("added_stamp_column", sa.Boolean, nullable=False),
+    sa.Column("adopted_at", UTCDateTime, nullable=False),
+    sa.Column("baseline_transaction_id", sa.BigInteger),
+    sa.Column("baseline_done_at", UTCDateTime),
+    sa.Column("stamps_done_at", UTCDateTime),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TableAdoption:
+    """What adoption did to one table in this run."""
+
+    table: str
+    version_table: str
+    columns: tuple[str, ...]
+    created_version_table: bool = False
+    added_version_columns: tuple[str, ...] = ()
+    added_stamp_column: bool = False
+    installed_triggers: bool = False
+    baseline_versions: int = 0
+    stamps_repaired: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdoptionResult:
+    """The outcome of :func:`adopt`; ``complete`` is False when it stopped early."""
+
+    tables: tuple[TableAdoption, ...]
+    untouched_tables: tuple[str, ...]
+    baseline_transaction_id: int | None
+    revision: str | None
+    batches: int
+    complete: bool
+
+    @property
+    def changed(self) -> bool:
+        """Whether this run changed anything at all."""
+        return any(
+            t.created_version_table
+            or t.added_version_columns
+            or t.added_stamp_column
+            or t.installed_triggers
+            or t.baseline_versions
+            or t.stamps_repaired
+            for t in self.tables
+        )
+
+
+@dataclass(frozen=True)
+class BatchDone:
+    """Reported to the ``progress`` callback after each committed batch."""
+
+    phase: str  # "baseline" or "stamps"
+    table: str
+    rows: int
+    batches: int
+
+
+@dataclass
+class _Run:
+    engine: sa.Engine
+    batch_size: int
+    max_batches: int | None
+    progress: Callable[[BatchDone], None] | None
+    batches: int = 0
+    stopped: bool = False
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def may_continue(self) -> bool:
+        if self.max_batches is not None and self.batches >= self.max_batches:
+            self.stopped = True
+        return not self.stopped
+
+    def done(self, phase: str, table: str, rows: int) -> None:
+        self.batches += 1
+        key = "baseline_versions" if phase == "baseline" else "stamps_repaired"
+        self.counts.setdefault(table, {}).setdefault(key, 0)
+        self.counts[table][key] += rows
+        if self.progress is not None:
+            self.progress(BatchDone(phase, table, rows, self.batches))
+
+
+def adopt(
+    engine: sa.Engine,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_batches: int | None = None,
+    actor: str | None = None,
+    progress: Callable[[BatchDone], None] | None = None,
+) -> AdoptionResult:
+    """Put an existing database under audit; safe to run again at any time.
+
+    Creates a version table per known table from its live columns (adding
+    ``sessions.last_modified_at`` if missing), runs the migrations in adopt
+    mode, installs the capture triggers, writes one baseline version per
+    existing row (all in one ``baseline`` transaction) and repairs
+    ``last_modified_at``. ``max_batches`` stops after that many batches
+    (``complete`` is then False; run again to continue). Raises
+    :class:`UsageError` for a database with none of the known tables or one
+    created by ``audittrail migrate``, and :class:`CaptureError` when an
+    existing history is in the way or privileges are missing.
+    """
+    if batch_size < 1:
+        raise UsageError(f"batch size must be positive, got: {batch_size}")
+    if max_batches is not None and max_batches < 0:
+        raise UsageError(f"max batches must not be negative, got: {max_batches}")
+    run = _Run(engine, batch_size, max_batches, progress)
+    try:
+        plans, untouched = _prepare_schema(engine)
+        revision = migrate.upgrade(engine, adopt=True)
+        installed = _install_capture(engine, plans)
+        tx = _baseline_transaction(engine, actor)
+        for plan in plans:
+            _write_baseline(run, plan, tx)
+        if not run.stopped:
+            for stamp in DERIVED_STAMPS:
+                _repair_stamps(run, stamp, plans)
+    except (sa.exc.ProgrammingError, sa.exc.OperationalError) as error:
+        if _lacks_privilege(error):
+            raise CaptureError(
+                f"adopt lacks a privilege: {_first_line(error)}",
+                "it needs CREATE on the schema, ownership of the adopted tables"
+                " and the right to create functions (see docs/capture.md)",
+            ) from error
+        raise
+    tables = tuple(
+        TableAdoption(
+            table=p.spec.table,
+            version_table=p.spec.version_table,
+            columns=p.spec.columns,
+            created_version_table=p.created_version_table,
+            added_version_columns=p.added_version_columns,
+            added_stamp_column=p.added_stamp_column,
+            installed_triggers=p.spec.table in installed,
+            baseline_versions=run.counts.get(p.spec.table, {}).get("baseline_versions", 0),
+            stamps_repaired=run.counts.get(p.spec.table, {}).get("stamps_repaired", 0),
+        )
+        for p in plans
+    )
+    return AdoptionResult(
+        tables=tables,
+        untouched_tables=untouched,
+        baseline_transaction_id=tx,
+        revision=revision,
+        batches=run.batches,
+        complete=not run.stopped,
+    )
+
+
+def adopted_tables(connection: sa.Connection) -> list[str]:
+    """The tables this database adopted (empty unless `adopt` ran)."""
+    if not sa.inspect(connection).has_table(ADOPTION_TABLE):
+        return []
+    return list(connection.scalars(sa.select(adoption.c.table_name).order_by("table_name")))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    spec: CaptureSpec
+    created_version_table: bool
+    added_version_columns: tuple[str, ...]
+    added_stamp_column: bool
+
+
+def _prepare_schema(engine: sa.Engine) -> tuple[list[_Plan], tuple[str, ...]]:
+    """Version tables and the adoption record, in one transaction."""
+    with engine.connect() as connection:
+        tables = set(sa.inspect(connection).get_table_names())
+    adopted = ADOPTION_TABLE in tables
+    known = [t for t in KNOWN_TABLES if t in tables]
+    if not known:
+        raise UsageError(
+            f"none of the tables audittrail versions exist ({', '.join(KNOWN_TABLES)})",
+            "point --database-url at an Open Event database;"
+            " for a new one run `audittrail migrate`",
+        )
+    if not adopted and migrate.current_revision(engine) is not None:
+        raise UsageError(
+            "this database was created by `audittrail migrate` and is not an adopted one",
+            "use `audittrail migrate` to upgrade it; adopt is for databases created without it",
+        )
+    if not adopted:
+        clashes = [t for t in ("transaction", *(f"{k}_version" for k in known)) if t in tables]
+        if clashes:
+            raise CaptureError(
+                f"an earlier history is in the way: {', '.join(clashes)} already exist",
+                "adopt cannot take over an existing history; rename those tables first",
+            )
+    ours = {ADOPTION_TABLE, "transaction", migrate.VERSION_TABLE, *(f"{k}_version" for k in known)}
+    untouched = tuple(
+        sorted(t for t in tables - ours - set(known) if not t.startswith("audittrail_"))
+    )
+    plans: list[_Plan] = []
+    with writer(engine).begin() as connection:
+        if not adopted:
+            _metadata.create_all(connection)
+        recorded = {row.table_name for row in connection.execute(sa.select(adoption))}
+        added = "sessions" in known and live.ensure_stamp_column(connection, "sessions")
+        for table in known:
+            spec = live.live_spec(connection, table, parents=_parents(connection, table, known))
+            created = not sa.inspect(connection).has_table(spec.version_table)
+            if created:
+                live.create_version_table(connection, spec)
+            new_columns = () if created else live.add_version_columns(connection, spec)
+            plans.append(_Plan(spec, created, new_columns, added and table == "sessions"))
+            if table not in recorded:
+                connection.execute(
+                    adoption.insert().values(
+                        table_name=table,
+                        version_table=spec.version_table,
+                        added_stamp_column=added and table == "sessions",
+                        adopted_at=utcnow(),
+                    )
+                )
+    return plans, untouched
+
+
+def _parents(connection: sa.Connection, table: str, known: list[str]) -> tuple[ParentStamp, ...]:
+    """The parent stamp an association moves (speakers -> session), if both exist."""
+    if table not in _PARENTS:
+        return ()
+    column, parent, parent_key = _PARENTS[table]
+    inspector = sa.inspect(connection)
+    if parent not in known or column not in {c["name"] for c in inspector.get_columns(table)}:
+        return ()
+    if live.STAMP_COLUMN not in {c["name"] for c in inspector.get_columns(parent)}:
+        return ()
+    return (
+        ParentStamp(
+            column=column,
+            parent_table=parent,
+            parent_key=parent_key,
+            stamp_column=live.STAMP_COLUMN,
+        ),
+    )
+
+
+def _install_capture(engine: sa.Engine, plans: list[_Plan]) -> set[str]:
+    """Predecessor indexes and triggers; returns the tables whose triggers changed."""
+    installed = set()
+    with writer(engine).begin() as connection:
+        for plan in plans:
+            version = plan.spec.version_table
+            columns = PREDECESSOR_INDEXES.get(version, (*plan.spec.key, "end_transaction_id"))
+            connection.exec_driver_sql(
+                f"CREATE INDEX IF NOT EXISTS {quote(predecessor_index_name(version))}"
+                f" ON {quote(version)} ({', '.join(quote(c) for c in columns)})"
+            )
+        registered = {s.table: s for s in capture.installed_specs(connection)}
+        for plan in plans:
+            spec = plan.spec
+            # Reinstalling unchanged triggers would still rewrite the registry;
+            # a rerun must change nothing.
+            if registered.get(spec.table) == spec and not capture.verify(connection, [spec]):
+                continue
+            capture.install(connection, [spec])
+            installed.add(spec.table)
+    return installed
+
+
+def _baseline_transaction(engine: sa.Engine, actor: str | None) -> int:
+    """The one ``baseline`` transaction of this database (created once)."""
+    with writer(engine).begin() as connection:
+        existing = connection.scalar(sa.select(sa.func.min(adoption.c.baseline_transaction_id)))
+        if existing is not None:
+            return int(existing)
+        reason = "baseline of the rows that existed before audittrail adopt"
+        if connection.dialect.name == "postgresql":
+            statement = sa.text(
+                'INSERT INTO "transaction" (id, issued_at, actor, origin, reason, application)'
+                " VALUES (pg_current_xact_id()::text::bigint, statement_timestamp(), :actor,"
+                " 'baseline', :reason, nullif(current_setting('application_name'), ''))"
+                " RETURNING id"
+            )
+        else:
+            statement = sa.text(
+                'INSERT INTO "transaction" (issued_at, actor, origin, reason)'
+                f" VALUES ({SQLITE_NOW}, :actor, 'baseline', :reason) RETURNING id"
+            )
+        tx = int(connection.execute(statement, {"actor": actor, "reason": reason}).scalar_one())
+        connection.execute(adoption.update().values(baseline_transaction_id=tx))
+    return tx
+
+
+def _key_range(
+    connection: sa.Connection,
+    table: str,
+    key: Sequence[str],
+    after: Any,
+    batch_size: int,
+    lock: str,
+) -> tuple[Any, ...] | None:
+    """Lock the next ``batch_size`` rows in key order; returns the last key.
+
+    The lock makes concurrent writers of these rows wait until the batch
+    commits; the statements that follow take a fresh snapshot, so they see
+    every version those writers committed before, and the triggers of later
+    writers see this batch's versions.
+    """
+    cols = ", ".join(quote(k) for k in key)
+    where = f"WHERE ({cols}) > ({', '.join(f':a{i}' for i in range(len(key)))})" if after else ""
+    locking = f" FOR {lock}" if connection.dialect.name == "postgresql" else ""
+    params = {f"a{i}": v for i, v in enumerate(after or ())} | {"n": batch_size}
+    row = connection.execute(
+        sa.text(
+            f"SELECT {cols} FROM (SELECT {cols} FROM {quote(table)} {where}"
+            f" ORDER BY {cols} LIMIT :n{locking}) batch ORDER BY {cols} DESC LIMIT 1"
+        ),
+        params,
+    ).first()
+    return tuple(row) if row is not None else None
+
+
+def _range_condition(
+    alias: str, key: Sequence[str], after: Any, last: Sequence[Any]
+) -> tuple[str, dict[str, Any]]:
+    cols = ", ".join(f"{alias}.{quote(k)}" for k in key)
+    upper = ", ".join(f":b{i}" for i in range(len(key)))
+    params = {f"b{i}": v for i, v in enumerate(last)}
+    condition = f"({cols}) <= ({upper})"
+    if after:
+        condition += f" AND ({cols}) > ({', '.join(f':a{i}' for i in range(len(key)))})"
+        params |= {f"a{i}": v for i, v in enumerate(after)}
+    return condition, params
+
+
+def _write_baseline(run: _Run, plan: _Plan, tx: int) -> None:
+    """One insert version per row that has no version yet, batch by batch."""
+    spec = plan.spec
+    with run.engine.connect() as connection:
+        done = connection.scalar(
+            sa.select(adoption.c.baseline_done_at).where(adoption.c.table_name == spec.table)
+        )
+    if done is not None:
+        return
+    cols = ", ".join(quote(c) for c in spec.columns)
+    source = ", ".join(f"t.{quote(c)}" for c in spec.columns)
+    match = " AND ".join(f"v.{quote(k)} = t.{quote(k)}" for k in spec.key)
+    after: tuple[Any, ...] | None = None
+    while run.may_continue():
+        with writer(run.engine).begin() as connection:
+            last = _key_range(connection, spec.table, spec.key, after, run.batch_size, "SHARE")
+            if last is None:
+                connection.execute(
+                    adoption.update()
+                    .where(adoption.c.table_name == spec.table)
+                    .values(baseline_done_at=utcnow())
+                )
+                return
+            condition, params = _range_condition("t", spec.key, after, last)
+            written = connection.execute(
+                sa.text(
+                    f"INSERT INTO {quote(spec.version_table)}"
+                    f" ({cols}, transaction_id, end_transaction_id, operation_type)"
+                    f" SELECT {source}, :tx, NULL, 0 FROM {quote(spec.table)} t"
+                    f" WHERE {condition} AND NOT EXISTS"
+                    f" (SELECT 1 FROM {quote(spec.version_table)} v WHERE {match})"
+                ),
+                params | {"tx": tx},
+            ).rowcount
+        run.done("baseline", spec.table, written)
+        after = last
+
+
+def _repair_stamps(run: _Run, stamp: DerivedStamp, plans: list[_Plan]) -> None:
+    """Set each row's stamp to its derived value where it is missing or wrong."""
+    plan = next((p for p in plans if p.spec.table == stamp.table), None)
+    if plan is None or plan.spec.stamp_column != stamp.column:
+        return
+    # Derive from the history this database has (no association table: none).
+    versioned = {p.spec.version_table for p in plans}
+    sources = tuple(s for s in stamp.sources if s.version_table in versioned)
+    stamp = replace(stamp, sources=sources)
+    with run.engine.connect() as connection:
+        done = connection.scalar(
+            sa.select(adoption.c.stamps_done_at).where(adoption.c.table_name == stamp.table)
+        )
+    if done is not None:
+        return
+    row = stamp.table_clause()
+    after: tuple[Any, ...] | None = None
+    while run.may_continue():
+        with writer(run.engine).begin() as connection:
+            last = _key_range(
+                connection, stamp.table, (stamp.key,), after, run.batch_size, "NO KEY UPDATE"
+            )
+            if last is None:
+                connection.execute(
+                    adoption.update()
+                    .where(adoption.c.table_name == stamp.table)
+                    .values(stamps_done_at=utcnow())
+                )
+                return
+            in_batch = row.c[stamp.key] <= last[0]
+            if after:
+                in_batch = sa.and_(in_batch, row.c[stamp.key] > after[0])
+            repaired = connection.execute(
+                sa.update(row)
+                .values({stamp.column: derived_value(stamp, row)})
+                .where(in_batch, drift_condition(stamp, row))
+            ).rowcount
+        run.done("stamps", stamp.table, repaired)
+        after = last
+
+
+def _first_line(error: sa.exc.DBAPIError) -> str:
+    text = str(error.orig if error.orig is not None else error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _lacks_privilege(error: sa.exc.DBAPIError) -> bool:
+    message = _first_line(error)
+    return "permission denied" in message or "must be owner" in message

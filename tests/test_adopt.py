@@ -1,0 +1,338 @@
+"""`audittrail adopt`: an existing database gets a complete, resumable,
+idempotent baseline and capture of every column it really has."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+import sqlalchemy as sa
+from test_capture import assert_chain_intact, run_dbapi
+from test_cli_admin import assert_one_line_error, run_cli
+
+from auditd import capture, db, migrate
+from auditd.adopt import AdoptionResult, BatchDone, adopt, adopted_tables
+from auditd.config import DatabaseSettings
+from auditd.derive import derive_last_modified
+from auditd.errors import CaptureError, UsageError
+
+SESSIONS = 23
+KNOWN_ROWS = {"events": 1, "tracks": 2, "speaker": 3, "sessions": SESSIONS, "speakers_sessions": 4}
+
+
+def open_event_schema(dialect: str) -> list[str]:
+    """An Open Event Server-like database, created without our migrations."""
+    stamp = "timestamp with time zone" if dialect == "postgresql" else "DATETIME"
+    document = "json" if dialect == "postgresql" else "JSON"
+    sessions = [
+        f"({i}, 'Talk {i}', 'accepted', NULL, NULL, 4.5, '{{\"room\": {i}}}', 1, {1 + i % 2}, "
+        + ("NULL" if i % 3 == 0 else "'2024-01-01 10:00:00+00'")
+        + ")"
+        for i in range(1, SESSIONS + 1)
+    ]
+    return [
+        "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)",
+        "INSERT INTO alembic_version VALUES ('open-event-head')",
+        f"CREATE TABLE events (id integer PRIMARY KEY, name varchar(255) NOT NULL,"
+        f" starts_at {stamp}, deleted_at {stamp})",
+        "CREATE TABLE tracks (id integer PRIMARY KEY, name varchar(255),"
+        " event_id integer REFERENCES events (id))",
+        "CREATE TABLE speaker (id integer PRIMARY KEY, name varchar(255),"
+        " event_id integer REFERENCES events (id), website varchar(255))",
+        f"CREATE TABLE sessions (id integer PRIMARY KEY, title varchar(255) NOT NULL,"
+        f" state varchar(32), website varchar(255), twitter varchar(255),"
+        f" average_rating numeric(4, 2), complex_field_values {document},"
+        f" event_id integer REFERENCES events (id), track_id integer REFERENCES tracks (id),"
+        f" last_modified_at {stamp})",
+        "CREATE INDEX ix_sessions_event_id ON sessions (event_id)",
+        "CREATE TABLE speakers_sessions (speaker_id integer REFERENCES speaker (id),"
+        " session_id integer REFERENCES sessions (id), PRIMARY KEY (speaker_id, session_id))",
+        "CREATE TABLE tickets (id integer PRIMARY KEY, name varchar(255), price numeric(8, 2))",
+        "INSERT INTO events VALUES (1, 'FOSSASIA', NULL, NULL)",
+        "INSERT INTO tracks VALUES (1, 'Databases', 1), (2, 'Web', 1)",
+        "INSERT INTO speaker VALUES (1, 'Ada', 1, 'https://ada.example'),"
+        " (2, 'Grace', 1, NULL), (3, 'Linus', 1, NULL)",
+        "INSERT INTO sessions VALUES " + ", ".join(sessions),
+        "INSERT INTO speakers_sessions VALUES (1, 1), (2, 1), (3, 2), (1, 5)",
+        "INSERT INTO tickets VALUES (1, 'Early bird', 10)",
+    ]
+
+
+@pytest.fixture
+def open_event(empty_database_url: str) -> Iterator[sa.Engine]:
+    engine = db.create_engine(DatabaseSettings(url=empty_database_url))
+    with db.write_transaction(engine) as connection:
+        for statement in open_event_schema(engine.dialect.name):
+            connection.exec_driver_sql(statement)
+    yield engine
+    engine.dispose()
+
+
+class Interrupted(Exception):
+    """Stands for a crash or Ctrl-C between two batches."""
+
+
+def crash_after(batches: int) -> Any:
+    def progress(batch: BatchDone) -> None:
+        if batch.batches >= batches:
+            raise Interrupted
+
+    return progress
+
+
+def snapshot(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, to prove a run changed nothing."""
+    with engine.connect() as connection:
+        tables = sa.inspect(connection).get_table_names()
+        return {
+            table: sorted(
+                (
+                    tuple(map(str, row))
+                    for row in connection.execute(sa.text(f'SELECT * FROM "{table}"'))
+                ),
+            )
+            for table in tables
+        }
+
+
+def version_counts(engine: sa.Engine) -> dict[str, tuple[int, int]]:
+    """Per known table: (versions, distinct transactions)."""
+    with engine.connect() as connection:
+        return {
+            table: tuple(  # type: ignore[misc]
+                connection.execute(
+                    sa.text(f"SELECT count(*), count(DISTINCT transaction_id) FROM {table}_version")
+                ).one()
+            )
+            for table in KNOWN_ROWS
+        }
+
+
+def test_interrupted_adoption_resumes_to_a_complete_baseline_and_then_changes_nothing(
+    open_event: sa.Engine,
+) -> None:
+    with pytest.raises(Interrupted):
+        adopt(open_event, batch_size=4, progress=crash_after(4))
+    partial = version_counts(open_event)
+    assert 0 < sum(n for n, _ in partial.values()) < sum(KNOWN_ROWS.values())
+
+    second = adopt(open_event, batch_size=4)
+    assert second.complete
+    assert version_counts(open_event) == {table: (rows, 1) for table, rows in KNOWN_ROWS.items()}
+    with open_event.connect() as connection:
+        origins = connection.execute(sa.text('SELECT origin FROM "transaction"')).scalars().all()
+        assert origins == ["baseline"]
+        stored = dict(
+            connection.execute(sa.text("SELECT id, last_modified_at FROM sessions")).all()
+        )
+        derived = derive_last_modified(connection)
+        assert all(value is not None for value in derived.values())
+        assert len(derived) == SESSIONS and set(derived) == set(stored)
+        assert derive_last_modified(connection) == _typed_stamps(connection)
+        assert capture.verify(connection) == []
+
+    before = snapshot(open_event)
+    third = adopt(open_event, batch_size=4)
+    assert (third.complete, third.changed, third.batches) == (True, False, 0)
+    assert snapshot(open_event) == before
+
+
+def _typed_stamps(connection: sa.Connection) -> dict[int, Any]:
+    from auditd.models import Session
+
+    return dict(connection.execute(sa.select(Session.id, Session.last_modified_at)).all())
+
+
+def test_writes_between_an_interruption_and_the_rerun_keep_one_chain_per_row(
+    open_event: sa.Engine,
+) -> None:
+    with pytest.raises(Interrupted):
+        adopt(open_event, batch_size=4, progress=crash_after(5))  # sessions 1-8 baselined
+    run_dbapi(open_event, [("UPDATE sessions SET title = 'Early' WHERE id = ?", (2,))])
+    run_dbapi(open_event, [("UPDATE sessions SET title = 'Late' WHERE id = ?", (20,))])
+    adopt(open_event, batch_size=4)
+    with open_event.connect() as connection:
+        rows = connection.execute(
+            sa.text(
+                "SELECT id, title, operation_type FROM sessions_version WHERE id IN (2, 20)"
+                " ORDER BY id, operation_type"
+            )
+        ).all()
+        assert derive_last_modified(connection) == _typed_stamps(connection)
+    # Row 2 had its baseline before the edit; row 20 was edited before its
+    # baseline, so the edit is its first version and no baseline is added.
+    assert [tuple(r) for r in rows] == [(2, "Talk 2", 0), (2, "Early", 1), (20, "Late", 1)]
+    assert_chain_intact(open_event, "sessions", "id")
+
+
+def test_adopted_tables_capture_columns_the_models_do_not_declare(open_event: sa.Engine) -> None:
+    result = adopt(open_event)
+    sessions = next(t for t in result.tables if t.table == "sessions")
+    assert {"website", "twitter", "average_rating", "complex_field_values"} <= set(sessions.columns)
+    assert "last_modified_at" not in sessions.columns
+    run_dbapi(open_event, [("UPDATE sessions SET website = ? WHERE id = ?", ("https://talk", 3))])
+    run_dbapi(
+        open_event,
+        [("UPDATE sessions SET complex_field_values = ? WHERE id = ?", ('{"room": 99}', 3))],
+    )
+    with open_event.connect() as connection:
+        rows = connection.execute(
+            sa.text(
+                "SELECT website, operation_type FROM sessions_version WHERE id = 3"
+                " ORDER BY operation_type, website"
+            )
+        ).all()
+        assert derive_last_modified(connection, [3]) == {3: _typed_stamps(connection)[3]}
+    assert [tuple(r) for r in rows] == [(None, 0), ("https://talk", 1), ("https://talk", 1)]
+
+
+def test_unknown_tables_are_listed_and_left_untouched(open_event: sa.Engine) -> None:
+    before = snapshot(open_event)
+    result = adopt(open_event)
+    assert result.untouched_tables == ("alembic_version", "tickets")
+    after = snapshot(open_event)
+    assert {t: after[t] for t in result.untouched_tables} == {
+        t: before[t] for t in result.untouched_tables
+    }
+    with open_event.connect() as connection:
+        tables = set(sa.inspect(connection).get_table_names())
+    assert "tickets_version" not in tables
+    assert adopted_tables_of(open_event) == sorted(KNOWN_ROWS)
+
+
+def adopted_tables_of(engine: sa.Engine) -> list[str]:
+    with engine.connect() as connection:
+        return adopted_tables(connection)
+
+
+def test_sessions_without_last_modified_at_get_the_column(empty_database_url: str) -> None:
+    engine = db.create_engine(DatabaseSettings(url=empty_database_url))
+    with db.write_transaction(engine) as connection:
+        connection.exec_driver_sql(
+            "CREATE TABLE sessions (id integer PRIMARY KEY, title varchar(50))"
+        )
+        connection.exec_driver_sql("INSERT INTO sessions VALUES (1, 'Keynote')")
+        connection.exec_driver_sql(
+            "CREATE TABLE speakers_sessions (speaker_id integer, session_id integer,"
+            " PRIMARY KEY (speaker_id, session_id))"
+        )
+    result = adopt(engine)
+    sessions, _ = result.tables
+    assert sessions.added_stamp_column and sessions.stamps_repaired == 1
+    with engine.connect() as connection:
+        assert derive_last_modified(connection) == _typed_stamps(connection)
+        assert capture.verify(connection) == []
+    engine.dispose()
+
+
+def test_a_column_added_after_adoption_is_versioned_after_a_rerun(open_event: sa.Engine) -> None:
+    adopt(open_event)
+    with db.write_transaction(open_event) as connection:
+        connection.exec_driver_sql("ALTER TABLE sessions ADD COLUMN slides varchar(255)")
+        problems = [str(p) for p in capture.verify(connection)]
+    assert problems == ["sessions: column slides is not in sessions_version"]
+    result = adopt(open_event)
+    assert next(t for t in result.tables if t.table == "sessions").added_version_columns == (
+        "slides",
+    )
+    run_dbapi(open_event, [("UPDATE sessions SET slides = 'deck.pdf' WHERE id = ?", (1,))])
+    with open_event.connect() as connection:
+        assert capture.verify(connection) == []
+        assert (
+            connection.execute(
+                sa.text(
+                    "SELECT slides FROM sessions_version"
+                    " WHERE id = 1 AND end_transaction_id IS NULL"
+                )
+            ).scalar_one()
+            == "deck.pdf"
+        )
+
+
+@pytest.mark.postgresql_only
+def test_a_dropped_column_is_reported_and_a_rerun_makes_writes_work_again(
+    open_event: sa.Engine,
+) -> None:
+    adopt(open_event)
+    with db.write_transaction(open_event) as connection:
+        connection.exec_driver_sql("ALTER TABLE sessions DROP COLUMN twitter")
+        problems = [str(p) for p in capture.verify(connection)]
+    assert problems == [
+        "sessions: captured column twitter no longer exists"
+        " (writes fail until the triggers are regenerated)"
+    ]
+    with pytest.raises(psycopg2.Error, match="twitter"):
+        run_dbapi(open_event, [("UPDATE sessions SET title = 'x' WHERE id = ?", (1,))])
+    adopt(open_event)
+    run_dbapi(open_event, [("UPDATE sessions SET title = 'x' WHERE id = ?", (1,))])
+    with open_event.connect() as connection:
+        assert capture.verify(connection) == []
+
+
+def test_adopt_refuses_databases_it_must_not_touch(
+    empty_database_url: str, database_url: str
+) -> None:
+    empty = db.create_engine(DatabaseSettings(url=empty_database_url))
+    with pytest.raises(UsageError, match="none of the tables"):
+        adopt(empty)
+    with db.write_transaction(empty) as connection:
+        connection.exec_driver_sql("CREATE TABLE sessions (id integer PRIMARY KEY)")
+        connection.exec_driver_sql('CREATE TABLE "transaction" (id integer PRIMARY KEY)')
+    with pytest.raises(CaptureError, match="earlier history"):
+        adopt(empty)
+    empty.dispose()
+    managed = db.create_engine(DatabaseSettings(url=database_url))
+    with pytest.raises(UsageError, match="created by `audittrail migrate`"):
+        adopt(managed)
+    managed.dispose()
+
+
+@pytest.mark.postgresql_only
+def test_adopt_refuses_a_stamp_column_without_time_zone(empty_database_url: str) -> None:
+    engine = db.create_engine(DatabaseSettings(url=empty_database_url))
+    with db.write_transaction(engine) as connection:
+        connection.exec_driver_sql(
+            "CREATE TABLE sessions (id integer PRIMARY KEY, last_modified_at timestamp)"
+        )
+    with pytest.raises(CaptureError, match="without time zone"):
+        adopt(engine)
+    with engine.connect() as connection:
+        assert not sa.inspect(connection).has_table("sessions_version")
+    engine.dispose()
+
+
+def test_downgrading_an_adopted_database_keeps_its_own_tables(open_event: sa.Engine) -> None:
+    adopt(open_event)
+    before = snapshot(open_event)
+    migrate.downgrade(open_event, "base")
+    after = snapshot(open_event)
+    kept = [*KNOWN_ROWS, "tickets", "alembic_version"]
+    assert {t: after[t] for t in kept} == {t: before[t] for t in kept}
+    assert not [
+        t
+        for t in after
+        if t.endswith("_version") and t != "alembic_version" and t != migrate.VERSION_TABLE
+    ]
+    assert "transaction" not in after
+    result: AdoptionResult = adopt(open_event)  # and it can be adopted again
+    assert result.complete and version_counts(open_event)["sessions"] == (SESSIONS, 1)
+
+
+def test_cli_adopt_reports_what_it_did_and_refuses_with_one_line(
+    open_event: sa.Engine, database_url: str, tmp_path: Path
+) -> None:
+    url = open_event.url.render_as_string(hide_password=False)
+    first = run_cli(
+        "--database-url", url, "adopt", "--batch-size", "10", "--max-batches", "2", cwd=tmp_path
+    )
+    assert first.returncode == 0, first.stderr
+    assert "stopped after 2 batches" in first.stdout
+    second = run_cli("--database-url", url, "adopt", "--batch-size", "10", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "adoption complete" in second.stdout
+    assert "left untouched (not versioned): alembic_version, tickets" in second.stdout
+    refused = run_cli("--database-url", database_url, "adopt", cwd=tmp_path)
+    assert_one_line_error(refused, 2, "audittrail migrate")
