@@ -365,42 +365,57 @@ def _range_condition(
     return condition, params
 
 
-def _write_baseline(run: _Run, plan: _Plan, tx: int) -> None:
-    """One insert version per row that has no version yet, batch by batch."""
-    spec = plan.spec
+def _in_batches(
+    run: _Run,
+    phase: str,
+    table: str,
+    key: Sequence[str],
+    lock: str,
+    done: sa.Column[Any],
+    write: Callable[[sa.Connection, Any, tuple[Any, ...]], int],
+) -> None:
+    """Walk ``table`` in key order, one committed batch at a time, until done
+    (recorded in ``done``, so a later run skips the table) or stopped."""
     with run.engine.connect() as connection:
-        done = connection.scalar(
-            sa.select(adoption.c.baseline_done_at).where(adoption.c.table_name == spec.table)
-        )
-    if done is not None:
-        return
-    cols = ", ".join(quote(c) for c in spec.columns)
-    source = ", ".join(f"t.{quote(c)}" for c in spec.columns)
-    match = " AND ".join(f"v.{quote(k)} = t.{quote(k)}" for k in spec.key)
+        if connection.scalar(sa.select(done).where(adoption.c.table_name == table)) is not None:
+            return
     after: tuple[Any, ...] | None = None
     while run.may_continue():
         with writer(run.engine).begin() as connection:
-            last = _key_range(connection, spec.table, spec.key, after, run.batch_size, "SHARE")
+            last = _key_range(connection, table, key, after, run.batch_size, lock)
             if last is None:
                 connection.execute(
                     adoption.update()
-                    .where(adoption.c.table_name == spec.table)
-                    .values(baseline_done_at=utcnow())
+                    .where(adoption.c.table_name == table)
+                    .values({done.name: utcnow()})
                 )
                 return
-            condition, params = _range_condition("t", spec.key, after, last)
-            written = connection.execute(
-                sa.text(
-                    f"INSERT INTO {quote(spec.version_table)}"
-                    f" ({cols}, transaction_id, end_transaction_id, operation_type)"
-                    f" SELECT {source}, :tx, NULL, 0 FROM {quote(spec.table)} t"
-                    f" WHERE {condition} AND NOT EXISTS"
-                    f" (SELECT 1 FROM {quote(spec.version_table)} v WHERE {match})"
-                ),
-                params | {"tx": tx},
-            ).rowcount
-        run.done("baseline", spec.table, written)
+            rows = write(connection, after, last)
+        run.done(phase, table, rows)
         after = last
+
+
+def _write_baseline(run: _Run, plan: _Plan, tx: int) -> None:
+    """One insert version per row that has no version yet, batch by batch."""
+    spec = plan.spec
+    cols = ", ".join(quote(c) for c in spec.columns)
+    source = ", ".join(f"t.{quote(c)}" for c in spec.columns)
+    match = " AND ".join(f"v.{quote(k)} = t.{quote(k)}" for k in spec.key)
+
+    def write(connection: sa.Connection, after: Any, last: tuple[Any, ...]) -> int:
+        condition, params = _range_condition("t", spec.key, after, last)
+        return connection.execute(
+            sa.text(
+                f"INSERT INTO {quote(spec.version_table)}"
+                f" ({cols}, transaction_id, end_transaction_id, operation_type)"
+                f" SELECT {source}, :tx, NULL, 0 FROM {quote(spec.table)} t"
+                f" WHERE {condition} AND NOT EXISTS"
+                f" (SELECT 1 FROM {quote(spec.version_table)} v WHERE {match})"
+            ),
+            params | {"tx": tx},
+        ).rowcount
+
+    _in_batches(run, "baseline", spec.table, spec.key, "SHARE", adoption.c.baseline_done_at, write)
 
 
 def _repair_stamps(run: _Run, stamp: DerivedStamp, plans: list[_Plan]) -> None:
@@ -410,38 +425,20 @@ def _repair_stamps(run: _Run, stamp: DerivedStamp, plans: list[_Plan]) -> None:
         return
     # Derive from the history this database has (no association table: none).
     versioned = {p.spec.version_table for p in plans}
-    sources = tuple(s for s in stamp.sources if s.version_table in versioned)
-    stamp = replace(stamp, sources=sources)
-    with run.engine.connect() as connection:
-        done = connection.scalar(
-            sa.select(adoption.c.stamps_done_at).where(adoption.c.table_name == stamp.table)
-        )
-    if done is not None:
-        return
+    stamp = replace(stamp, sources=tuple(s for s in stamp.sources if s.version_table in versioned))
     row = stamp.table_clause()
-    after: tuple[Any, ...] | None = None
-    while run.may_continue():
-        with writer(run.engine).begin() as connection:
-            last = _key_range(
-                connection, stamp.table, (stamp.key,), after, run.batch_size, "NO KEY UPDATE"
-            )
-            if last is None:
-                connection.execute(
-                    adoption.update()
-                    .where(adoption.c.table_name == stamp.table)
-                    .values(stamps_done_at=utcnow())
-                )
-                return
-            in_batch = row.c[stamp.key] <= last[0]
-            if after:
-                in_batch = sa.and_(in_batch, row.c[stamp.key] > after[0])
-            repaired = connection.execute(
-                sa.update(row)
-                .values({stamp.column: derived_value(stamp, row)})
-                .where(in_batch, drift_condition(stamp, row))
-            ).rowcount
-        run.done("stamps", stamp.table, repaired)
-        after = last
+
+    def write(connection: sa.Connection, after: Any, last: tuple[Any, ...]) -> int:
+        condition, params = _range_condition(stamp.table, (stamp.key,), after, last)
+        return connection.execute(
+            sa.update(row)
+            .values({stamp.column: derived_value(stamp, row)})
+            .where(sa.text(condition).bindparams(**params), drift_condition(stamp, row))
+        ).rowcount
+
+    _in_batches(
+        run, "stamps", stamp.table, (stamp.key,), "NO KEY UPDATE", adoption.c.stamps_done_at, write
+    )
 
 
 def _first_line(error: sa.exc.DBAPIError) -> str:

@@ -8,7 +8,9 @@ shell, another program) finds it empty or stamped by an earlier statement,
 and its statement gets a transaction row of its own: SQLite offers no way
 to see where a foreign transaction begins or ends, so such writers are
 grouped per statement (all rows of one statement share the statement's
-clock value, ``'now'``).
+clock value, ``'now'``). That clock has millisecond resolution: foreign
+statements within the same millisecond share a transaction row, and a row
+they both changed keeps one version, with the later values.
 """
 
 from __future__ import annotations
