@@ -6,22 +6,20 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from conftest import BACKENDS  # type: ignore[import-not-found]
 from test_history_support import (
     RAW_TITLE,
     Scenario,
     build_scenario,
-    built_scenario,
     counted_statements,
     feed_keys,
     run_cli,
+    scenario_fixture,
     wait_for_horizon,
 )
 
@@ -30,17 +28,7 @@ from auditd.errors import NotFoundError, UsageError
 from auditd.models import Session, Speaker
 from auditd.versioning import audit_context
 
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def scenario(
-    request: pytest.FixtureRequest,
-    _templates: dict[str, str],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Scenario]:
-    with built_scenario(
-        request.param, _templates, tmp_path_factory.mktemp("feed"), feed=True
-    ) as built:
-        yield built
+scenario = scenario_fixture("feed", feed=True)
 
 
 def keys(changes: Any) -> list[tuple[int, str, int]]:

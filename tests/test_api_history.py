@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import BACKENDS  # type: ignore[import-not-found]
 from test_history_support import (
     RAW_SUBTITLE,
     RAW_TITLE,
     START,
     Scenario,
-    built_scenario,
     counted_statements,
+    scenario_fixture,
 )
 
 from auditd import api, db
@@ -27,15 +24,7 @@ from auditd.versioning import audit_context
 ANY = object()
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def scenario(
-    request: pytest.FixtureRequest,
-    _templates: dict[str, str],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Scenario]:
-    folder: Path = tmp_path_factory.mktemp("history")
-    with built_scenario(request.param, _templates, folder) as built:
-        yield built
+scenario = scenario_fixture("history")
 
 
 def summary(change: api.Change) -> tuple[Any, ...]:

@@ -8,21 +8,19 @@ import io
 import json
 import shlex
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from conftest import BACKENDS  # type: ignore[import-not-found]
 from test_history_support import (
     RAW_SUBTITLE,
     RAW_TITLE,
     START,
     Scenario,
-    built_scenario,
     run_cli,
+    scenario_fixture,
 )
 
 from auditd.models import Session
@@ -31,16 +29,7 @@ FORMATS = ("table", "json", "jsonl", "csv")
 UTC = ZoneInfo("UTC")
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def scenario(
-    request: pytest.FixtureRequest,
-    _templates: dict[str, str],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Scenario]:
-    with built_scenario(
-        request.param, _templates, tmp_path_factory.mktemp("cli"), feed=True
-    ) as built:
-        yield built
+scenario = scenario_fixture("cli", feed=True)
 
 
 def cli(scenario: Scenario, *args: str) -> str:

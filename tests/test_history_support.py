@@ -17,10 +17,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from conftest import (  # type: ignore[import-not-found]
+    BACKENDS,
     create_postgres_database,
     drop_postgres_database,
     postgres_url,
@@ -236,6 +238,24 @@ def built_scenario(
             yield scenario
         finally:
             engine.dispose()
+
+
+def scenario_fixture(folder: str, *, feed: bool = False) -> Any:
+    """A module-scoped ``scenario`` fixture, once per backend (assign it to
+    the name ``scenario`` in a test module)."""
+
+    @pytest.fixture(scope="module", params=BACKENDS)
+    def scenario(
+        request: pytest.FixtureRequest,
+        _templates: dict[str, str],
+        tmp_path_factory: pytest.TempPathFactory,
+    ) -> Iterator[Scenario]:
+        with built_scenario(
+            request.param, _templates, tmp_path_factory.mktemp(folder), feed=feed
+        ) as built:
+            yield built
+
+    return scenario
 
 
 @contextlib.contextmanager

@@ -40,7 +40,6 @@ def live_spec(
         stamp_column=STAMP_COLUMN if STAMP_COLUMN in live else None,
         text_compare=_text_compared(connection, table),
         parents=parents,
-        association=bool(parents),
     )
 
 

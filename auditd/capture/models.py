@@ -12,9 +12,7 @@ from auditd.models import Event, Session, Speaker, Track, speakers_sessions
 STAMP_COLUMN = "last_modified_at"
 
 
-def _spec(
-    table: sa.FromClause, *, association: bool = False, parents: tuple[ParentStamp, ...] = ()
-) -> CaptureSpec:
+def _spec(table: sa.FromClause, *, parents: tuple[ParentStamp, ...] = ()) -> CaptureSpec:
     assert isinstance(table, sa.Table)
     versioned = version_table(table)
     columns = tuple(c.name for c in versioned.c if c.name not in VERSION_META_COLUMNS)
@@ -26,7 +24,6 @@ def _spec(
         columns=columns,
         stamp_column=stamp,
         parents=parents,
-        association=association,
     )
 
 
@@ -40,7 +37,6 @@ def model_specs() -> tuple[CaptureSpec, ...]:
         _spec(Session.__table__),
         _spec(
             speakers_sessions,
-            association=True,
             parents=(
                 ParentStamp(
                     column="session_id",

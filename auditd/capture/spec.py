@@ -43,7 +43,6 @@ class CaptureSpec:
     stamp_column: str | None = None
     text_compare: frozenset[str] = field(default_factory=frozenset)
     parents: tuple[ParentStamp, ...] = ()
-    association: bool = False
 
     def __post_init__(self) -> None:
         if not self.version_table:
@@ -73,7 +72,6 @@ class CaptureSpec:
                 "stamp_column": self.stamp_column,
                 "text_compare": sorted(self.text_compare),
                 "parents": [vars(p) for p in self.parents],
-                "association": self.association,
             },
             sort_keys=True,
         )
@@ -89,7 +87,6 @@ class CaptureSpec:
             stamp_column=data["stamp_column"],
             text_compare=frozenset(data["text_compare"]),
             parents=tuple(ParentStamp(**p) for p in data["parents"]),
-            association=data["association"],
         )
 
     def marker(self) -> str:

@@ -114,7 +114,6 @@ CAPTURE = (
                 stamp_column="last_modified_at",
             ),
         ),
-        association=True,
     ),
 )
 
