@@ -336,3 +336,25 @@ def test_cli_adopt_reports_what_it_did_and_refuses_with_one_line(
     assert "left untouched (not versioned): alembic_version, tickets" in second.stdout
     refused = run_cli("--database-url", database_url, "adopt", cwd=tmp_path)
     assert_one_line_error(refused, 2, "audittrail migrate")
+
+
+def test_adopted_version_tables_are_indexed_like_migrated_ones(
+    open_event: sa.Engine, engine: sa.Engine
+) -> None:
+    adopt(open_event)
+
+    def indexes(target: sa.Engine) -> dict[str, set[tuple[str, ...]]]:
+        with target.connect() as connection:
+            inspector = sa.inspect(connection)
+            return {
+                f"{table}_version": {
+                    tuple(i["column_names"]) for i in inspector.get_indexes(f"{table}_version")
+                }
+                for table in KNOWN_ROWS
+            }
+
+    assert indexes(open_event) == indexes(engine)
+    assert indexes(engine)["sessions_version"] == {
+        ("transaction_id",),
+        ("id", "end_transaction_id"),
+    }

@@ -60,3 +60,45 @@ def test_require_head_refuses_an_empty_database(empty_database_url: str) -> None
     with pytest.raises(SchemaMismatchError, match="audittrail migrate"):
         migrate.require_head(engine)
     engine.dispose()
+
+
+def _version_indexes(engine: sa.Engine) -> set[str]:
+    with engine.connect() as connection:
+        return {
+            str(index["name"]) for index in sa.inspect(connection).get_indexes("sessions_version")
+        }
+
+
+def test_lean_index_revision_round_trips_on_a_database_with_history(
+    empty_database_url: str,
+) -> None:
+    engine = db.create_engine(DatabaseSettings(url=empty_database_url))
+    migrate.upgrade(engine, "0003")
+    assert "ix_sessions_version_pk_validity" in _version_indexes(engine)
+    with db.write_transaction(engine) as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO sessions (id, title, state, is_mail_sent, is_locked)"
+            " VALUES (1, 'Talk', 'pending', false, false)"
+        )
+    migrate.upgrade(engine)
+    assert _version_indexes(engine) == {
+        "ix_sessions_version_transaction_id",
+        "ix_sessions_version_predecessor",
+    }
+    with engine.connect() as connection:
+        assert capture.verify(connection) == []
+    with db.write_transaction(engine) as connection:
+        connection.exec_driver_sql("UPDATE sessions SET title = 'Renamed' WHERE id = 1")
+    with engine.connect() as connection:
+        chain = connection.exec_driver_sql(
+            "SELECT title, operation_type, end_transaction_id IS NULL FROM sessions_version"
+            " ORDER BY transaction_id"
+        ).all()
+    assert [tuple(row) for row in chain] == [("Talk", 0, False), ("Renamed", 1, True)]
+    migrate.downgrade(engine, "0003")
+    assert {
+        "ix_sessions_version_pk_validity",
+        "ix_sessions_version_end_transaction_id",
+        "ix_sessions_version_event_id",
+    } <= _version_indexes(engine)
+    engine.dispose()

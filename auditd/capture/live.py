@@ -113,9 +113,10 @@ def _text_compared(connection: sa.Connection, table: str) -> frozenset[str]:
 def create_version_table(connection: sa.Connection, spec: CaptureSpec) -> None:
     """Continuum's shape: the versioned columns with their exact types
     (nullable but the key), ``transaction_id``, ``end_transaction_id``,
-    ``operation_type``; key + ``transaction_id`` as primary key; Continuum's
-    indexes, the table's single-column indexes, and (parent column,
-    ``transaction_id``) for each parent stamp."""
+    ``operation_type``; key + ``transaction_id`` as primary key; indexed like
+    the models' version tables (:mod:`auditd.versioning`): by
+    ``transaction_id``, and by (parent column, ``transaction_id``) for each
+    parent stamp. The predecessor index is added with the triggers."""
     types = column_types(connection, spec.table)
     version = spec.version_table
     keys = [quote(k) for k in spec.key]
@@ -129,20 +130,9 @@ def create_version_table(connection: sa.Connection, spec: CaptureSpec) -> None:
         f"CONSTRAINT {quote('pk_' + version)} PRIMARY KEY ({', '.join(keys)}, transaction_id)",
     ]
     connection.exec_driver_sql(f"CREATE TABLE {quote(version)} ({', '.join(definitions)})")
-    indexes = {
-        "end_transaction_id": ["end_transaction_id"],
-        "operation_type": ["operation_type"],
-        "transaction_id": ["transaction_id"],
-        "pk_transaction_id": [*keys, "transaction_id DESC"],
-        "pk_validity": [*keys, "transaction_id", "end_transaction_id"],
-    }
+    indexes = {"transaction_id": ["transaction_id"]}
     for parent in spec.parents:
         indexes[parent.column] = [quote(parent.column), "transaction_id"]
-    for index in sa.inspect(connection).get_indexes(spec.table):
-        # Continuum copies the parent's indexed columns (event_id, track_id).
-        names = index["column_names"]
-        if len(names) == 1 and names[0] in spec.value_columns and names[0] not in indexes:
-            indexes[str(names[0])] = [quote(str(names[0]))]
     for suffix, columns in indexes.items():
         connection.exec_driver_sql(
             f"CREATE INDEX IF NOT EXISTS {quote(f'ix_{version}_{suffix}')}"
