@@ -93,12 +93,16 @@ def _record(spec: CaptureSpec, alias: str, operation: int) -> str:
         " THEN 0 ELSE EXCLUDED.operation_type END"
     )
     match = " AND ".join(f"{quote(k)} = {alias}.{quote(k)}" for k in spec.key)
+    # One statement, not two: the close and the insert touch disjoint rows
+    # (other transactions' versions, this transaction's), and each statement
+    # a trigger runs pays an executor start-up per row.
     return f"""
+        WITH closed AS (
+            UPDATE {version} SET end_transaction_id = tx
+             WHERE {match} AND end_transaction_id IS NULL AND transaction_id <> tx)
         INSERT INTO {version} AS v ({cols}, transaction_id, end_transaction_id, operation_type)
         VALUES ({values}, tx, NULL, {operation})
-        ON CONFLICT ({keys}, transaction_id) DO UPDATE SET {", ".join(updates)};
-        UPDATE {version} SET end_transaction_id = tx
-         WHERE {match} AND end_transaction_id IS NULL AND transaction_id <> tx;"""
+        ON CONFLICT ({keys}, transaction_id) DO UPDATE SET {", ".join(updates)};"""
 
 
 def _stamp_parents(spec: CaptureSpec, alias: str) -> str:

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 
 # Bump when the generated SQL changes shape, so `verify` flags old triggers.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 
 @dataclass(frozen=True, kw_only=True)
