@@ -16,6 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from auditd.errors import SchemaMismatchError, UsageError
+from auditd.models import Base
 
 VERSION_TABLE = "audittrail_alembic_version"
 
@@ -55,8 +56,25 @@ def upgrade(engine: sa.Engine, revision: str = "head", *, adopt: bool = False) -
     """Upgrade the database to ``revision`` (default: head); returns the new revision."""
     _check_revision(revision)
     with engine.begin() as connection:
+        if not adopt:
+            _refuse_unmanaged_tables(connection)
         command.upgrade(alembic_config(connection, adopt=adopt), revision)
     return current_revision(engine)
+
+
+def _refuse_unmanaged_tables(connection: sa.Connection) -> None:
+    """A database without our revision that already has our tables (an Open
+    Event Server database) is adopted, not migrated: creating them would fail
+    half-way with "table exists"."""
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    if context.get_current_revision() is not None:
+        return
+    existing = sorted(set(sa.inspect(connection).get_table_names()) & set(Base.metadata.tables))
+    if existing:
+        raise SchemaMismatchError(
+            f"the database already has tables this schema creates: {', '.join(existing)}",
+            "run `audittrail adopt` to put an existing database under audit",
+        )
 
 
 def downgrade(engine: sa.Engine, revision: str) -> str | None:

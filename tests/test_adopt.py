@@ -338,6 +338,17 @@ def test_cli_adopt_reports_what_it_did_and_refuses_with_one_line(
     assert_one_line_error(refused, 2, "audittrail migrate")
 
 
+def test_migrate_refuses_an_existing_database_and_points_to_adopt(
+    open_event: sa.Engine, tmp_path: Path
+) -> None:
+    before = snapshot(open_event)
+    url = open_event.url.render_as_string(hide_password=False)
+    refused = run_cli("--database-url", url, "migrate", cwd=tmp_path)
+    assert_one_line_error(refused, 5, "audittrail adopt")
+    assert "sessions" in refused.stderr
+    assert snapshot(open_event) == before
+
+
 def test_adopted_version_tables_are_indexed_like_migrated_ones(
     open_event: sa.Engine, engine: sa.Engine
 ) -> None:
