@@ -49,16 +49,15 @@ def _differs(spec: CaptureSpec, cols: tuple[str, ...]) -> str:
     return "(" + " OR ".join(f"OLD.{quote(c)} IS NOT NEW.{quote(c)}" for c in cols) + ")"
 
 
-def _close_previous(spec: CaptureSpec, alias: str, condition: str = "1") -> str:
+def _close_previous(spec: CaptureSpec, alias: str) -> str:
     match = " AND ".join(f"{quote(k)} = {alias}.{quote(k)}" for k in spec.key)
     return (
         f"UPDATE {quote(spec.version_table)} SET end_transaction_id = {_TX}"
-        f" WHERE {match} AND end_transaction_id IS NULL AND transaction_id <> {_TX}"
-        f" AND {condition};"
+        f" WHERE {match} AND end_transaction_id IS NULL AND transaction_id <> {_TX};"
     )
 
 
-def _write_version(spec: CaptureSpec, alias: str, operation: str, condition: str = "1") -> str:
+def _write_version(spec: CaptureSpec, alias: str, operation: str) -> str:
     version = quote(spec.version_table)
     cols = ", ".join(quote(c) for c in spec.columns)
     keys = ", ".join(quote(k) for k in spec.key)
@@ -67,9 +66,11 @@ def _write_version(spec: CaptureSpec, alias: str, operation: str, condition: str
         f"operation_type = CASE WHEN {version}.operation_type = 0"
         " AND excluded.operation_type = 1 THEN 0 ELSE excluded.operation_type END"
     )
+    # "WHERE true": without a WHERE, SQLite would parse ON CONFLICT as a join
+    # constraint of the SELECT.
     return (
         f"INSERT INTO {version} ({cols}, transaction_id, end_transaction_id, operation_type)"
-        f" SELECT {_ref(alias, spec)}, {_TX}, NULL, {operation} WHERE {condition}"
+        f" SELECT {_ref(alias, spec)}, {_TX}, NULL, {operation} WHERE true"
         f" ON CONFLICT ({keys}, transaction_id) DO UPDATE SET {', '.join(updates)};"
     )
 
@@ -109,44 +110,55 @@ def _trigger(spec: CaptureSpec, name: str, event: str, when: str | None, body: s
 
 
 def install_ddl(spec: CaptureSpec) -> list[str]:
-    """DDL creating (or replacing) the capture triggers of a table."""
+    """DDL creating (or replacing) the capture triggers of a table.
+
+    An update that keeps the key and one that changes it get separate
+    triggers, so the common case runs only the statements it needs (a
+    trigger program runs every statement of its body for every row).
+    """
     key_changed = _differs(spec, spec.key)
+    old_stamp = f"OLD.{quote(spec.stamp_column)}" if spec.stamp_column else None
+    old_parents = _stamp(spec, "OLD") if spec.parents else ""
     insert = "\n    ".join(
         [_close_previous(spec, "NEW"), _write_version(spec, "NEW", "0"), _stamp(spec, "NEW")]
     )
     update = "\n    ".join(
         [
             _close_previous(spec, "OLD"),
-            _write_version(spec, "OLD", "2", key_changed),
-            _close_previous(spec, "NEW", key_changed),
-            _write_version(spec, "NEW", f"CASE WHEN {key_changed} THEN 0 ELSE 1 END"),
-            _stamp(spec, "NEW", f"OLD.{quote(spec.stamp_column)}" if spec.stamp_column else None),
-            _stamp(spec, "OLD") if spec.parents else "",
+            _write_version(spec, "NEW", "1"),
+            _stamp(spec, "NEW", old_stamp),
+            old_parents,
         ]
     )
-    delete = "\n    ".join(
+    # A new key is a new identity: the old one is deleted, the new inserted.
+    rekey = "\n    ".join(
         [
             _close_previous(spec, "OLD"),
             _write_version(spec, "OLD", "2"),
-            _stamp(spec, "OLD") if spec.parents else "",
+            _close_previous(spec, "NEW"),
+            _write_version(spec, "NEW", "0"),
+            _stamp(spec, "NEW", old_stamp),
+            old_parents,
         ]
     )
+    delete = "\n    ".join(
+        [_close_previous(spec, "OLD"), _write_version(spec, "OLD", "2"), old_parents]
+    )
+    name = f"audittrail_{spec.table}"
+    value_changed = _differs(spec, spec.value_columns) if spec.value_columns else "0"
     return [
         *drop_ddl(spec),
-        _trigger(spec, "audittrail_" + spec.table + "_insert", "INSERT", None, insert),
+        _trigger(spec, f"{name}_insert", "INSERT", None, insert),
         _trigger(
-            spec,
-            "audittrail_" + spec.table + "_update",
-            "UPDATE",
-            _differs(spec, spec.columns),
-            update,
+            spec, f"{name}_update", "UPDATE", f"NOT {key_changed} AND {value_changed}", update
         ),
-        _trigger(spec, "audittrail_" + spec.table + "_delete", "DELETE", None, delete),
+        _trigger(spec, f"{name}_rekey", "UPDATE", key_changed, rekey),
+        _trigger(spec, f"{name}_delete", "DELETE", None, delete),
     ]
 
 
 def trigger_names(spec: CaptureSpec) -> tuple[str, ...]:
-    return tuple(f"audittrail_{spec.table}_{op}" for op in ("insert", "update", "delete"))
+    return tuple(f"audittrail_{spec.table}_{op}" for op in ("insert", "update", "rekey", "delete"))
 
 
 def drop_ddl(spec: CaptureSpec) -> list[str]:

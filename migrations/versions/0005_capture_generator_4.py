@@ -1,9 +1,12 @@
 """Capture generator 4: regenerate the capture triggers of every table.
 
-Generator 4 closes a row's previous version and inserts its new one in a
-single statement. The triggers of every registered table (the migrated
-ones and any ``audittrail adopt`` took over) are generated again from
-their registered specs; what they record does not change.
+Generator 4 runs fewer statements per captured row: on PostgreSQL the
+close of a row's previous version and the insert of its new one are one
+statement; on SQLite an update that keeps the key and one that changes it
+get separate triggers (``audittrail_<table>_update`` and ``_rekey``). The
+triggers of every registered table (the migrated ones and any ``audittrail
+adopt`` took over) are generated again from their registered specs; what
+they record does not change.
 
 Revision ID: 0005
 Revises: 0004
