@@ -369,3 +369,24 @@ def test_adopted_version_tables_are_indexed_like_migrated_ones(
         ("transaction_id",),
         ("id", "end_transaction_id"),
     }
+
+
+def test_an_adopted_database_upgrades_keeping_its_live_columns_captured(
+    open_event: sa.Engine,
+) -> None:
+    adopt(open_event)
+    migrate.downgrade(open_event, "0003")  # as adopted by a build of revision 0003
+    migrate.upgrade(open_event)
+    with open_event.connect() as connection:
+        assert capture.verify(connection) == []
+        sessions = next(s for s in capture.installed_specs(connection) if s.table == "sessions")
+    assert "website" in sessions.columns
+    run_dbapi(open_event, [("UPDATE sessions SET website = ? WHERE id = ?", ("https://up", 4))])
+    with open_event.connect() as connection:
+        current = connection.execute(
+            sa.text(
+                "SELECT website FROM sessions_version WHERE id = 4 AND end_transaction_id IS NULL"
+            )
+        ).all()
+    assert [tuple(r) for r in current] == [("https://up",)]
+    assert_chain_intact(open_event, "sessions", "id")
