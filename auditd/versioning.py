@@ -113,14 +113,20 @@ def current_context() -> AuditContext:
 
 
 _PUBLISHED = "audittrail_context_published_in"
+_SLOT_FILLED = "audittrail_sqlite_slot_filled"
 
 # SQLite has no per-transaction variables; the single-writer lock makes one
-# slot row enough. It is cleared again before COMMIT (see _clear_sqlite_context).
+# slot row enough. It is cleared again before COMMIT (see _clear_sqlite_context),
+# so a slot without a statement stamp is this transaction's own (published
+# before a savepoint): its transaction row is kept, as on PostgreSQL. A stamped
+# slot was left by a foreign writer's statement and starts a new transaction.
 _SQLITE_PUBLISH = sa.text(
     "INSERT INTO audittrail_open_transaction"
     " (slot, transaction_id, statement_stamp, actor, origin, reason, remote_addr)"
     " VALUES (1, NULL, NULL, :actor, :origin, :reason, :remote_addr)"
-    " ON CONFLICT (slot) DO UPDATE SET transaction_id = NULL, statement_stamp = NULL,"
+    " ON CONFLICT (slot) DO UPDATE SET transaction_id = CASE"
+    " WHEN audittrail_open_transaction.statement_stamp IS NULL"
+    " THEN audittrail_open_transaction.transaction_id END, statement_stamp = NULL,"
     " actor = excluded.actor, origin = excluded.origin, reason = excluded.reason,"
     " remote_addr = excluded.remote_addr"
 )
@@ -149,8 +155,11 @@ def publish_context(session: orm.Session) -> None:
         "reason": context.reason,
         "remote_addr": context.remote_addr,
     }
-    statement = _POSTGRESQL_PUBLISH if connection.dialect.name == "postgresql" else _SQLITE_PUBLISH
-    connection.execute(statement, params)
+    if connection.dialect.name == "postgresql":
+        connection.execute(_POSTGRESQL_PUBLISH, params)
+    else:
+        connection.execute(_SQLITE_PUBLISH, params)
+        session.info[_SLOT_FILLED] = True
     session.info[_PUBLISHED] = transaction
 
 
@@ -174,15 +183,15 @@ def _publish_before_bulk_statement(state: orm.ORMExecuteState) -> None:
 def _forget_published(session: orm.Session, transaction: orm.SessionTransaction) -> None:
     if session.info.get(_PUBLISHED) is transaction:
         del session.info[_PUBLISHED]
+    if transaction.parent is None:
+        session.info.pop(_SLOT_FILLED, None)
 
 
 @sa.event.listens_for(AuditSession, "before_commit")
 def _clear_sqlite_context(session: orm.Session) -> None:
     # The slot row must not outlive this transaction, or the next writer would
     # be filed under our transaction. Flush first so every write still sees it.
+    # Releasing a savepoint also fires before_commit; the transaction goes on.
     session.flush()
-    if _PUBLISHED not in session.info:
-        return
-    connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        connection.execute(sa.text("DELETE FROM audittrail_open_transaction"))
+    if session.info.get(_SLOT_FILLED) and not session.in_nested_transaction():
+        session.connection().execute(sa.text("DELETE FROM audittrail_open_transaction"))

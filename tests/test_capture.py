@@ -305,6 +305,56 @@ def test_mixed_transaction_is_one_transaction_attributed_to_the_orm_context(
     assert stored_stamp(engine, talks[0]) == stored_stamp(engine, talks[1]) == record["issued_at"]
 
 
+def test_savepoints_stay_in_their_transaction_and_a_rolled_back_one_leaves_nothing(
+    engine: sa.Engine, sessions: Sessions
+) -> None:
+    talks, _ = seed(sessions, talks=3)
+    before = len(transactions(engine))
+    with audit_context(actor="alice", origin="api"), sessions.begin() as session:
+        session.get_one(Session, talks[0]).title = "Outer"
+        session.flush()
+        with session.begin_nested():
+            session.get_one(Session, talks[1]).title = "Kept savepoint"
+        with pytest.raises(RuntimeError), session.begin_nested():
+            session.get_one(Session, talks[2]).title = "Rolled back"
+            session.flush()
+            raise RuntimeError
+    assert len(transactions(engine)) == before + 1
+    changed = [v for v in versions(engine, "sessions") if v["operation_type"] == UPDATE]
+    assert sorted(v["title"] for v in changed) == ["Kept savepoint", "Outer"]
+    (tx,) = {v["transaction_id"] for v in changed}
+    assert transaction(engine, tx)["actor"] == "alice"
+    assert_chain_intact(engine, "sessions", "id")
+
+
+def test_a_savepoint_opened_before_any_write_attributes_the_transaction(
+    engine: sa.Engine, sessions: Sessions
+) -> None:
+    talks, _ = seed(sessions, talks=2)
+    before = len(transactions(engine))
+    with audit_context(actor="bob", origin="cli"), sessions.begin() as session:
+        with session.begin_nested():
+            session.get_one(Session, talks[0]).title = "In savepoint"
+        session.get_one(Session, talks[1]).title = "After savepoint"
+    assert len(transactions(engine)) == before + 1
+    changed = [v for v in versions(engine, "sessions") if v["operation_type"] == UPDATE]
+    (tx,) = {v["transaction_id"] for v in changed}
+    assert (transaction(engine, tx)["actor"], transaction(engine, tx)["origin"]) == ("bob", "cli")
+
+
+def test_a_transaction_that_wrote_only_in_a_savepoint_does_not_adopt_the_next_writer(
+    engine: sa.Engine, sessions: Sessions
+) -> None:
+    talks, _ = seed(sessions, talks=2)
+    with audit_context(actor="carol", origin="api"), sessions.begin() as session:
+        savepoint = session.begin_nested()
+        session.get_one(Session, talks[0]).title = "Savepoint only"
+        savepoint.commit()
+    run_dbapi(engine, [("UPDATE sessions SET title = ? WHERE id = ?", ("Foreign", talks[1]))])
+    (foreign,) = [v for v in versions(engine, "sessions") if v["title"] == "Foreign"]
+    assert transaction(engine, foreign["transaction_id"])["origin"] == "sql"
+
+
 def test_orm_writes_get_exactly_one_version_per_changed_row(
     engine: sa.Engine, sessions: Sessions
 ) -> None:
