@@ -536,6 +536,34 @@ def test_deleting_an_event_versions_the_cascaded_deletes(
         assert capture.verify(connection) == []
 
 
+@pytest.mark.postgresql_only
+def test_truncate_versions_a_delete_of_every_row_of_every_truncated_table(
+    engine: sa.Engine, sessions: Sessions
+) -> None:
+    talks, people = seed(sessions, talks=3)
+    with sessions.begin() as session:
+        talk = session.get_one(Session, talks[0])
+        talk.speakers.append(session.get_one(Speaker, people[0]))
+    before = len(transactions(engine))
+    with db.write_transaction(engine) as connection:
+        connection.exec_driver_sql(
+            "UPDATE sessions SET title = 'Last words' WHERE id = %s", (talks[1],)
+        )
+        connection.exec_driver_sql("TRUNCATE sessions CASCADE")
+    assert len(transactions(engine)) == before + 1
+    deleted = [v for v in versions(engine, "sessions") if v["operation_type"] == DELETE]
+    assert sorted(v["id"] for v in deleted) == sorted(talks)
+    assert "Last words" in {v["title"] for v in deleted}
+    (tx,) = {v["transaction_id"] for v in deleted}
+    assert transaction(engine, tx)["origin"] == "sql"
+    assert [v["operation_type"] for v in versions(engine, "speakers_sessions")] == [INSERT, DELETE]
+    assert_chain_intact(engine, "sessions", "id")
+    raw(engine, "TRUNCATE speakers_sessions")  # empty: nothing to record
+    assert len(transactions(engine)) == before + 1
+    with engine.connect() as connection:
+        assert capture.verify(connection) == []
+
+
 # One step of the property test: (kind, talk index, speaker index, value).
 steps = st.lists(
     st.tuples(

@@ -7,7 +7,9 @@ write a row per statement, and each statement-level call paid for a plan of
 joins over the transition tables (measured: 2.2x the cost per single-row
 statement on ``sessions``), while each row-level statement is a cached
 single-row insert or key lookup. The old and new row also come paired, so a
-key change is exactly "delete the old key, insert the new one".
+key change is exactly "delete the old key, insert the new one". TRUNCATE,
+which fires no row triggers, gets a statement trigger that records a delete
+of every row before the table is emptied.
 
 Correct under concurrency because an UPDATE or DELETE holds the row locks of
 the rows it changed until commit: a second writer of the same row blocks
@@ -79,19 +81,24 @@ def _row(alias: str, spec: CaptureSpec) -> str:
     return "ROW(" + ", ".join(_value(alias, spec, c) for c in spec.columns) + ")"
 
 
+def _merge_same_transaction(spec: CaptureSpec) -> str:
+    """``ON CONFLICT`` clause of a version insert: a row changed again in the
+    same transaction keeps one version; an insert followed by updates stays
+    an insert (Continuum's rule)."""
+    keys = ", ".join(quote(k) for k in spec.key)
+    updates = [f"{quote(c)} = EXCLUDED.{quote(c)}" for c in spec.value_columns]
+    updates.append(
+        "operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1"
+        " THEN 0 ELSE EXCLUDED.operation_type END"
+    )
+    return f"ON CONFLICT ({keys}, transaction_id) DO UPDATE SET {', '.join(updates)}"
+
+
 def _record(spec: CaptureSpec, alias: str, operation: int) -> str:
     """Write the version of the row ``alias`` and close the one it supersedes."""
     version = quote(spec.version_table)
     cols = ", ".join(quote(c) for c in spec.columns)
     values = ", ".join(f"{alias}.{quote(c)}" for c in spec.columns)
-    keys = ", ".join(quote(k) for k in spec.key)
-    updates = [f"{quote(c)} = EXCLUDED.{quote(c)}" for c in spec.value_columns]
-    # A row changed again in the same transaction keeps one version; an
-    # insert followed by updates stays an insert (Continuum's rule).
-    updates.append(
-        "operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1"
-        " THEN 0 ELSE EXCLUDED.operation_type END"
-    )
     match = " AND ".join(f"{quote(k)} = {alias}.{quote(k)}" for k in spec.key)
     # One statement, not two: the close and the insert touch disjoint rows
     # (other transactions' versions, this transaction's), and each statement
@@ -102,7 +109,7 @@ def _record(spec: CaptureSpec, alias: str, operation: int) -> str:
              WHERE {match} AND end_transaction_id IS NULL AND transaction_id <> tx)
         INSERT INTO {version} AS v ({cols}, transaction_id, end_transaction_id, operation_type)
         VALUES ({values}, tx, NULL, {operation})
-        ON CONFLICT ({keys}, transaction_id) DO UPDATE SET {", ".join(updates)};"""
+        {_merge_same_transaction(spec)};"""
 
 
 def _stamp_parents(spec: CaptureSpec, alias: str) -> str:
@@ -117,7 +124,11 @@ def _stamp_parents(spec: CaptureSpec, alias: str) -> str:
 
 def _names(spec: CaptureSpec) -> dict[str, str]:
     base = f"audittrail_{spec.table}"
-    return {"capture": f"{base}_capture", "stamp": f"{base}_stamp"}
+    return {
+        "capture": f"{base}_capture",
+        "stamp": f"{base}_stamp",
+        "truncate": f"{base}_truncate",
+    }
 
 
 def _capture_function(spec: CaptureSpec, name: str) -> str:
@@ -165,6 +176,45 @@ BEGIN
     ELSE
         {_record(spec, "NEW", 1)}{_stamp_parents(spec, "NEW")}
     END IF;
+    RETURN NULL;
+END
+$$"""
+
+
+def _truncate_function(spec: CaptureSpec, name: str) -> str:
+    # TRUNCATE fires no row triggers; this statement trigger records a delete
+    # of every row, set-based, before any table of the command is emptied.
+    # The command holds ACCESS EXCLUSIVE locks, so no other writer races it.
+    version = quote(spec.version_table)
+    table = quote(spec.table)
+    cols = ", ".join(quote(c) for c in spec.columns)
+    values = ", ".join(f"r.{quote(c)}" for c in spec.columns)
+    match = " AND ".join(f"v.{quote(k)} = r.{quote(k)}" for k in spec.key)
+    parents = "".join(
+        f"""
+    UPDATE {quote(p.parent_table)} SET {quote(p.stamp_column)} = ts
+     WHERE {quote(p.parent_key)} IN (SELECT {quote(p.column)} FROM {table})
+       AND ({quote(p.stamp_column)} IS NULL OR {quote(p.stamp_column)} < ts);"""
+        for p in spec.parents
+    )
+    return f"""
+CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql
+SET jit = off AS $$
+DECLARE
+    tx bigint;
+    ts timestamptz;
+BEGIN
+    -- {spec.marker()}
+    IF NOT EXISTS (SELECT 1 FROM {table}) THEN
+        RETURN NULL;
+    END IF;
+    SELECT t.tx, t.issued_at INTO tx, ts FROM audittrail_tx() t;
+    WITH closed AS (
+        UPDATE {version} v SET end_transaction_id = tx FROM {table} r
+         WHERE {match} AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
+    INSERT INTO {version} AS v ({cols}, transaction_id, end_transaction_id, operation_type)
+    SELECT {values}, tx, NULL, 2 FROM {table} r
+    {_merge_same_transaction(spec)};{parents}
     RETURN NULL;
 END
 $$"""
@@ -222,6 +272,11 @@ def install_ddl(spec: CaptureSpec) -> list[str]:
         f" FOR EACH ROW EXECUTE FUNCTION {names['capture']}()"
         for event in ("INSERT", "UPDATE", "DELETE")
     ]
+    statements += [
+        _truncate_function(spec, names["truncate"]),
+        f"CREATE TRIGGER audittrail_capture_truncate BEFORE TRUNCATE ON {table}"
+        f" FOR EACH STATEMENT EXECUTE FUNCTION {names['truncate']}()",
+    ]
     if spec.stamp_column:
         statements.append(_stamp_function(spec, names["stamp"], quote(spec.stamp_column)))
         statements += [
@@ -236,6 +291,7 @@ TRIGGER_NAMES = (
     "audittrail_capture_insert",
     "audittrail_capture_update",
     "audittrail_capture_delete",
+    "audittrail_capture_truncate",
     "audittrail_stamp_insert",
     "audittrail_stamp_update",
 )
@@ -251,8 +307,7 @@ def drop_ddl(spec: CaptureSpec) -> list[str]:
     names = _names(spec)
     return [
         *drop_trigger_ddl(spec),
-        f"DROP FUNCTION IF EXISTS {names['capture']}()",
-        f"DROP FUNCTION IF EXISTS {names['stamp']}()",
+        *(f"DROP FUNCTION IF EXISTS {function}()" for function in names.values()),
     ]
 
 
@@ -260,6 +315,7 @@ def expected_triggers(spec: CaptureSpec) -> dict[str, str]:
     """Trigger name → the function it must call, for `verify`."""
     names = _names(spec)
     expected = {n: names["capture"] for n in TRIGGER_NAMES[:3]}
+    expected["audittrail_capture_truncate"] = names["truncate"]
     if spec.stamp_column:
-        expected |= {n: names["stamp"] for n in TRIGGER_NAMES[3:]}
+        expected |= {n: names["stamp"] for n in TRIGGER_NAMES[4:]}
     return expected

@@ -1,12 +1,13 @@
 """Capture generator 4: regenerate the capture triggers of every table.
 
-Generator 4 runs fewer statements per captured row: on PostgreSQL the
-close of a row's previous version and the insert of its new one are one
-statement; on SQLite an update that keeps the key and one that changes it
-get separate triggers (``audittrail_<table>_update`` and ``_rekey``). The
-triggers of every registered table (the migrated ones and any ``audittrail
-adopt`` took over) are generated again from their registered specs; what
-they record does not change.
+Generator 4 captures ``TRUNCATE`` on PostgreSQL (a statement trigger
+records a delete of every row) and runs fewer statements per captured row:
+on PostgreSQL the close of a row's previous version and the insert of its
+new one are one statement; on SQLite an update that keeps the key and one
+that changes it get separate triggers (``audittrail_<table>_update`` and
+``_rekey``). The triggers of every registered table (the migrated ones and
+any ``audittrail adopt`` took over) are generated again from their
+registered specs.
 
 Revision ID: 0005
 Revises: 0004
@@ -35,6 +36,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Revision 0004's triggers recorded the same rows; this build can only
-    # generate its own, so the downgrade leaves them current.
+    # This build can only generate its own triggers; they work on the schema
+    # of revision 0004 too, so the downgrade leaves them in place.
     pass
