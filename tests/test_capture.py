@@ -26,7 +26,7 @@ from sqlalchemy import orm
 from auditd import capture, db
 from auditd.derive import derive_last_modified
 from auditd.models import Event, Session, Speaker, Transaction
-from auditd.versioning import AuditSession, audit_context
+from auditd.versioning import AuditSession, audit_context, publish_context
 
 INSERT, UPDATE, DELETE = 0, 1, 2
 Sessions = orm.sessionmaker[AuditSession]
@@ -353,6 +353,20 @@ def test_a_transaction_that_wrote_only_in_a_savepoint_does_not_adopt_the_next_wr
     run_dbapi(engine, [("UPDATE sessions SET title = ? WHERE id = ?", ("Foreign", talks[1]))])
     (foreign,) = [v for v in versions(engine, "sessions") if v["title"] == "Foreign"]
     assert transaction(engine, foreign["transaction_id"])["origin"] == "sql"
+
+
+def test_a_raw_statement_on_the_session_connection_after_publishing_is_attributed(
+    engine: sa.Engine, sessions: Sessions
+) -> None:
+    talks, _ = seed(sessions, talks=1)
+    with audit_context(actor="dave", origin="cli"), sessions.begin() as session:
+        publish_context(session)
+        session.connection().execute(
+            sa.text("UPDATE sessions SET title = 'Raw first' WHERE id = :id"), {"id": talks[0]}
+        )
+    (changed,) = [v for v in versions(engine, "sessions") if v["title"] == "Raw first"]
+    record = transaction(engine, changed["transaction_id"])
+    assert (record["actor"], record["origin"]) == ("dave", "cli")
 
 
 def test_orm_writes_get_exactly_one_version_per_changed_row(
