@@ -3,6 +3,9 @@ idempotent baseline and capture of every column it really has."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -390,3 +393,44 @@ def test_an_adopted_database_upgrades_keeping_its_live_columns_captured(
         ).all()
     assert [tuple(r) for r in current] == [("https://up",)]
     assert_chain_intact(open_event, "sessions", "id")
+
+
+def test_adopt_killed_mid_baseline_completes_on_the_next_run(
+    open_event: sa.Engine, tmp_path: Path
+) -> None:
+    extra = 3000
+    with db.write_transaction(open_event) as connection:
+        connection.execute(
+            sa.text("INSERT INTO sessions (id, title, state) VALUES (:id, :title, 'pending')"),
+            [{"id": i, "title": f"Extra {i}"} for i in range(1000, 1000 + extra)],
+        )
+    url = open_event.url.render_as_string(hide_password=False)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AUDITD_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "auditd", "--database-url", url, "adopt", "--batch-size", "1"],
+        cwd=tmp_path,
+        env=clean,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    # Stop reading after a few sessions batches: the pipe fills up and the
+    # process blocks mid-baseline, where it is killed without warning.
+    for line in process.stdout:
+        if line.startswith("baseline sessions:") and line.rstrip().endswith("(batch 20)"):
+            break
+    process.kill()
+    process.wait(timeout=30)
+    partial = version_counts(open_event)["sessions"][0]
+    assert 0 < partial < SESSIONS + extra
+
+    result = run_cli("--database-url", url, "adopt", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "adoption complete" in result.stdout
+    counts = version_counts(open_event)
+    assert counts["sessions"] == (SESSIONS + extra, 1)
+    assert counts == {**{t: (n, 1) for t, n in KNOWN_ROWS.items()}, "sessions": counts["sessions"]}
+    with open_event.connect() as connection:
+        assert capture.verify(connection) == []
+        assert derive_last_modified(connection) == _typed_stamps(connection)
