@@ -42,6 +42,15 @@ def seed(sessions: Sessions, talks: int = 3, speakers: int = 3) -> tuple[list[in
     return [r.id for r in rows], [p.id for p in people]
 
 
+
+def seed_with_a_speaker(sessions: Sessions, talks: int) -> list[int]:
+    """:func:`seed`, with the first speaker assigned to the first talk; the talk ids."""
+    ids, people = seed(sessions, talks=talks)
+    with sessions.begin() as session:
+        talk = session.get_one(Session, ids[0])
+        talk.speakers.append(session.get_one(Speaker, people[0]))
+    return ids
+
 def versions(engine: sa.Engine, table: str, where: str = "1 = 1") -> list[dict[str, Any]]:
     """Version rows of ``table`` (as dicts) in chain order per key."""
     with engine.connect() as connection:
@@ -537,10 +546,7 @@ def test_primary_key_change_is_recorded_as_delete_and_insert(
 def test_deleting_an_event_versions_the_cascaded_deletes(
     engine: sa.Engine, sessions: Sessions
 ) -> None:
-    talks, people = seed(sessions, talks=2)
-    with sessions.begin() as session:
-        talk = session.get_one(Session, talks[0])
-        talk.speakers.append(session.get_one(Speaker, people[0]))
+    talks = seed_with_a_speaker(sessions, talks=2)
     raw(engine, "DELETE FROM events")
     assert {v["id"] for v in versions(engine, "sessions") if v["operation_type"] == DELETE} == set(
         talks
@@ -554,10 +560,7 @@ def test_deleting_an_event_versions_the_cascaded_deletes(
 def test_truncate_versions_a_delete_of_every_row_of_every_truncated_table(
     engine: sa.Engine, sessions: Sessions
 ) -> None:
-    talks, people = seed(sessions, talks=3)
-    with sessions.begin() as session:
-        talk = session.get_one(Session, talks[0])
-        talk.speakers.append(session.get_one(Speaker, people[0]))
+    talks = seed_with_a_speaker(sessions, talks=3)
     before = len(transactions(engine))
     with db.write_transaction(engine) as connection:
         connection.exec_driver_sql(
