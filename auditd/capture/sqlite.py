@@ -145,22 +145,34 @@ def install_ddl(spec: CaptureSpec) -> list[str]:
         [_close_previous(spec, "OLD"), _write_version(spec, "OLD", "2"), old_parents]
     )
     name = f"audittrail_{spec.table}"
-    value_changed = _differs(spec, spec.value_columns) if spec.value_columns else "0"
-    return [
+    statements = [
         *drop_ddl(spec),
         _trigger(spec, f"{name}_insert", "INSERT", None, insert),
-        _trigger(
-            spec, f"{name}_update", "UPDATE", f"NOT {key_changed} AND {value_changed}", update
-        ),
         _trigger(spec, f"{name}_rekey", "UPDATE", key_changed, rekey),
         _trigger(spec, f"{name}_delete", "DELETE", None, delete),
     ]
+    if spec.value_columns:  # an association is all key: its updates are rekeys
+        value_changed = _differs(spec, spec.value_columns)
+        statements.append(
+            _trigger(
+                spec, f"{name}_update", "UPDATE", f"NOT {key_changed} AND {value_changed}", update
+            )
+        )
+    return statements
+
+
+_OPERATIONS = ("insert", "update", "rekey", "delete")
 
 
 def trigger_names(spec: CaptureSpec) -> tuple[str, ...]:
-    return tuple(f"audittrail_{spec.table}_{op}" for op in ("insert", "update", "rekey", "delete"))
+    """The triggers :func:`install_ddl` creates for ``spec``."""
+    return tuple(
+        f"audittrail_{spec.table}_{op}"
+        for op in _OPERATIONS
+        if op != "update" or spec.value_columns
+    )
 
 
 def drop_ddl(spec: CaptureSpec) -> list[str]:
-    """DDL removing a table's capture triggers."""
-    return [f"DROP TRIGGER IF EXISTS {name}" for name in trigger_names(spec)]
+    """DDL removing a table's capture triggers (every name any spec may use)."""
+    return [f"DROP TRIGGER IF EXISTS audittrail_{spec.table}_{op}" for op in _OPERATIONS]
