@@ -113,6 +113,17 @@ class Renderer:
             text = json.dumps(self.json_value(document), ensure_ascii=False)
             self.out.write(_json_safe(text) + "\n")
 
+    def write_document(self, document: Any) -> bool:
+        """One JSON object, in the json or jsonl format; False (nothing
+        written) for table and csv, which the caller lays out itself."""
+        if self.format == "json":
+            self.write_json(document)
+        elif self.format == "jsonl":
+            self.write_jsonl([document])
+        else:
+            return False
+        return True
+
     def write_rows(self, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """A table or csv of already rendered (escaped) cells."""
         if self.format == "csv":
@@ -307,11 +318,7 @@ def state_json(state: RowState) -> dict[str, Any]:
 
 def write_state(renderer: Renderer, state: RowState) -> None:
     """``show``: the row's fields at a time, one line per field in table/csv."""
-    if renderer.format == "json":
-        renderer.write_json(state_json(state))
-        return
-    if renderer.format == "jsonl":
-        renderer.write_jsonl([state_json(state)])
+    if renderer.write_document(state_json(state)):
         return
     status = "deleted" if state.deleted else "exists"
     renderer.note(
@@ -340,11 +347,7 @@ def revert_json(result: RevertResult) -> dict[str, Any]:
 
 def write_revert(renderer: Renderer, result: RevertResult) -> None:
     """``revert``: what changed (or would change, for a dry run)."""
-    if renderer.format == "json":
-        renderer.write_json(revert_json(result))
-        return
-    if renderer.format == "jsonl":
-        renderer.write_jsonl([revert_json(result)])
+    if renderer.write_document(revert_json(result)):
         return
     target = f"{result.model} {result.row_id} to transaction {result.to_transaction}"
     if result.operation is None:
