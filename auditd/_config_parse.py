@@ -18,10 +18,10 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from auditd.crontab import crontab_trigger
 from auditd.errors import ConfigError
 
 JOB_NAMES = ("sync", "reconcile", "verify")
@@ -167,9 +167,9 @@ def _normalise_sqlite(url: URL, masked: str) -> URL:
 
 
 def check_cron(key: str, expression: str) -> None:
-    """Raise ConfigError unless ``expression`` is a 5-field crontab APScheduler accepts."""
+    """Raise ConfigError unless ``expression`` is a 5-field crontab the daemon can schedule."""
     try:
-        CronTrigger.from_crontab(expression, timezone="UTC")
+        crontab_trigger(expression)
     except ValueError as exc:
         raise ConfigError(
             f"{key} is not a valid crontab expression: {expression!r} ({exc})",

@@ -1,4 +1,4 @@
-"""APScheduler 3 behind a small interface; the only module that imports it.
+"""APScheduler 3 behind a small interface (cron expressions: :mod:`auditd.crontab`).
 
 Jobs live in the default in-memory job store, built from configuration at
 start and on reload: nothing is pickled into the database, and replicas do
@@ -23,47 +23,14 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from auditd.config import JobSettings
+from auditd.crontab import crontab_trigger
 
-__all__ = ["JobScheduler", "build_trigger", "crontab_trigger", "next_run_time", "scheduled_tick"]
+__all__ = ["JobScheduler", "build_trigger", "next_run_time", "scheduled_tick"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-
-
-def _weekday(token: str) -> int:
-    return int(token) if token.isdigit() else _WEEKDAYS.index(token.lower()[:3])
-
-
-def _crontab_weekdays(field: str) -> str:
-    """A crontab day-of-week field in APScheduler 3's terms.
-
-    APScheduler 3 numbers weekdays from Monday = 0, crontab from Sunday = 0
-    (7 is Sunday too). The field is expanded into the set of days it selects
-    and written with day names, which mean the same to both.
-    """
-    if field == "*":
-        return field
-    days: set[int] = set()
-    for part in field.split(","):
-        span, _, step = part.partition("/")
-        first, _, last = span.partition("-")
-        low, high = (0, 6) if span == "*" else (_weekday(first), _weekday(last or first))
-        if step and not last and span != "*":
-            high = 6  # "n/step" means from n to the end of the week
-        days.update(day % 7 for day in range(low, high + 1, int(step or 1)))
-    return ",".join(_WEEKDAYS[day] for day in sorted(days))
-
-
-def crontab_trigger(expression: str) -> CronTrigger:
-    """A UTC trigger for a standard 5-field crontab expression (Sunday = 0 or 7)."""
-    fields = expression.split()
-    if len(fields) == 5:
-        fields[4] = _crontab_weekdays(fields[4])
-    return CronTrigger.from_crontab(" ".join(fields), timezone="UTC")
 
 
 def build_trigger(job: JobSettings) -> BaseTrigger:

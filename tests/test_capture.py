@@ -42,7 +42,6 @@ def seed(sessions: Sessions, talks: int = 3, speakers: int = 3) -> tuple[list[in
     return [r.id for r in rows], [p.id for p in people]
 
 
-
 def seed_with_a_speaker(sessions: Sessions, talks: int) -> list[int]:
     """:func:`seed`, with the first speaker assigned to the first talk; the talk ids."""
     ids, people = seed(sessions, talks=talks)
@@ -50,6 +49,7 @@ def seed_with_a_speaker(sessions: Sessions, talks: int) -> list[int]:
         talk = session.get_one(Session, ids[0])
         talk.speakers.append(session.get_one(Speaker, people[0]))
     return ids
+
 
 def versions(engine: sa.Engine, table: str, where: str = "1 = 1") -> list[dict[str, Any]]:
     """Version rows of ``table`` (as dicts) in chain order per key."""

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from auditd.config import (
     render_settings,
 )
 from auditd.errors import ConfigError
+from auditd.scheduler import next_run_time
 
 REPO = Path(__file__).resolve().parent.parent
 LEAK_MARKER = "s3cr3t-Pa55"
@@ -449,6 +451,26 @@ def test_bad_cron_is_an_error(tmp_path: Path) -> None:
 
     assert error.message.startswith("jobs.reconcile.cron is not a valid crontab expression: ")
     assert "'0 25 * * *'" in error.message
+
+
+@pytest.mark.parametrize("weekdays", ["sat-sun", "mon#1", "L", "8", "funday"])
+def test_a_weekday_field_the_daemon_cannot_schedule_is_rejected_at_load(
+    tmp_path: Path, weekdays: str
+) -> None:
+    path = write_config(tmp_path, f'[jobs.reconcile]\ncron = "0 3 * * {weekdays}"\n')
+
+    error = config_error(path, environ={})
+
+    assert error.message.startswith("jobs.reconcile.cron is not a valid crontab expression: ")
+
+
+def test_sunday_may_be_seven_as_in_cron(tmp_path: Path) -> None:
+    path = write_config(tmp_path, '[jobs.reconcile]\ncron = "0 3 * * 7"\n')
+    job = load_settings(path, environ={}).jobs["reconcile"]
+
+    thursday = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    fire = next_run_time(job, thursday)
+    assert fire is not None and fire.strftime("%a %d") == "Sun 29"
 
 
 def test_interval_and_cron_in_one_layer_is_an_error(tmp_path: Path) -> None:
