@@ -31,6 +31,26 @@ def parse_zone(name: str) -> ZoneInfo:
         raise UsageError(f"unknown time zone {name!r}", hint) from None
 
 
+# A day inside the ends of datetime's calendar, so that the instant can be
+# shown in any zone (offsets reach +-26 hours) without overflowing.
+_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def _in_utc(value: datetime, shown: str) -> datetime:
+    """The aware ``value`` in UTC; :class:`UsageError` near the calendar's ends."""
+    try:
+        instant = value.astimezone(UTC)
+    except OverflowError:
+        instant = None
+    if instant is None or not _EARLIEST <= instant <= _LATEST:
+        raise UsageError(
+            f"{shown} is outside the supported range",
+            f"give a time between {_EARLIEST.date()} and {_LATEST.date()}",
+        )
+    return instant
+
+
 def _offset(value: timedelta | None) -> str:
     total = int((value or timedelta()).total_seconds())
     sign = "-" if total < 0 else "+"
@@ -44,7 +64,7 @@ def localize(local: datetime, zone: ZoneInfo, text: str | None = None) -> dateti
     shown = text or local.isoformat()
     first = local.replace(tzinfo=zone, fold=0)
     second = local.replace(tzinfo=zone, fold=1)
-    round_trip = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+    round_trip = _in_utc(first, f"local time {shown}").astimezone(zone).replace(tzinfo=None)
     if round_trip != local:
         raise UsageError(
             f"local time {shown} does not exist in {zone.key} (skipped by a clock change)",
@@ -77,20 +97,20 @@ def parse_time(text: str, zone: ZoneInfo | None = None, *, option: str = "time")
             "use e.g. 2026-11-26T09:30:00+01:00, 2026-11-26T08:30Z, or a local time with --tz",
         ) from None
     if parsed.tzinfo is not None:
-        return parsed.astimezone(UTC)
+        return _in_utc(parsed, f"{option}: {text!r}")
     if zone is None:
         raise UsageError(
             f"{option}: {text!r} has no UTC offset",
             f"add an offset, e.g. {parsed.isoformat()}+00:00, or pass --tz ZONE",
         )
-    return localize(parsed, zone, stripped)
+    return _in_utc(localize(parsed, zone, stripped), f"{option}: {text!r}")
 
 
 def require_aware(value: datetime, name: str) -> datetime:
     """``value`` in UTC; :class:`UsageError` if it is naive."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise UsageError(f"{name} must be timezone-aware, got {value.isoformat()}")
-    return value.astimezone(UTC)
+    return _in_utc(value, f"{name} {value.isoformat()}")
 
 
 def check_range(since: datetime | None, until: datetime | None) -> None:

@@ -418,6 +418,15 @@ MISTAKES = [
     ("changes --since 2026-11-26T10:00Z --until 2026-11-25T10:00Z", 2, "is not after --since"),
     ("report --since 2026-11-26T10:00Z --until 2026-11-26T10:00Z", 2, "is not after --since"),
     ("history session 1 --tz Mars/Olympus", 2, "unknown time zone 'Mars/Olympus'"),
+    ("show session 1 --at 9999-12-31T23:59:59-01:00", 2, "--at: '9999-12-31T23:59:59-01:00' is"),
+    (f"show session 1 --at 0001-01-01 {BERLIN}", 2, "local time 0001-01-01 is outside the"),
+    ("changes --since 0001-01-01T00:00+05:00", 2, "--since: '0001-01-01T00:00+05:00' is"),
+    (
+        "report --since 0001-01-01T00:00Z --until 0001-01-03T00:00Z --tz America/New_York"
+        " --chart {tmp}/c.svg",
+        2,
+        "--since: '0001-01-01T00:00Z' is outside",
+    ),
     ("changes --limit 0", 2, "limit must be a positive integer"),
     (
         "report --since 2026-11-01 --until 2026-12-01 --tz UTC --chart {tmp}/c.png",

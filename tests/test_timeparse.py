@@ -13,6 +13,7 @@ from auditd.timeparse import (
     parse_positive_id,
     parse_time,
     parse_zone,
+    require_aware,
 )
 
 BERLIN = parse_zone("Europe/Berlin")
@@ -97,3 +98,16 @@ def test_a_range_must_end_after_it_starts() -> None:
     for until in (start, datetime(2026, 11, 25, tzinfo=UTC)):
         with pytest.raises(UsageError, match="is not after --since"):
             check_range(start, until)
+
+
+@pytest.mark.parametrize(
+    "text", ["0001-01-01T00:00+05:00", "9999-12-31T23:59:59-01:00", "0001-01-01T00:00Z"]
+)
+def test_times_at_the_ends_of_the_calendar_are_refused(text: str) -> None:
+    with pytest.raises(UsageError, match="is outside the supported range"):
+        parse_time(text)
+
+
+def test_the_api_refuses_an_aware_time_at_the_ends_of_the_calendar() -> None:
+    with pytest.raises(UsageError, match="is outside the supported range"):
+        require_aware(datetime.fromisoformat("0001-01-01T00:30+01:00"), "since")
