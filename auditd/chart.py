@@ -22,6 +22,8 @@ PLOT_WIDTH = 900
 PLOT_HEIGHT = 260
 LEFT, RIGHT, TOP, BOTTOM = 64, 24, 48, 56
 BAR_COLOUR = "#336699"
+# Ten years of bars: beyond that a bar is narrower than a pixel.
+MAX_CHART_DAYS = 3660
 
 
 def check_chart_path(text: str) -> Path:
@@ -45,6 +47,16 @@ def days_in_range(since: datetime, until: datetime, zone: ZoneInfo) -> list[date
     first = since.astimezone(zone).date()
     last = (until - timedelta(microseconds=1)).astimezone(zone).date()
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def check_chart_range(since: datetime, until: datetime, zone: ZoneInfo) -> None:
+    """:class:`UsageError` for a range with more days than a chart can show."""
+    days = len(days_in_range(since, until, zone))
+    if days > MAX_CHART_DAYS:
+        raise UsageError(
+            f"--chart: the range has {days} days, a chart shows at most {MAX_CHART_DAYS}",
+            "narrow --since/--until, or leave out --chart",
+        )
 
 
 def daily_counts(
@@ -113,5 +125,9 @@ def render_svg(days: Sequence[tuple[date, int]], title: str) -> str:
 def write_chart(path: Path, days: Sequence[tuple[date, int]], title: str) -> None:
     """Write the chart of ``days`` to ``path`` (replacing it atomically)."""
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(render_svg(days, title), encoding="utf-8")
-    temporary.replace(path)
+    try:
+        temporary.write_text(render_svg(days, title), encoding="utf-8")
+        temporary.replace(path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise UsageError(f"--chart {str(path)!r}: cannot write it ({error.strerror})") from None

@@ -433,6 +433,11 @@ MISTAKES = [
         2,
         "unsupported chart format '.png'",
     ),
+    (
+        "report --since 2000-01-01T00:00Z --until 2026-01-01T00:00Z --chart {tmp}/c.svg",
+        2,
+        "--chart: the range has 9497 days, a chart shows at most 3660",
+    ),
     ("history session 999999", 7, "session 999999 does not exist and has no history"),
     ("show session {talk} --at 2000-01-01T00:00Z", 7, "did not exist yet at 2000-01-01T00:00:00"),
     ("revert session {talk} --to {tidy}", 7, "transaction {tidy} did not change session {talk}"),

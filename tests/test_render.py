@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from auditd.chart import check_chart_path, daily_counts, render_svg
+from auditd.chart import check_chart_path, daily_counts, render_svg, write_chart
 from auditd.errors import UsageError
 from auditd.records import Change, FieldChange, ReportRow, SpeakerRef
 from auditd.render import Renderer, default_format, escape, write_changes
@@ -144,3 +144,13 @@ def test_chart_files_must_be_svg_in_an_existing_folder(tmp_path: Path) -> None:
         check_chart_path(str(tmp_path / "c.png"))
     with pytest.raises(UsageError, match="does not exist"):
         check_chart_path(str(tmp_path / "missing" / "c.svg"))
+
+
+def test_a_chart_that_cannot_be_written_is_a_usage_error_and_leaves_no_temporary(
+    tmp_path: Path,
+) -> None:
+    taken = tmp_path / "taken.svg"
+    taken.mkdir()
+    with pytest.raises(UsageError, match="cannot write it"):
+        write_chart(taken, [(date(2026, 11, 26), 3)], "title")
+    assert [p.name for p in tmp_path.iterdir()] == ["taken.svg"]

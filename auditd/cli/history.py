@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from auditd import api, migrate
 from auditd.catalog import resolve_field, resolve_model
-from auditd.chart import check_chart_path, daily_counts, write_chart
+from auditd.chart import check_chart_path, check_chart_range, daily_counts, write_chart
 from auditd.cli.context import CommandContext
 from auditd.errors import UsageError
 from auditd.render import (
@@ -228,6 +228,8 @@ def run_report(context: CommandContext, args: argparse.Namespace) -> int:
     check_range(since, until)
     chart = None if args.chart is None else check_chart_path(args.chart)
     shown = zone or ZoneInfo("UTC")
+    if chart is not None:
+        check_chart_range(since, until, shown)
     engine = _engine(context)
     report = api.report(engine, since=since, until=until, by=args.by, tz=shown)
     if chart is not None:
