@@ -23,7 +23,7 @@ from auditd.capture import live
 from auditd.capture.spec import CaptureSpec, ParentStamp, quote
 from auditd.db import writer
 from auditd.derive import DERIVED_STAMPS, DerivedStamp, derived_value, drift_condition
-from auditd.errors import CaptureError, UsageError
+from auditd.errors import CaptureError, UsageError, first_line
 from auditd.models.indexes import PREDECESSOR_INDEXES, predecessor_index_name
 from auditd.timestamps import SQLITE_NOW, UTCDateTime, utcnow
 
@@ -159,7 +159,7 @@ def adopt(
     except (sa.exc.ProgrammingError, sa.exc.OperationalError) as error:
         if _lacks_privilege(error):
             raise CaptureError(
-                f"adopt lacks a privilege: {_first_line(error)}",
+                f"adopt lacks a privilege: {first_line(error)}",
                 "it needs CREATE on the schema, ownership of the adopted tables"
                 " and the right to create functions (see docs/capture.md)",
             ) from error
@@ -441,11 +441,6 @@ def _repair_stamps(run: _Run, stamp: DerivedStamp, plans: list[_Plan]) -> None:
     )
 
 
-def _first_line(error: sa.exc.DBAPIError) -> str:
-    text = str(error.orig if error.orig is not None else error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def _lacks_privilege(error: sa.exc.DBAPIError) -> bool:
-    message = _first_line(error)
+    message = first_line(error)
     return "permission denied" in message or "must be owner" in message

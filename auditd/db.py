@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from auditd.config import DatabaseSettings
-from auditd.errors import DatabaseUnavailableError
+from auditd.errors import DatabaseUnavailableError, first_line
 from auditd.versioning import AuditSession
 
 APPLICATION_NAME = "audittrail"
@@ -95,9 +95,7 @@ def session_factory(engine: sa.Engine) -> orm.sessionmaker[AuditSession]:
 
 def describe_connection_error(error: BaseException, settings: DatabaseSettings) -> str:
     """One line saying why the database cannot be used, without any secret."""
-    original = getattr(error, "orig", None) or error
-    first_line = str(original).strip().splitlines()[0] if str(original).strip() else ""
-    return f"cannot connect to {settings.masked_url()}: {first_line}".rstrip(": ")
+    return f"cannot connect to {settings.masked_url()}: {first_line(error)}"
 
 
 def check_connection(engine: sa.Engine, settings: DatabaseSettings) -> None:

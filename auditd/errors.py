@@ -64,3 +64,11 @@ class CaptureError(AuditdError):
     """Change-capture triggers are missing, outdated or cannot be installed."""
 
     exit_code = 8
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message, unwrapping a SQLAlchemy
+    database error to the driver's own; the error's type if it has none."""
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip()
+    return text.splitlines()[0] if text else type(original).__name__

@@ -22,6 +22,7 @@ from typing import Protocol
 
 import sqlalchemy as sa
 
+from auditd.errors import first_line
 from auditd.logging import redact_secrets
 
 __all__ = [
@@ -46,8 +47,7 @@ def describe_error(error: BaseException) -> str:
     """One line for run records and logs: the error type and its first line,
     secrets redacted."""
     original = getattr(error, "orig", None) or error
-    text = str(original).strip().splitlines()[0] if str(original).strip() else ""
-    return redact_secrets(f"{type(original).__name__}: {text}".rstrip(": "))
+    return redact_secrets(f"{type(original).__name__}: {first_line(error)}")
 
 
 class FileLock:

@@ -18,7 +18,7 @@ from sqlalchemy import orm
 
 from auditd import db
 from auditd.catalog import MODELS, TRANSACTION, VersionedModel, speakers_version
-from auditd.errors import NotFoundError, UsageError
+from auditd.errors import NotFoundError, UsageError, first_line
 from auditd.records import SPEAKERS_FIELD, FieldChange, Operation, RevertResult, SpeakerRef
 from auditd.state_at import speakers_at, version_at
 from auditd.versioning import audit_context
@@ -173,9 +173,9 @@ def revert_row(
                 session.commit()
         except sa.exc.IntegrityError as error:
             session.rollback()
-            detail = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
             raise UsageError(
-                f"cannot revert {model.name} {row_id} to transaction {to_transaction}: {detail}",
+                f"cannot revert {model.name} {row_id} to transaction {to_transaction}:"
+                f" {first_line(error)}",
                 "a row it refers to may no longer exist; revert that row first",
             ) from None
         finally:

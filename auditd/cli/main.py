@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from auditd.cli import admin, capture, daemon, history
 from auditd.cli.context import CommandContext
-from auditd.errors import AuditdError, DatabaseUnavailableError, UsageError
+from auditd.errors import AuditdError, DatabaseUnavailableError, UsageError, first_line
 from auditd.logging import configure_logging, redact_secrets
 
 COMMAND_MODULES = (admin, history, daemon, capture)
@@ -68,8 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except sa.exc.OperationalError as error:
         if show_traceback:
             raise
-        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-        print(f"error: database error: {redact_secrets(reason)}", file=sys.stderr)
+        print(f"error: database error: {redact_secrets(first_line(error))}", file=sys.stderr)
         return DatabaseUnavailableError.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
