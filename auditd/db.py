@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -91,6 +92,24 @@ def writer(engine: sa.Engine) -> sa.Engine:
 def session_factory(engine: sa.Engine) -> orm.sessionmaker[AuditSession]:
     """Sessions whose writes carry the current :func:`~auditd.versioning.audit_context`."""
     return orm.sessionmaker(writer(engine), class_=AuditSession, expire_on_commit=False)
+
+
+def ensure_sqlite_folder(settings: DatabaseSettings) -> None:
+    """Create the folder of a SQLite database file (the embedded default lives
+    in a state directory that may not exist yet). :class:`DatabaseUnavailableError`
+    when it cannot be created; an SQLite URI filename is left to SQLite."""
+    database = settings.connect_url().database or ""
+    if settings.backend != "sqlite" or database.startswith("file:"):
+        return
+    folder = Path(database).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise DatabaseUnavailableError(
+            f"cannot create the folder {str(folder)!r} of {settings.masked_url()}: {reason}",
+            "check the database URL or the state directory and its permissions",
+        ) from None
 
 
 def describe_connection_error(error: BaseException, settings: DatabaseSettings) -> str:

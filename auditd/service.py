@@ -181,8 +181,8 @@ class Service:
     # --- start-up --------------------------------------------------------------------
 
     def _lock_database_file(self) -> None:
+        db.ensure_sqlite_folder(self.settings.database)
         database = sqlite_database_path(self.settings.database.connect_url())
-        database.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(database.with_name(database.name + ".lock"))
         if not lock.try_acquire():
             raise AlreadyRunningError(

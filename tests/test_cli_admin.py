@@ -80,6 +80,16 @@ def test_unreachable_database_is_one_line_exit_4_without_password(tmp_path: Path
     assert "hunter2" not in result.stderr
 
 
+@pytest.mark.parametrize("command", ["migrate", "jobs", "serve"])
+def test_a_database_folder_that_cannot_be_created_is_one_line_exit_4(
+    tmp_path: Path, command: str
+) -> None:
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file, not a folder")
+    result = run_cli("--database-url", f"sqlite:///{blocker}/audittrail.db", command, cwd=tmp_path)
+    assert_one_line_error(result, 4, "cannot create the folder", str(blocker))
+
+
 def test_check_config_masks_password_and_shows_psycopg2(tmp_path: Path) -> None:
     result = run_cli(
         "check-config", cwd=tmp_path, env={"AUDITD_DATABASE_URL": "postgresql://u:hunter2@db/x"}

@@ -41,10 +41,7 @@ class CommandContext:
         """The engine, after one successful ``SELECT 1``."""
         if self._engine is None:
             settings = self.settings.database
-            if settings.backend == "sqlite":
-                Path(settings.connect_url().database or "").parent.mkdir(
-                    parents=True, exist_ok=True
-                )
+            db.ensure_sqlite_folder(settings)
             engine = db.create_engine(settings)
             db.check_connection(engine, settings)
             self._engine = engine
