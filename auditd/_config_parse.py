@@ -70,6 +70,9 @@ _TYPE_NAMES: dict[type, str] = {
 }
 _BOOL_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 BATCH_SIZE_RANGE = (1, 100_000)
+# Every other number is a duration in seconds. PostgreSQL takes timeouts up to
+# 2**31 - 1 ms (24.8 days); no interval or grace time needs more.
+MAX_SECONDS = 24 * 86_400
 
 # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which is not installed.
 _PSYCOPG2 = "postgresql+psycopg2"
@@ -227,6 +230,8 @@ def _check_number(key: str, value: int | float) -> None:
             raise ConfigError(f"{key} must be 0 (retry forever) or positive, got: {value}")
     elif value <= 0:
         raise ConfigError(f"{key} must be a positive {noun}, got: {value}")
+    if key != "service.batch_size" and value > MAX_SECONDS:
+        raise ConfigError(f"{key} must be at most {MAX_SECONDS} seconds (24 days), got: {value}")
 
 
 def _parse_text(key: str, kind: type, text: str) -> object:

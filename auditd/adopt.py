@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from auditd import capture, migrate
+from auditd._config_parse import BATCH_SIZE_RANGE
 from auditd.capture import live
 from auditd.capture.spec import CaptureSpec, ParentStamp, quote
 from auditd.db import writer
@@ -141,8 +142,9 @@ def adopt(
     created by ``audittrail migrate``, and :class:`CaptureError` when an
     existing history is in the way or privileges are missing.
     """
-    if batch_size < 1:
-        raise UsageError(f"batch size must be positive, got: {batch_size}")
+    low, high = BATCH_SIZE_RANGE
+    if not low <= batch_size <= high:
+        raise UsageError(f"batch size must be between {low} and {high}, got: {batch_size}")
     if max_batches is not None and max_batches < 0:
         raise UsageError(f"max batches must not be negative, got: {max_batches}")
     run = _Run(engine, batch_size, max_batches, progress)

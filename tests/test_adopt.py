@@ -434,3 +434,13 @@ def test_adopt_killed_mid_baseline_completes_on_the_next_run(
     with open_event.connect() as connection:
         assert capture.verify(connection) == []
         assert derive_last_modified(connection) == _typed_stamps(connection)
+
+
+@pytest.mark.parametrize("batch_size", [0, 10**22])
+def test_a_batch_size_out_of_range_is_refused_before_anything_is_written(
+    open_event: sa.Engine, batch_size: int
+) -> None:
+    before = snapshot(open_event)
+    with pytest.raises(UsageError, match="batch size must be between 1 and 100000"):
+        adopt(open_event, batch_size=batch_size)
+    assert snapshot(open_event) == before

@@ -495,6 +495,8 @@ def test_interval_and_cron_in_environment_is_an_error() -> None:
         ("database.lock_timeout_seconds", "0", "must be a positive integer, got: 0"),
         ("service.shutdown_timeout_seconds", "-1", "must be a positive integer, got: -1"),
         ("jobs.sync.interval_seconds", "0", "jobs.sync.interval_seconds must be a positive"),
+        ("jobs.sync.interval_seconds", "99999999999999999", "must be at most 2073600 seconds"),
+        ("database.statement_timeout_seconds", "2073601", "must be at most 2073600 seconds"),
         ("jobs.verify.misfire_grace_seconds", "0", "must be a positive integer, got: 0"),
         ("service.startup_retry_give_up_seconds", "-1", "must be 0 (retry forever) or positive"),
         ("service.startup_retry_initial_seconds", "nan", "must be a finite number"),
