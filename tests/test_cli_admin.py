@@ -109,7 +109,8 @@ def test_migrate_then_demo_builds_history_once(tmp_path: Path) -> None:
     first = run_cli("demo", cwd=tmp_path)
     second = run_cli("demo", cwd=tmp_path)
     assert first.returncode == second.returncode == 0, first.stderr + second.stderr
-    assert "loaded" in first.stdout and "already loaded" in second.stdout
+    assert "loaded with its history of edits" in first.stdout
+    assert "already loaded" in second.stdout
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'state' / 'audittrail.db'}")
     with engine.connect() as connection:
         actors = set(connection.execute(sa.select(Transaction.actor)).scalars())
