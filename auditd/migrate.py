@@ -55,6 +55,12 @@ def current_revision(engine: sa.Engine) -> str | None:
 def upgrade(engine: sa.Engine, revision: str = "head", *, adopt: bool = False) -> str | None:
     """Upgrade the database to ``revision`` (default: head); returns the new revision."""
     _check_revision(revision)
+    current = current_revision(engine)
+    if _position(revision) < _position(current):
+        raise UsageError(
+            f"the database is at revision {current}, newer than {revision}",
+            f"to go back, use --downgrade --revision {revision}",
+        )
     with engine.begin() as connection:
         if not adopt:
             _refuse_unmanaged_tables(connection)
@@ -80,9 +86,25 @@ def _refuse_unmanaged_tables(connection: sa.Connection) -> None:
 def downgrade(engine: sa.Engine, revision: str) -> str | None:
     """Downgrade to ``revision`` (``base`` removes every table); returns the new revision."""
     _check_revision(revision)
+    current = current_revision(engine)
+    if revision == "head" or _position(revision) > _position(current):
+        raise UsageError(
+            f"cannot downgrade from revision {current or 'none (empty database)'} to {revision}",
+            "give an older revision, e.g. --revision base",
+        )
     with engine.begin() as connection:
         command.downgrade(alembic_config(connection), revision)
     return current_revision(engine)
+
+
+def _position(revision: str | None) -> int:
+    """Where ``revision`` stands in the (linear) history: base and an empty
+    database are -1, head is the newest."""
+    order = [rev.revision for rev in ScriptDirectory.from_config(alembic_config()).walk_revisions()]
+    order.reverse()
+    if revision in (None, "base"):
+        return -1
+    return len(order) - 1 if revision == "head" else order.index(revision)
 
 
 def _check_revision(revision: str) -> None:

@@ -118,3 +118,21 @@ def test_migrate_then_demo_builds_history_once(tmp_path: Path) -> None:
     engine.dispose()
     assert {"alice", "bob", "carol"} <= actors
     assert sessions == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--downgrade"], "cannot downgrade from revision"),
+        (["--revision", "0001"], "newer than 0001"),
+    ],
+)
+def test_a_migration_in_the_wrong_direction_is_refused(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    assert run_cli("migrate", cwd=tmp_path).returncode == 0
+    refused = run_cli("migrate", *args, cwd=tmp_path)
+    assert_one_line_error(refused, 2, message)
+    again = run_cli("migrate", cwd=tmp_path)
+    assert again.returncode == 0
+    assert "schema: 0005 -> 0005" in again.stdout

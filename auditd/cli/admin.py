@@ -13,7 +13,11 @@ from auditd.demo import load_demo
 
 def register(commands: Any) -> None:
     parser = commands.add_parser("migrate", help="upgrade (or downgrade) the database schema")
-    parser.add_argument("--revision", default="head", help="target revision (default: head)")
+    parser.add_argument(
+        "--revision",
+        default="head",
+        help="target revision (default: head; required with --downgrade)",
+    )
     parser.add_argument(
         "--downgrade", action="store_true", help="downgrade to --revision (e.g. base) instead"
     )
