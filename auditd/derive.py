@@ -43,9 +43,6 @@ class DerivedStamp:
     def table_clause(self) -> sa.TableClause:
         return sa.table(self.table, sa.column(self.key), sa.column(self.column, UTCDateTime()))
 
-    def key_column(self) -> sa.ColumnClause[int]:
-        return sa.column(self.key, sa.Integer)
-
 
 SESSION_LAST_MODIFIED = DerivedStamp(
     table="sessions",

@@ -22,7 +22,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from auditd import capture
+from auditd import capture, db
 from auditd.config import JobSettings, Settings
 from auditd.derive import DERIVED_STAMPS, DerivedStamp
 from auditd.horizon import changes_since, next_watermark
@@ -83,8 +83,11 @@ def sync_changed_since_watermark(
         new_watermark.append(next_watermark(changes, unprocessed))
         store_watermark(connection, new_watermark[-1])
 
-    if not batches:
-        handle.repair(stamps[0], [], also=advance)
+    if not batches:  # nothing to repair, but the watermark still moves on
+        handle.checkpoint()
+        new_watermark.append(next_watermark(changes, unprocessed))
+        with db.write_transaction(handle.engine) as connection:
+            store_watermark(connection, new_watermark[-1])
     for index, (stamp, chunk) in enumerate(batches):
         last = index == len(batches) - 1
         outcome = handle.repair(stamp, chunk, also=advance if last else None)

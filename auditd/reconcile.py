@@ -52,21 +52,33 @@ __all__ = [
 class BatchOutcome:
     """What one batch found and did.
 
-    ``scanned``: keys that exist (``gone``: asked for but deleted since);
-    ``drifted``: stored value differs from the derived one (on repair, the
-    drifted rows that were locked and fixed = ``repaired``); ``skipped``:
-    keys locked by another transaction, left for later; ``unversioned``: rows
-    with no history, which derive nothing and are left alone.
+    ``scanned``: keys that still exist; ``drifted_keys``: rows whose stored
+    value differs from the derived one (on repair, the drifted rows that were
+    locked and fixed, so as many as ``repaired``); ``skipped``: keys locked
+    by another transaction, left for later; ``unversioned``: rows with no
+    history, which derive nothing and are left alone.
     """
 
     table: str
     scanned: int = 0
-    drifted: int = 0
     repaired: int = 0
     unversioned: int = 0
-    gone: int = 0
     skipped: tuple[int, ...] = ()
     drifted_keys: tuple[int, ...] = field(default=(), repr=False)
+
+    @property
+    def drifted(self) -> int:
+        return len(self.drifted_keys)
+
+    def counters(self) -> dict[str, int]:
+        """The run counters (``rows_*``) this batch adds to."""
+        return {
+            "rows_scanned": self.scanned,
+            "rows_drifted": self.drifted,
+            "rows_repaired": self.repaired,
+            "rows_skipped": len(self.skipped),
+            "rows_unversioned": self.unversioned,
+        }
 
 
 InTransaction = Callable[[sa.Connection, BatchOutcome], None]
@@ -147,11 +159,7 @@ def repair_batch(
     lost, timeouts); the batch is then rolled back as a whole.
     """
     if not keys:
-        outcome = BatchOutcome(table=stamp.table)
-        if in_transaction is not None:
-            with db.writer(engine).begin() as connection:
-                in_transaction(connection, outcome)
-        return outcome
+        return BatchOutcome(table=stamp.table)
     row = stamp.table_clause()
     with db.writer(engine).begin() as connection:
         without_jit(connection)
@@ -186,10 +194,8 @@ def repair_batch(
         outcome = BatchOutcome(
             table=stamp.table,
             scanned=len(locked) + len(skipped),
-            drifted=len(repaired),
             repaired=len(repaired),
             unversioned=unversioned,
-            gone=len(keys) - len(locked) - len(skipped),
             skipped=skipped,
             drifted_keys=tuple(repaired),
         )
@@ -224,9 +230,7 @@ def count_batch(engine: sa.Engine, stamp: DerivedStamp, keys: Sequence[int]) -> 
     return BatchOutcome(
         table=stamp.table,
         scanned=len(states),
-        drifted=len(drifted),
         unversioned=sum(1 for _key, value in states if value == "unversioned"),
-        gone=len(keys) - len(states),
         drifted_keys=drifted,
     )
 

@@ -51,18 +51,18 @@ class Heartbeat:
 
     Shared by the runs (worker threads) and the service's main loop, which
     feeds the systemd watchdog only while no run has been stuck for too long
-    and, on shutdown, waits for the runs in progress. ``started``/``finished``
-    nest: the service marks a whole tick, the run marks its claimed part.
+    and, on shutdown, waits for the runs in progress. The service marks each
+    tick ``started``/``finished``; the run's batches ``beat``.
     """
 
     def __init__(self) -> None:
         self._condition = threading.Condition()
-        self._active: dict[str, int] = {}
+        self._active: set[str] = set()
         self._last_beat = time.monotonic()
 
     def started(self, job: str) -> None:
         with self._condition:
-            self._active[job] = self._active.get(job, 0) + 1
+            self._active.add(job)
             self._last_beat = time.monotonic()
 
     def beat(self) -> None:
@@ -71,11 +71,7 @@ class Heartbeat:
 
     def finished(self, job: str) -> None:
         with self._condition:
-            remaining = self._active.get(job, 0) - 1
-            if remaining > 0:
-                self._active[job] = remaining
-            else:
-                self._active.pop(job, None)
+            self._active.discard(job)
             self._last_beat = time.monotonic()
             self._condition.notify_all()
 
@@ -170,11 +166,8 @@ class RunHandle:
         return outcome
 
     def _count(self, outcome: BatchOutcome) -> None:
-        self.counters["rows_scanned"] += outcome.scanned
-        self.counters["rows_drifted"] += outcome.drifted
-        self.counters["rows_repaired"] += outcome.repaired
-        self.counters["rows_skipped"] += len(outcome.skipped)
-        self.counters["rows_unversioned"] += outcome.unversioned
+        for name, count in outcome.counters().items():
+            self.counters[name] += count
         if self._heartbeat is not None:
             self._heartbeat.beat()
         if self._progress is not None:
@@ -226,23 +219,17 @@ def execute_run(
         if run_id is None:
             log.debug("job skipped: tick already claimed", scheduled_for=scheduled_for)
             return None
-        if heartbeat is not None:
-            heartbeat.started(job)
-        try:
-            handle = RunHandle(
-                engine,
-                job,
-                run_id=run_id,
-                batch_size=batch_size,
-                lock=lock,
-                stop=stop,
-                heartbeat=heartbeat,
-                progress=progress,
-            )
-            return _run_recorded(engine, handle, body, scheduled_for, log)
-        finally:
-            if heartbeat is not None:
-                heartbeat.finished(job)
+        handle = RunHandle(
+            engine,
+            job,
+            run_id=run_id,
+            batch_size=batch_size,
+            lock=lock,
+            stop=stop,
+            heartbeat=heartbeat,
+            progress=progress,
+        )
+        return _run_recorded(engine, handle, body, scheduled_for, log)
     finally:
         lock.release()
 

@@ -139,13 +139,7 @@ def record_counters(connection: sa.Connection, run_id: int, outcome: BatchOutcom
     connection.execute(
         RUNS.update()
         .where(RUNS.c.id == run_id)
-        .values(
-            rows_scanned=RUNS.c.rows_scanned + outcome.scanned,
-            rows_drifted=RUNS.c.rows_drifted + outcome.drifted,
-            rows_repaired=RUNS.c.rows_repaired + outcome.repaired,
-            rows_skipped=RUNS.c.rows_skipped + len(outcome.skipped),
-            rows_unversioned=RUNS.c.rows_unversioned + outcome.unversioned,
-        )
+        .values({name: RUNS.c[name] + count for name, count in outcome.counters().items()})
     )
 
 
@@ -166,7 +160,7 @@ def finish_run(
     the job marks it abandoned.
     """
     with db.writer(engine).begin() as connection:
-        connection.execute(
+        row = connection.execute(
             RUNS.update()
             .where(RUNS.c.id == run_id)
             .values(
@@ -177,8 +171,8 @@ def finish_run(
                 watermark_from=watermark_from,
                 watermark_to=watermark_to,
             )
-        )
-        row = connection.execute(sa.select(RUNS).where(RUNS.c.id == run_id)).one()
+            .returning(*RUNS.c)
+        ).one()
     return RunRecord.from_row(row)
 
 
@@ -197,18 +191,18 @@ def last_runs(engine: sa.Engine, jobs: tuple[str, ...]) -> dict[str, RunRecord |
     return result
 
 
-def read_watermark(engine: sa.Engine, job: str = SYNC_JOB) -> int:
-    """The stored watermark of ``job`` (0 before its first run: everything is new)."""
+def read_watermark(engine: sa.Engine) -> int:
+    """The stored watermark of sync (0 before its first run: everything is new)."""
     with engine.connect() as connection:
-        value = connection.scalar(sa.select(STATE.c.watermark).where(STATE.c.job == job))
+        value = connection.scalar(sa.select(STATE.c.watermark).where(STATE.c.job == SYNC_JOB))
     return 0 if value is None else int(value)
 
 
-def store_watermark(connection: sa.Connection, value: int, job: str = SYNC_JOB) -> None:
-    """Set ``job``'s watermark inside the caller's transaction (normally the last
+def store_watermark(connection: sa.Connection, value: int) -> None:
+    """Set sync's watermark inside the caller's transaction (normally the last
     batch it covers, so the two commit or roll back together)."""
     insert = _insert(connection.dialect.name)(STATE).values(
-        job=job, watermark=value, updated_at=utcnow()
+        job=SYNC_JOB, watermark=value, updated_at=utcnow()
     )
     connection.execute(
         insert.on_conflict_do_update(

@@ -196,7 +196,9 @@ class Service:
         settings = self.settings
         engine = db.create_engine(settings.database)
         started = time.monotonic()
-        for attempt in range(1, sys.maxsize):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 db.check_connection(engine, settings.database)
                 migrate.require_head(engine)  # SchemaMismatchError: waiting cannot fix it
@@ -231,7 +233,6 @@ class Service:
             if self._sleep(delay):
                 engine.dispose()
                 return None
-        raise AssertionError("unreachable")
 
     def _sleep(self, seconds: float) -> bool:
         """Sleep, feeding the watchdog; True if a stop was requested meanwhile."""
