@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -74,6 +73,7 @@ __all__ = [
     "history",
     "known_actors",
     "model_fields",
+    "reading",
     "report",
     "revert",
     "row_at",
@@ -88,9 +88,11 @@ Bind = sa.Engine | sa.Connection
 
 
 @contextmanager
-def _reading(bind: Bind) -> Iterator[sa.Connection]:
-    # One connection and one snapshot for all statements of a call, so that a
-    # transaction committing in between cannot show up in half of them.
+def reading(bind: Bind) -> Iterator[sa.Connection]:
+    """One connection and one snapshot (on PostgreSQL, a read-only REPEATABLE
+    READ transaction) for several calls, so that a transaction committing in
+    between cannot show up in some of them only. A ``Connection`` is used as
+    it is. Every call reads through this, so each call is consistent alone."""
     if isinstance(bind, sa.Connection):
         yield bind
         return
@@ -125,7 +127,7 @@ def history(
     """
     versioned = catalog.resolve_model(model)
     check_positive_id(row_id)
-    with _reading(bind) as connection:
+    with reading(bind) as connection:
         changes = row_history(connection, versioned, row_id)
         if not changes:
             _no_history(connection, versioned, row_id)
@@ -142,12 +144,7 @@ def who_changed(
     """
     versioned = catalog.resolve_model(model)
     catalog.resolve_field(versioned, field)
-    picked = []
-    for change in history(bind, model, row_id, newest_first=newest_first):
-        match = change.field(field)
-        if match is not None:
-            picked.append(replace(change, fields=(match,)))
-    return tuple(picked)
+    return tuple(feed.only_field(history(bind, model, row_id, newest_first=newest_first), field))
 
 
 def row_at(bind: Bind, model: str, row_id: int, *, at: datetime | None = None) -> RowState:
@@ -160,7 +157,7 @@ def row_at(bind: Bind, model: str, row_id: int, *, at: datetime | None = None) -
     versioned = catalog.resolve_model(model)
     check_positive_id(row_id)
     moment = utcnow() if at is None else require_aware(at, "at")
-    with _reading(bind) as connection:
+    with reading(bind) as connection:
         version = version_at(connection, versioned, row_id, moment)
         if version is None:
             first = first_issued_at(connection, versioned, row_id)
@@ -195,7 +192,7 @@ def known_actors(bind: Bind, limit: int = KNOWN_ACTORS_SHOWN) -> tuple[str, ...]
     """Up to ``limit`` distinct actors recorded on transactions, sorted."""
     column = catalog.TRANSACTION.c.actor
     query = sa.select(column).where(column.is_not(None)).distinct().order_by(column).limit(limit)
-    with _reading(bind) as connection:
+    with reading(bind) as connection:
         return tuple(connection.execute(query).scalars())
 
 
@@ -248,12 +245,10 @@ def changes(
     if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_PAGE:
         raise UsageError(f"limit must be between 1 and {MAX_PAGE}, got {limit!r}")
     models = list(catalog.MODELS.values()) if versioned is None else [versioned]
-    if field is not None:
-        models = [m for m in models if field in m.all_fields]
     request = feed.FeedFilter(
         models=models, since=since, until=until, actor=actor, field=field, event_id=event_id
     )
-    with _reading(bind) as connection:
+    with reading(bind) as connection:
         if actor is not None:
             _check_actor(connection, actor)
         return feed.change_feed(connection, request, after_transaction, limit)
@@ -313,5 +308,5 @@ def report(
     until = require_aware(until, "until")
     check_range(since, until)
     zone = tz if isinstance(tz, ZoneInfo) else parse_zone(str(tz))
-    with _reading(bind) as connection:
+    with reading(bind) as connection:
         return reporting.report_counts(connection, since=since, until=until, by=by, zone=zone)

@@ -30,6 +30,10 @@ class StampSource:
     version_table: str
     column: str
 
+    def table_clause(self) -> sa.TableClause:
+        """The version table with the two columns derivation reads."""
+        return sa.table(self.version_table, sa.column(self.column), sa.column("transaction_id"))
+
 
 @dataclass(frozen=True, kw_only=True)
 class DerivedStamp:
@@ -67,9 +71,7 @@ def derived_value(stamp: DerivedStamp, row: sa.TableClause) -> sa.ColumnElement[
     """
     branches = []
     for source in stamp.sources:
-        version = sa.table(
-            source.version_table, sa.column(source.column), sa.column("transaction_id")
-        )
+        version = source.table_clause()
         branches.append(
             sa.select(version.c.transaction_id)
             .where(version.c[source.column] == row.c[stamp.key])

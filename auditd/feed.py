@@ -135,13 +135,12 @@ def _details(
             query = speakers.select().where(*feed.speaker_conditions(speakers, low, high))
             speaker_rows = list(connection.execute(query))
         merged = merge_changes(model, version_rows, speaker_rows).values()
-        changes += _only_field(merged, feed.field)
+        changes += merged if feed.field is None else only_field(merged, feed.field)
     return sorted(changes, key=lambda c: (c.transaction_id, c.model, c.row_id))
 
 
-def _only_field(changes: Iterable[Change], field: str | None) -> list[Change]:
-    if field is None:
-        return list(changes)
+def only_field(changes: Iterable[Change], field: str) -> list[Change]:
+    """The changes that touch ``field``, each narrowed to that field."""
     kept = []
     for change in changes:
         match = change.field(field)

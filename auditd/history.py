@@ -25,7 +25,6 @@ from auditd.catalog import MODELS, TRANSACTION, VersionedModel, speakers_version
 from auditd.records import OPERATIONS, SPEAKERS_FIELD, Change, FieldChange, SpeakerRef
 from auditd.timestamps import UTCDateTime
 
-MAX_ID = 2**63 - 1
 AnyRow = sa.Row[*tuple[Any, ...]]
 _TX_COLUMNS = ("issued_at", "actor", "origin", "reason", "remote_addr", "application")
 

@@ -78,9 +78,7 @@ def _touched_keys(stamp: DerivedStamp, watermark: int) -> sa.Select[int, int]:
     the version table's transaction_id index."""
     branches = []
     for source in stamp.sources:
-        version = sa.table(
-            source.version_table, sa.column(source.column), sa.column("transaction_id")
-        )
+        version = source.table_clause()
         branches.append(
             sa.select(
                 version.c[source.column].label("key"),

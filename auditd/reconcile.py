@@ -88,7 +88,7 @@ def has_history(stamp: DerivedStamp, row: sa.TableClause) -> sa.ColumnElement[bo
     """True where at least one version row counts for ``row`` (index probes only)."""
     checks = []
     for source in stamp.sources:
-        version = sa.table(source.version_table, sa.column(source.column))
+        version = source.table_clause()
         checks.append(
             sa.exists().where(version.c[source.column] == row.c[stamp.key]).correlate(row)
         )

@@ -187,8 +187,7 @@ def change_json(change: Change) -> dict[str, Any]:
 def _speakers_cell(renderer: Renderer, label: str, refs: tuple[SpeakerRef, ...]) -> str:
     if not refs:
         return ""
-    names = "; ".join(f"{ref.name or '?'} (#{ref.id})" for ref in refs)
-    return renderer.cell(f"{label}: {names}")
+    return renderer.cell(f"{label}: {_speaker_list(refs)}")
 
 
 def _old_new(renderer: Renderer, change: FieldChange) -> tuple[str, str]:

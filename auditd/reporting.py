@@ -126,14 +126,13 @@ def report_counts(
     until: datetime,
     by: ReportDimension,
     zone: ZoneInfo,
-    models: tuple[VersionedModel, ...] | None = None,
 ) -> Report:
     """Count the changes issued in [since, until), grouped by ``by``.
 
     Two statements for ``day``, ``actor`` and ``model`` (groups, total); one
     per model plus the total for ``field``.
     """
-    chosen = tuple(MODELS.values()) if models is None else models
+    chosen = tuple(MODELS.values())
     keys = _change_keys(connection.dialect.name, chosen, since, until)
     total = connection.execute(sa.select(sa.func.count()).select_from(keys)).scalar_one()
     if by == "field":

@@ -171,16 +171,12 @@ def revert_row(
                 session.flush()
                 recorded = _recorded_transaction(session.connection())
                 session.commit()
-        except sa.exc.IntegrityError as error:
-            session.rollback()
+        except sa.exc.IntegrityError as error:  # leaving the session rolls back
             raise UsageError(
                 f"cannot revert {model.name} {row_id} to transaction {to_transaction}:"
                 f" {first_line(error)}",
                 "a row it refers to may no longer exist; revert that row first",
             ) from None
-        finally:
-            if session.in_transaction():
-                session.rollback()
     return RevertResult(
         model=model.name,
         row_id=row_id,

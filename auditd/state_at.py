@@ -19,8 +19,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from auditd.catalog import TRANSACTION, VersionedModel, speakers_version
-from auditd.history import MAX_ID, AnyRow, speaker_name, transaction_columns
+from auditd.history import AnyRow, speaker_name, transaction_columns
 from auditd.records import SpeakerRef
+from auditd.timeparse import MAX_ID
 from auditd.timestamps import UTCDateTime
 
 # Parameters of the "in effect at" statements: the moment, a transaction id

@@ -194,6 +194,28 @@ def fresh(engine: sa.Engine, database_url: str) -> Scenario:
     return build_scenario(engine, database_url)
 
 
+@pytest.mark.postgresql_only
+def test_calls_inside_one_reading_share_a_snapshot(fresh: Scenario) -> None:
+    with api.reading(fresh.engine) as snapshot:
+        before = api.changes(snapshot, limit=1000)
+        with db.write_transaction(fresh.engine) as connection:
+            connection.execute(
+                sa.text("UPDATE sessions SET title = 'Meanwhile' WHERE id = :id"),
+                {"id": fresh.ids["talk"]},
+            )
+        during = api.changes(snapshot, limit=1000)
+        counted = api.report(
+            snapshot,
+            since=fresh.at["create"] - timedelta(days=1),
+            until=fresh.at["other"] + timedelta(days=1),
+            by="model",
+        )
+    after = api.changes(fresh.engine, limit=1000)
+    assert during == before
+    assert counted.total == len(before.changes)
+    assert len(after.changes) == len(before.changes) + 1
+
+
 def test_revert_dry_run_shows_the_diff_and_writes_nothing(fresh: Scenario) -> None:
     before = transaction_count(fresh.engine)
     result = api.revert(

@@ -230,12 +230,12 @@ def run_report(context: CommandContext, args: argparse.Namespace) -> int:
     shown = zone or ZoneInfo("UTC")
     if chart is not None:
         check_chart_range(since, until, shown)
-    engine = _engine(context)
-    report = api.report(engine, since=since, until=until, by=args.by, tz=shown)
+    with api.reading(_engine(context)) as snapshot:  # the chart counts what the report counts
+        report = api.report(snapshot, since=since, until=until, by=args.by, tz=shown)
+        by_day = report
+        if chart is not None and args.by != "day":
+            by_day = api.report(snapshot, since=since, until=until, tz=shown)
     if chart is not None:
-        by_day = (
-            report if args.by == "day" else api.report(engine, since=since, until=until, tz=shown)
-        )
         days = daily_counts(by_day.rows, since, until, shown)
         title = (
             f"Changes per day, {days[0][0].isoformat()} to {days[-1][0].isoformat()} ({shown.key})"
