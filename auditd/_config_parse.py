@@ -23,11 +23,10 @@ from sqlalchemy.exc import ArgumentError
 
 from auditd.crontab import crontab_trigger
 from auditd.errors import ConfigError
+from auditd.logging import FORMATS, LEVELS
 
 JOB_NAMES = ("sync", "reconcile", "verify")
 SECTIONS = ("database", "service", "logging", "jobs")
-LEVELS = ("debug", "info", "warning", "error")
-FORMATS = ("auto", "json", "console")
 CONFIG_FILE_VARIABLE = "AUDITD_CONFIG"
 ENV_PREFIX = "AUDITD_"
 

@@ -241,7 +241,7 @@ def _prepare_schema(engine: sa.Engine) -> tuple[list[_Plan], tuple[str, ...]]:
         added = "sessions" in known and live.ensure_stamp_column(connection, "sessions")
         for table in known:
             spec = live.live_spec(connection, table, parents=_parents(connection, table, known))
-            created = not sa.inspect(connection).has_table(spec.version_table)
+            created = spec.version_table not in tables
             if created:
                 live.create_version_table(connection, spec)
             new_columns = () if created else live.add_version_columns(connection, spec)

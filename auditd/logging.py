@@ -40,7 +40,7 @@ __all__ = [
     "redact_value",
 ]
 
-LEVELS: Final = ("debug", "info", "warning", "error", "critical")
+LEVELS: Final = ("debug", "info", "warning", "error")
 FORMATS: Final = ("auto", "json", "console")
 
 REDACTED: Final = "***"

@@ -62,19 +62,16 @@ def upgrade(engine: sa.Engine, revision: str = "head", *, adopt: bool = False) -
             f"to go back, use --downgrade --revision {revision}",
         )
     with engine.begin() as connection:
-        if not adopt:
+        if current is None and not adopt:
             _refuse_unmanaged_tables(connection)
         command.upgrade(alembic_config(connection, adopt=adopt), revision)
     return current_revision(engine)
 
 
 def _refuse_unmanaged_tables(connection: sa.Connection) -> None:
-    """A database without our revision that already has our tables (an Open
+    """A database without our revision (the caller checks) that already has our tables (an Open
     Event Server database) is adopted, not migrated: creating them would fail
     half-way with "table exists"."""
-    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-    if context.get_current_revision() is not None:
-        return
     existing = sorted(set(sa.inspect(connection).get_table_names()) & set(Base.metadata.tables))
     if existing:
         raise SchemaMismatchError(

@@ -41,11 +41,11 @@ OPEN_TRANSACTION = f"""
      WHERE slot = 1 AND transaction_id IS NULL;"""
 
 
-def _ref(alias: str, spec: CaptureSpec, cols: tuple[str, ...] | None = None) -> str:
-    return ", ".join(f"{alias}.{quote(c)}" for c in (cols or spec.columns))
+def _ref(alias: str, spec: CaptureSpec) -> str:
+    return ", ".join(f"{alias}.{quote(c)}" for c in spec.columns)
 
 
-def _differs(spec: CaptureSpec, cols: tuple[str, ...]) -> str:
+def _differs(cols: tuple[str, ...]) -> str:
     return "(" + " OR ".join(f"OLD.{quote(c)} IS NOT NEW.{quote(c)}" for c in cols) + ")"
 
 
@@ -116,7 +116,7 @@ def install_ddl(spec: CaptureSpec) -> list[str]:
     triggers, so the common case runs only the statements it needs (a
     trigger program runs every statement of its body for every row).
     """
-    key_changed = _differs(spec, spec.key)
+    key_changed = _differs(spec.key)
     old_stamp = f"OLD.{quote(spec.stamp_column)}" if spec.stamp_column else None
     old_parents = _stamp(spec, "OLD") if spec.parents else ""
     insert = "\n    ".join(
@@ -152,7 +152,7 @@ def install_ddl(spec: CaptureSpec) -> list[str]:
         _trigger(spec, f"{name}_delete", "DELETE", None, delete),
     ]
     if spec.value_columns:  # an association is all key: its updates are rekeys
-        value_changed = _differs(spec, spec.value_columns)
+        value_changed = _differs(spec.value_columns)
         statements.append(
             _trigger(
                 spec, f"{name}_update", "UPDATE", f"NOT {key_changed} AND {value_changed}", update

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from auditd.cli import admin, capture, daemon, history
 from auditd.cli.context import CommandContext
 from auditd.errors import AuditdError, DatabaseUnavailableError, UsageError, first_line
-from auditd.logging import configure_logging, redact_secrets
+from auditd.logging import LEVELS, configure_logging, redact_secrets
 
 COMMAND_MODULES = (admin, history, daemon, capture)
 
@@ -36,9 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
     parser.add_argument("--database-url", metavar="URL", help="overrides database.url")
-    parser.add_argument(
-        "--log-level", choices=("debug", "info", "warning", "error"), help="overrides logging.level"
-    )
+    parser.add_argument("--log-level", choices=LEVELS, help="overrides logging.level")
     parser.add_argument("--traceback", action="store_true", help="show the stack on errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True

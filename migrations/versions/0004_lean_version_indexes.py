@@ -48,24 +48,23 @@ for _table, _key in _KEYS.items():
     DROPPED |= {f"ix_{_table}_{c}": (_table, (c,)) for c in _COPIED.get(_table, ())}
 
 
-def _columns(table: str) -> set[str] | None:
-    """The table's column names, or None if it does not exist (an adopted
-    database gets its version tables from ``audittrail adopt`` later)."""
+def _columns() -> dict[str, set[str]]:
+    """Column names of the version tables that exist (an adopted database
+    gets its version tables from ``audittrail adopt`` later)."""
     inspector = sa.inspect(op.get_bind())
-    if not inspector.has_table(table):
-        return None
-    return {c["name"] for c in inspector.get_columns(table)}
+    present = set(inspector.get_table_names())
+    return {t: {c["name"] for c in inspector.get_columns(t)} for t in _KEYS if t in present}
 
 
 def upgrade() -> None:
+    present = _columns()
     for name, (table, _) in DROPPED.items():
-        if _columns(table) is not None:
+        if table in present:
             op.execute(f"DROP INDEX IF EXISTS {name}")
 
 
 def downgrade() -> None:
+    present = _columns()
     for name, (table, expressions) in DROPPED.items():
-        columns = _columns(table)
-        if columns is None or not {e.split()[0] for e in expressions} <= columns:
-            continue
-        op.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(expressions)})")
+        if {e.split()[0] for e in expressions} <= present.get(table, set()):
+            op.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(expressions)})")
