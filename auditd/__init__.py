@@ -5,8 +5,8 @@ Every change to a versioned row is recorded by the database itself, and
 scripts is re-exported here; the command line is ``audittrail``.
 """
 
+from auditd.capture.attribution import AuditContext, audit_context
 from auditd.errors import AuditdError
-from auditd.versioning import AuditContext, audit_context
 
 __all__ = ["AuditContext", "AuditdError", "audit_context"]
 __version__ = "0.1.0"

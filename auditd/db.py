@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import orm
 
 from auditd.config import DatabaseSettings
 from auditd.errors import DatabaseUnavailableError, first_line
-from auditd.versioning import AuditSession
 
 APPLICATION_NAME = "audittrail"
 # RETURNING and UPSERT inside triggers need SQLite 3.35.
@@ -87,11 +85,6 @@ SQLITE_BEGIN = "audittrail_sqlite_begin"
 def writer(engine: sa.Engine) -> sa.Engine:
     """The same engine, for transactions that will write (BEGIN IMMEDIATE on SQLite)."""
     return engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
-
-
-def session_factory(engine: sa.Engine) -> orm.sessionmaker[AuditSession]:
-    """Sessions whose writes carry the current :func:`~auditd.versioning.audit_context`."""
-    return orm.sessionmaker(writer(engine), class_=AuditSession, expire_on_commit=False)
 
 
 def ensure_sqlite_folder(settings: DatabaseSettings) -> None:

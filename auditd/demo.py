@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from auditd import db
+from auditd.capture.attribution import audit_context, session_factory
 from auditd.models import Event, Session, Speaker, Track, User
-from auditd.versioning import audit_context
 
 DEMO_EVENT = "FOSSASIA Summit (demo)"
 
@@ -28,7 +28,7 @@ class DemoResult:
 
 def load_demo(engine: sa.Engine) -> DemoResult:
     """Create the demo event and replay a few days of edits, unless present."""
-    sessions = db.session_factory(engine)
+    sessions = session_factory(engine)
     with sessions() as session:
         existing = session.scalar(sa.select(Event.id).where(Event.name == DEMO_EVENT))
         if existing is not None:

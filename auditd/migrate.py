@@ -59,7 +59,7 @@ def upgrade(engine: sa.Engine, revision: str = "head", *, adopt: bool = False) -
     if _position(revision) < _position(current):
         raise UsageError(
             f"the database is at revision {current}, newer than {revision}",
-            f"to go back, use --downgrade --revision {revision}",
+            f"to go back, downgrade to revision {revision}",
         )
     with engine.begin() as connection:
         if current is None and not adopt:
@@ -87,7 +87,7 @@ def downgrade(engine: sa.Engine, revision: str) -> str | None:
     if revision == "head" or _position(revision) > _position(current):
         raise UsageError(
             f"cannot downgrade from revision {current or 'none (empty database)'} to {revision}",
-            "give an older revision, e.g. --revision base",
+            "give an older revision, e.g. base",
         )
     with engine.begin() as connection:
         command.downgrade(alembic_config(connection), revision)

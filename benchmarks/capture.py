@@ -39,8 +39,8 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from auditd import db, migrate
+from auditd.capture.attribution import audit_context, session_factory
 from auditd.config import DatabaseSettings
-from auditd.versioning import audit_context
 
 ADMIN_URL = os.environ.get(
     "AUDITTRAIL_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -141,7 +141,7 @@ def _ids(start: int, count: int) -> list[int]:
 
 def _session_factory(engine: sa.Engine, table: str) -> orm.sessionmaker[orm.Session]:
     if table == CAPTURED:
-        return db.session_factory(engine)  # type: ignore[return-value]
+        return session_factory(engine)  # type: ignore[return-value]
     return orm.sessionmaker(db.writer(engine), expire_on_commit=False)
 
 

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from auditd import db, migrate
+from auditd.capture.attribution import AuditSession, session_factory
 from auditd.config import DatabaseSettings
 from auditd.logging import configure_logging
-from auditd.versioning import AuditSession
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "AUDITTRAIL_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -154,4 +154,4 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
 
 @pytest.fixture
 def sessions(engine: sa.Engine) -> orm.sessionmaker[AuditSession]:
-    return db.session_factory(engine)
+    return session_factory(engine)

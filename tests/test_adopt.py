@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from test_capture import assert_chain_intact, run_dbapi
 from test_cli_admin import assert_one_line_error, run_cli
 
-from auditd import capture, db, migrate
-from auditd.adopt import AdoptionResult, BatchDone, adopt, adopted_tables
+from auditd import capture, db, migrate, registry
+from auditd.adoption.adopt import AdoptionResult, BatchDone, adopt, adopted_tables
 from auditd.config import DatabaseSettings
-from auditd.derive import derive_last_modified
 from auditd.errors import CaptureError, UsageError
+from auditd.stamps.derive import derive_last_modified
 
 SESSIONS = 23
 KNOWN_ROWS = {"events": 1, "tracks": 2, "speaker": 3, "sessions": SESSIONS, "speakers_sessions": 4}
@@ -382,8 +382,8 @@ def test_an_adopted_database_upgrades_keeping_its_live_columns_captured(
     migrate.upgrade(open_event)
     with open_event.connect() as connection:
         assert capture.verify(connection) == []
-        sessions = next(s for s in capture.installed_specs(connection) if s.table == "sessions")
-    assert "website" in sessions.columns
+        sessions = next(s for s in registry.load(connection) if s.table == "sessions")
+    assert "website" in sessions.column_names
     run_dbapi(open_event, [("UPDATE sessions SET website = ? WHERE id = ?", ("https://up", 4))])
     with open_event.connect() as connection:
         current = connection.execute(

@@ -24,9 +24,9 @@ from test_history_support import (
 )
 
 from auditd import api, db
+from auditd.capture.attribution import audit_context, session_factory
 from auditd.errors import NotFoundError, UsageError
 from auditd.models import Session, Speaker
-from auditd.versioning import audit_context
 
 scenario = scenario_fixture("feed", feed=True)
 
@@ -243,7 +243,7 @@ def test_revert_restores_fields_and_speakers_and_is_recorded(fresh: Scenario) ->
         reason="undo the raw edit",
     )  # fmt: skip
     assert result.operation == "update" and result.transaction_id is not None
-    with db.session_factory(fresh.engine)() as session:
+    with session_factory(fresh.engine)() as session:
         row = session.get_one(Session, talk)
         assert (row.title, row.subtitle, row.state) == ("Audit trails", None, "pending")
         assert [s.id for s in row.speakers] == [fresh.ids["ada"], fresh.ids["grace"]]
@@ -266,7 +266,7 @@ def test_revert_to_a_deleting_transaction_deletes_the_row_again(fresh: Scenario)
     workshop = fresh.ids["workshop"]
     result = api.revert(fresh.engine, "session", workshop, to_transaction=fresh.tx["delete"])
     assert result.operation == "delete"
-    with db.session_factory(fresh.engine)() as session:
+    with session_factory(fresh.engine)() as session:
         assert session.get(Session, workshop) is None
     assert api.row_at(fresh.engine, "session", workshop).deleted
 
@@ -277,7 +277,7 @@ def test_revert_refuses_unknown_transactions_and_missing_speakers(fresh: Scenari
         api.revert(engine, "session", talk, to_transaction=fresh.tx["tidy"])
     with pytest.raises(NotFoundError):
         api.revert(engine, "session", talk, to_transaction=10**15)
-    with audit_context(actor="alice", origin="test"), db.session_factory(engine).begin() as s:
+    with audit_context(actor="alice", origin="test"), session_factory(engine).begin() as s:
         s.delete(s.get_one(Speaker, fresh.ids["ada"]))
     before = transaction_count(engine)
     with pytest.raises(UsageError, match=f"speaker {fresh.ids['ada']} no longer exists"):
@@ -289,7 +289,7 @@ def test_revert_refuses_unknown_transactions_and_missing_speakers(fresh: Scenari
 
 
 def _write(engine: sa.Engine, session_id: int, count: int, log: list[tuple[int, float]]) -> None:
-    sessions = db.session_factory(engine)
+    sessions = session_factory(engine)
     for n in range(count):
         with audit_context(actor="writer", origin="test"), sessions.begin() as session:
             session.get_one(Session, session_id).title = f"edit {n}"
@@ -304,7 +304,7 @@ def _write_late(
 ) -> None:
     # Takes its transaction id first, then waits while the others commit
     # transactions with larger ids, then commits.
-    sessions = db.session_factory(engine)
+    sessions = session_factory(engine)
     for n in range(count):
         with audit_context(actor="late", origin="test"), sessions.begin() as session:
             session.get_one(Session, session_id).title = f"late {n}"
@@ -325,7 +325,7 @@ def _current_transaction(connection: sa.Connection) -> int:
 def test_a_poller_passing_the_last_seen_id_gets_every_change_exactly_once(
     engine: sa.Engine, database_url: str
 ) -> None:
-    with audit_context(actor="setup", origin="test"), db.session_factory(engine).begin() as s:
+    with audit_context(actor="setup", origin="test"), session_factory(engine).begin() as s:
         rows = [Session(title=f"talk {n}") for n in range(4)]
         s.add_all(rows)
     ids = [row.id for row in rows]

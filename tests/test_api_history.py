@@ -17,9 +17,9 @@ from test_history_support import (
 )
 
 from auditd import api, db
+from auditd.capture.attribution import audit_context, session_factory
 from auditd.errors import NotFoundError, UsageError
 from auditd.models import Session
-from auditd.versioning import audit_context
 
 ANY = object()
 
@@ -267,7 +267,7 @@ def test_a_row_without_recorded_history_has_an_empty_history(scenario: Scenario)
 def test_history_follows_the_version_linkage_when_transaction_ids_go_down(
     engine: sa.Engine,
 ) -> None:
-    sessions = db.session_factory(engine)
+    sessions = session_factory(engine)
     with audit_context(actor="alice", origin="test"), sessions.begin() as session:
         talk, other = Session(title="talk"), Session(title="other")
         session.add_all([talk, other])

@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from sqlalchemy import orm
 
 from auditd import capture, db
-from auditd.derive import derive_last_modified
+from auditd.capture.attribution import AuditSession, audit_context, publish_context
 from auditd.models import Event, Session, Speaker, Transaction
-from auditd.versioning import AuditSession, audit_context, publish_context
+from auditd.stamps.derive import derive_last_modified
 
 INSERT, UPDATE, DELETE = 0, 1, 2
 Sessions = orm.sessionmaker[AuditSession]

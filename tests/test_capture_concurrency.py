@@ -23,9 +23,9 @@ from sqlalchemy import orm
 from test_capture import assert_chain_intact, dbapi_connection, seed
 
 from auditd import db
-from auditd.derive import derive_last_modified
+from auditd.capture.attribution import AuditSession, audit_context, session_factory
 from auditd.models import Session
-from auditd.versioning import AuditSession, audit_context
+from auditd.stamps.derive import derive_last_modified
 
 ROWS = 20
 WRITERS = ("orm", "orm", "orm_bulk", "mixed", "core", "core", "dbapi", "dbapi")
@@ -92,7 +92,7 @@ def _writers(engine: sa.Engine, sessions: orm.sessionmaker[AuditSession]) -> dic
 
 def _run_writers(engine: sa.Engine, ids: list[int], seconds: float) -> tuple[Counter[int], int]:
     """Run the writers until the deadline; committed updates per row, retries."""
-    writers = _writers(engine, db.session_factory(engine))
+    writers = _writers(engine, session_factory(engine))
     committed: Counter[int] = Counter()
     lock = threading.Lock()
     retries = [0]

@@ -17,8 +17,8 @@ from auditd.config import (
     load_settings,
     render_settings,
 )
+from auditd.daemon.scheduler import next_run_time
 from auditd.errors import ConfigError
-from auditd.scheduler import next_run_time
 
 REPO = Path(__file__).resolve().parent.parent
 LEAK_MARKER = "s3cr3t-Pa55"

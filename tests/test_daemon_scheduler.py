@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from test_daemon_support import live_logging
 
 from auditd.config import JobSettings, load_settings
-from auditd.crontab import crontab_trigger
-from auditd.runner import execute_run
-from auditd.scheduler import JobScheduler, next_run_time, scheduled_tick
+from auditd.config.crontab import crontab_trigger
+from auditd.daemon.runner import execute_run
+from auditd.daemon.scheduler import JobScheduler, next_run_time, scheduled_tick
 
 pytestmark = pytest.mark.usefixtures(live_logging.__name__)
 

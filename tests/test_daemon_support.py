@@ -25,10 +25,10 @@ import pytest
 import sqlalchemy as sa
 
 from auditd import db
-from auditd.derive import SESSION_LAST_MODIFIED, derivation_query
 from auditd.logging import configure_logging
 from auditd.models import Session
-from auditd.reconcile import without_jit
+from auditd.stamps.derive import derive_last_modified
+from auditd.stamps.repair import without_jit
 
 WRONG_STAMP = datetime(2001, 1, 1, tzinfo=UTC)
 
@@ -106,9 +106,13 @@ def change_title_then_break_stamp(engine: sa.Engine, ids: Iterable[int], title: 
 
 def drifted_keys(engine: sa.Engine) -> list[int]:
     """Sessions whose stored stamp differs from the one derived from history."""
+    table = Session.__table__
     with engine.connect() as connection:
-        rows = connection.execute(derivation_query(SESSION_LAST_MODIFIED)).all()
-    return [key for key, stored, derived in rows if derived is not None and stored != derived]
+        derived = derive_last_modified(connection)
+        stored = dict(connection.execute(sa.select(table.c.id, table.c.last_modified_at)).all())
+    return sorted(
+        key for key, value in derived.items() if value is not None and value != stored[key]
+    )
 
 
 def history_size(engine: sa.Engine) -> int:

@@ -31,11 +31,11 @@ from conftest import (  # type: ignore[import-not-found]
 from sqlalchemy import orm
 
 from auditd import api, db
+from auditd.capture.attribution import audit_context, session_factory
 from auditd.cli.main import main
 from auditd.config import DatabaseSettings
-from auditd.horizon import read_horizon
 from auditd.models import Event, Session, Speaker, Track, Transaction
-from auditd.versioning import audit_context
+from auditd.stamps.horizon import read_horizon
 
 START = datetime(2027, 3, 12, 9, 0, tzinfo=UTC)
 RAW_TITLE = "Audit \x1b[31mtrails\x1b[0m"
@@ -81,7 +81,7 @@ def _remember(scenario: Scenario, step: str, tx: int) -> None:
 def _step(
     scenario: Scenario, step: str, actor: str, reason: str, origin: str = "api"
 ) -> Iterator[orm.Session]:
-    sessions = db.session_factory(scenario.engine)
+    sessions = session_factory(scenario.engine)
     with audit_context(actor=actor, origin=origin, reason=reason), sessions.begin() as session:
         yield session
     _record(scenario, step, reason)

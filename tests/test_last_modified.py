@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from auditd.derive import derive_last_modified
+from auditd.capture.attribution import AuditSession
 from auditd.models import Event, Session, SessionVersion, Speaker, Transaction
-from auditd.versioning import AuditSession
+from auditd.stamps.derive import derive_last_modified
 
 
 def _stored(engine: sa.Engine, talk_id: int) -> datetime | None:

@@ -53,12 +53,12 @@ def fail_to_connect() -> None:
 def test_json_line_carries_event_level_utc_timestamp_logger_and_bound_keys() -> None:
     out = io.StringIO()
     configure_logging("info", "json", out)
-    get_logger("auditd.jobs").bind(job="sync").info("batch done", rows=3)
+    get_logger("auditd.daemon.jobs").bind(job="sync").info("batch done", rows=3)
 
     (record,) = json_lines(out)
     assert record["event"] == "batch done"
     assert record["level"] == "info"
-    assert record["logger"] == "auditd.jobs"
+    assert record["logger"] == "auditd.daemon.jobs"
     assert (record["job"], record["rows"]) == ("sync", 3)
     assert record["timestamp"].endswith("+00:00")
     stamp = dt.datetime.fromisoformat(record["timestamp"])
@@ -199,7 +199,7 @@ def test_redact_value_recurses_into_nested_mappings_and_sequences() -> None:
 def test_auto_format_is_console_on_a_terminal_without_forcing_colours_elsewhere() -> None:
     tty = TtyStringIO()
     configure_logging("info", "auto", tty)
-    get_logger("auditd.service").info("started", pid=42)
+    get_logger("auditd.daemon.service").info("started", pid=42)
     line = tty.getvalue()
     assert not line.lstrip().startswith("{")
     assert "started" in line
@@ -222,7 +222,7 @@ def test_auto_format_is_json_when_not_a_terminal() -> None:
 def test_reconfiguring_redirects_existing_loggers_and_changes_the_level() -> None:
     first, second = io.StringIO(), io.StringIO()
     configure_logging("info", "json", first)
-    log = get_logger("auditd.service")  # created once, like a module-level logger
+    log = get_logger("auditd.daemon.service")  # created once, like a module-level logger
     log.info("before")
     configure_logging("debug", "json", second)
     log.debug("after")

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from auditd import capture, db, migrate
+from auditd import capture, db, migrate, registry
 from auditd.config import DatabaseSettings
 from auditd.errors import SchemaMismatchError
 from auditd.models import Base
@@ -30,7 +30,7 @@ def test_upgrade_head_matches_models_exactly(empty_database_url: str) -> None:
 def test_upgrade_installs_complete_capture(engine: sa.Engine) -> None:
     with engine.connect() as connection:
         assert capture.verify(connection) == []
-        tables = {spec.table for spec in capture.installed_specs(connection)}
+        tables = {spec.table for spec in registry.load(connection)}
     assert tables == {"events", "tracks", "speaker", "sessions", "speakers_sessions"}
 
 

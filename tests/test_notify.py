@@ -1,4 +1,4 @@
-"""auditd.notify: sd_notify datagrams over a real AF_UNIX socket, best effort."""
+"""auditd.daemon.notify: sd_notify datagrams over a real AF_UNIX socket, best effort."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from auditd.notify import SystemdNotifier
+from auditd.daemon.notify import SystemdNotifier
 
 
 class NotifySocket:

@@ -24,14 +24,14 @@ from test_daemon_support import (
     set_stamp_only,
 )
 
+from auditd.capture.attribution import AuditSession, audit_context
 from auditd.config import load_settings
+from auditd.daemon.jobs import run_job
+from auditd.daemon.locks import job_lock
+from auditd.daemon.runs import claim_run, read_watermark
 from auditd.errors import AlreadyRunningError
-from auditd.jobs import run_job
-from auditd.locks import job_lock
 from auditd.models import Session
-from auditd.reconcile import without_jit
-from auditd.runs import claim_run, read_watermark
-from auditd.versioning import AuditSession, audit_context
+from auditd.stamps.repair import without_jit
 
 pytestmark = pytest.mark.usefixtures(live_logging.__name__)
 

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from auditd.chart import check_chart_path, daily_counts, render_svg, write_chart
+from auditd.cli.chart import check_chart_path, daily_counts, render_svg, write_chart
+from auditd.cli.render import Renderer, default_format, escape, write_changes
 from auditd.errors import UsageError
-from auditd.records import Change, FieldChange, ReportRow, SpeakerRef
-from auditd.render import Renderer, default_format, escape, write_changes
+from auditd.history.records import Change, FieldChange, ReportRow, SpeakerRef
 
 HOSTILE = "Red \x1b[31mALERT\x1b[0m \x9b2J\u202etxt.exe\\n\x7f\ttab\nnewline"
 ISSUED = datetime(2026, 11, 26, 8, 30, 15, 123456, tzinfo=UTC)

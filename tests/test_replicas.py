@@ -27,7 +27,7 @@ from test_daemon_support import (
 )
 
 from auditd.config import load_settings
-from auditd.jobs import run_job
+from auditd.daemon.jobs import run_job
 
 REPLICAS = 3
 SECONDS = 45

@@ -35,7 +35,7 @@ from test_daemon_support import (
 
 from auditd import db
 from auditd.config import load_settings
-from auditd.jobs import run_job
+from auditd.daemon.jobs import run_job
 
 ONLY = {  # settings that leave one job scheduled every second
     job: {

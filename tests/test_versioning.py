@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from auditd.capture.attribution import AuditSession, audit_context
 from auditd.models import Event, Session, SessionVersion, Speaker, Transaction
-from auditd.versioning import AuditSession, audit_context
 
 INSERT, UPDATE, DELETE = 0, 1, 2
 

@@ -21,40 +21,50 @@ exactly one current version.
 
 from __future__ import annotations
 
-from auditd.capture.spec import CaptureSpec, quote
+from auditd.capture import triggers
+from auditd.capture.attribution.postgresql import (
+    ACTOR_SETTING,
+    ORIGIN_SETTING,
+    REASON_SETTING,
+    REMOTE_ADDR_SETTING,
+    TX_SETTING,
+    published,
+)
+from auditd.capture.generator import marker, shared_marker
+from auditd.registry import VersionedTable, quote
+
+TRANSACTION_FUNCTION_NAME = "audittrail_tx"
 
 # Finds or creates the transaction row of the current database transaction.
-# The id is the 64-bit xid, so no session state is needed; the GUC only caches
-# it for later rows and statements and is transaction-local (reverted on
-# rollback, also of a savepoint, together with the row it describes). An
-# AuditSession always publishes audittrail.origin with the rest of its
-# context; without it the writer is foreign and is attributed to its
-# database role and address.
-TRANSACTION_FUNCTION = """
-CREATE OR REPLACE FUNCTION audittrail_tx(OUT tx bigint, OUT issued_at timestamptz)
-LANGUAGE plpgsql AS $$
+# The id is the 64-bit xid, so no session state is needed; the setting only
+# caches it for later rows and statements and is transaction-local (reverted
+# on rollback, also of a savepoint, together with the row it describes). An
+# AuditSession always publishes its origin with the rest of its context;
+# without it the writer is foreign and is attributed to its database role
+# and address.
+_TRANSACTION_BODY = f"""
 DECLARE
-    cached text := current_setting('audittrail.tx', true);
+    cached text := current_setting('{TX_SETTING}', true);
     published_origin text;
 BEGIN
-    -- audittrail-capture shared 3
+    -- @marker@
     tx := pg_current_xact_id()::text::bigint;
     IF cached IS NOT NULL AND split_part(cached, '|', 1) = tx::text THEN
         issued_at := split_part(cached, '|', 2)::timestamptz;
         RETURN;
     END IF;
-    published_origin := nullif(current_setting('audittrail.origin', true), '');
+    published_origin := {published(ORIGIN_SETTING)};
     INSERT INTO "transaction" AS t
         (id, issued_at, actor, origin, reason, remote_addr, application)
     VALUES (
         tx,
         statement_timestamp(),
         CASE WHEN published_origin IS NULL THEN current_user::text
-             ELSE nullif(current_setting('audittrail.actor', true), '') END,
+             ELSE {published(ACTOR_SETTING)} END,
         coalesce(published_origin, 'sql'),
-        nullif(current_setting('audittrail.reason', true), ''),
+        {published(REASON_SETTING)},
         CASE WHEN published_origin IS NULL THEN host(inet_client_addr())
-             ELSE nullif(current_setting('audittrail.remote_addr', true), '') END,
+             ELSE {published(REMOTE_ADDR_SETTING)} END,
         nullif(current_setting('application_name'), '')
     )
     ON CONFLICT (id) DO NOTHING
@@ -63,25 +73,40 @@ BEGIN
         SELECT t.issued_at INTO issued_at FROM "transaction" t WHERE t.id = tx;
     END IF;
     PERFORM set_config(
-        'audittrail.tx',
+        '{TX_SETTING}',
         tx::text || '|' || to_char(issued_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
             || '+00',
         true);
 END
-$$
 """
+TRANSACTION_MARKER = shared_marker(_TRANSACTION_BODY)
+TRANSACTION_FUNCTION = (
+    f"CREATE OR REPLACE FUNCTION {TRANSACTION_FUNCTION_NAME}"
+    "(OUT tx bigint, OUT issued_at timestamptz)\nLANGUAGE plpgsql AS $$"
+    + _TRANSACTION_BODY.replace("@marker@", TRANSACTION_MARKER)
+    + "$$"
+)
 
 
-def _value(alias: str, spec: CaptureSpec, column: str) -> str:
+def _cached_transaction(then: str) -> str:
+    """PL/pgSQL: when this transaction's row is cached, read ``tx`` (and with
+    ``then``, more) from the cache with plain expressions, no query per row."""
+    return f"""cached := current_setting('{TX_SETTING}', true);
+    IF cached IS NOT NULL
+       AND split_part(cached, '|', 1) = pg_current_xact_id_if_assigned()::text THEN
+        {then}"""
+
+
+def _value(alias: str, spec: VersionedTable, column: str) -> str:
     ref = f"{alias}.{quote(column)}"
-    return f"{ref}::text" if column in spec.text_compare else ref
+    return f"{ref}::text" if column in spec.text_compared else ref
 
 
-def _row(alias: str, spec: CaptureSpec) -> str:
-    return "ROW(" + ", ".join(_value(alias, spec, c) for c in spec.columns) + ")"
+def _row(alias: str, spec: VersionedTable) -> str:
+    return "ROW(" + ", ".join(_value(alias, spec, c) for c in spec.column_names) + ")"
 
 
-def _merge_same_transaction(spec: CaptureSpec) -> str:
+def _merge_same_transaction(spec: VersionedTable) -> str:
     """``ON CONFLICT`` clause of a version insert: a row changed again in the
     same transaction keeps one version; an insert followed by updates stays
     an insert (Continuum's rule)."""
@@ -94,11 +119,11 @@ def _merge_same_transaction(spec: CaptureSpec) -> str:
     return f"ON CONFLICT ({keys}, transaction_id) DO UPDATE SET {', '.join(updates)}"
 
 
-def _record(spec: CaptureSpec, alias: str, operation: int) -> str:
+def _record(spec: VersionedTable, alias: str, operation: int) -> str:
     """Write the version of the row ``alias`` and close the one it supersedes."""
     version = quote(spec.version_table)
-    cols = ", ".join(quote(c) for c in spec.columns)
-    values = ", ".join(f"{alias}.{quote(c)}" for c in spec.columns)
+    cols = ", ".join(quote(c) for c in spec.column_names)
+    values = ", ".join(f"{alias}.{quote(c)}" for c in spec.column_names)
     match = " AND ".join(f"{quote(k)} = {alias}.{quote(k)}" for k in spec.key)
     # One statement, not two: the close and the insert touch disjoint rows
     # (other transactions' versions, this transaction's), and each statement
@@ -112,7 +137,7 @@ def _record(spec: CaptureSpec, alias: str, operation: int) -> str:
         {_merge_same_transaction(spec)};"""
 
 
-def _stamp_parents(spec: CaptureSpec, alias: str) -> str:
+def _stamp_parents(spec: VersionedTable, alias: str) -> str:
     return "".join(
         f"""
         UPDATE {quote(p.parent_table)} SET {quote(p.stamp_column)} = ts
@@ -122,16 +147,7 @@ def _stamp_parents(spec: CaptureSpec, alias: str) -> str:
     )
 
 
-def _names(spec: CaptureSpec) -> dict[str, str]:
-    base = f"audittrail_{spec.table}"
-    return {
-        "capture": f"{base}_capture",
-        "stamp": f"{base}_stamp",
-        "truncate": f"{base}_truncate",
-    }
-
-
-def _capture_function(spec: CaptureSpec, name: str) -> str:
+def _capture_function(spec: VersionedTable, name: str) -> str:
     # enable_seqscan is off for the function only: a generic plan cached
     # while a version table looked empty would otherwise scan the whole table
     # per row for as long as the session lives (no ANALYZE, no replanning);
@@ -154,16 +170,13 @@ DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- {spec.marker()}
+    -- {marker(spec)}
     IF TG_OP = 'UPDATE' AND {_row("OLD", spec)} IS NOT DISTINCT FROM {_row("NEW", spec)} THEN
         RETURN NULL;
     END IF;
-    cached := current_setting('audittrail.tx', true);
-    IF cached IS NOT NULL
-       AND split_part(cached, '|', 1) = pg_current_xact_id_if_assigned()::text THEN
-        tx := split_part(cached, '|', 1)::bigint;{stamp_time}
+    {_cached_transaction("tx := split_part(cached, '|', 1)::bigint;" + stamp_time)}
     ELSE
-        SELECT t.tx, t.issued_at INTO tx, ts FROM audittrail_tx() t;
+        SELECT t.tx, t.issued_at INTO tx, ts FROM {TRANSACTION_FUNCTION_NAME}() t;
     END IF;
     IF TG_OP = 'INSERT' THEN
         {_record(spec, "NEW", 0)}{_stamp_parents(spec, "NEW")}
@@ -181,14 +194,14 @@ END
 $$"""
 
 
-def _truncate_function(spec: CaptureSpec, name: str) -> str:
+def _truncate_function(spec: VersionedTable, name: str) -> str:
     # TRUNCATE fires no row triggers; this statement trigger records a delete
     # of every row, set-based, before any table of the command is emptied.
     # The command holds ACCESS EXCLUSIVE locks, so no other writer races it.
     version = quote(spec.version_table)
     table = quote(spec.table)
-    cols = ", ".join(quote(c) for c in spec.columns)
-    values = ", ".join(f"r.{quote(c)}" for c in spec.columns)
+    cols = ", ".join(quote(c) for c in spec.column_names)
+    values = ", ".join(f"r.{quote(c)}" for c in spec.column_names)
     match = " AND ".join(f"v.{quote(k)} = r.{quote(k)}" for k in spec.key)
     parents = "".join(
         f"""
@@ -204,11 +217,11 @@ DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- {spec.marker()}
+    -- {marker(spec)}
     IF NOT EXISTS (SELECT 1 FROM {table}) THEN
         RETURN NULL;
     END IF;
-    SELECT t.tx, t.issued_at INTO tx, ts FROM audittrail_tx() t;
+    SELECT t.tx, t.issued_at INTO tx, ts FROM {TRANSACTION_FUNCTION_NAME}() t;
     WITH closed AS (
         UPDATE {version} v SET end_transaction_id = tx FROM {table} r
          WHERE {match} AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
@@ -220,7 +233,7 @@ END
 $$"""
 
 
-def _stamp_function(spec: CaptureSpec, name: str, stamp: str) -> str:
+def _stamp_function(spec: VersionedTable, name: str, stamp: str) -> str:
     # The transaction's issued_at once its row exists. Before that, the AFTER
     # trigger of this same statement is about to create the row with
     # statement_timestamp(), so the values agree; creating the row here would
@@ -237,14 +250,11 @@ DECLARE
     cached text;
     issued_at timestamptz;
 BEGIN
-    -- {spec.marker()}
+    -- {marker(spec)}
     IF TG_OP = 'UPDATE' AND {_row("OLD", spec)} IS NOT DISTINCT FROM {_row("NEW", spec)} THEN
         RETURN NEW;
     END IF;
-    cached := current_setting('audittrail.tx', true);
-    IF cached IS NOT NULL
-       AND split_part(cached, '|', 1) = pg_current_xact_id_if_assigned()::text THEN
-        issued_at := split_part(cached, '|', 2)::timestamptz;
+    {_cached_transaction("issued_at := split_part(cached, '|', 2)::timestamptz;")}
     ELSE
         issued_at := statement_timestamp();
     END IF;
@@ -258,64 +268,41 @@ END
 $$"""
 
 
-def install_ddl(spec: CaptureSpec) -> list[str]:
+def _function_ddl(spec: VersionedTable, role: triggers.Role) -> str:
+    name = triggers.function_name(spec.table, role)
+    if role == "capture":
+        return _capture_function(spec, name)
+    if role == "truncate":
+        return _truncate_function(spec, name)
+    assert role == "stamp" and spec.stamp_column is not None
+    return _stamp_function(spec, name, quote(spec.stamp_column))
+
+
+def install_ddl(spec: VersionedTable) -> list[str]:
     """DDL creating (or replacing) the capture functions and triggers of a table."""
-    names = _names(spec)
     table = quote(spec.table)
-    statements = [
-        TRANSACTION_FUNCTION,
-        _capture_function(spec, names["capture"]),
-        *drop_trigger_ddl(spec),
-    ]
+    wanted = [t for t in triggers.POSTGRESQL if t.applies_to(spec)]
+    roles = list(dict.fromkeys(t.role for t in wanted))
+    statements = [TRANSACTION_FUNCTION, *(_function_ddl(spec, role) for role in roles)]
+    statements += _drop_trigger_ddl(spec.table)
     statements += [
-        f"CREATE TRIGGER audittrail_capture_{event.lower()} AFTER {event} ON {table}"
-        f" FOR EACH ROW EXECUTE FUNCTION {names['capture']}()"
-        for event in ("INSERT", "UPDATE", "DELETE")
+        f"CREATE TRIGGER {t.name} {t.timing} {t.event} ON {table}"
+        f" FOR EACH {'ROW' if t.per_row else 'STATEMENT'}"
+        f" EXECUTE FUNCTION {triggers.function_name(spec.table, t.role)}()"
+        for t in wanted
     ]
-    statements += [
-        _truncate_function(spec, names["truncate"]),
-        f"CREATE TRIGGER audittrail_capture_truncate BEFORE TRUNCATE ON {table}"
-        f" FOR EACH STATEMENT EXECUTE FUNCTION {names['truncate']}()",
-    ]
-    if spec.stamp_column:
-        statements.append(_stamp_function(spec, names["stamp"], quote(spec.stamp_column)))
-        statements += [
-            f"CREATE TRIGGER audittrail_stamp_{event.lower()} BEFORE {event} ON {table}"
-            f" FOR EACH ROW EXECUTE FUNCTION {names['stamp']}()"
-            for event in ("INSERT", "UPDATE")
-        ]
     return statements
 
 
-TRIGGER_NAMES = (
-    "audittrail_capture_insert",
-    "audittrail_capture_update",
-    "audittrail_capture_delete",
-    "audittrail_capture_truncate",
-    "audittrail_stamp_insert",
-    "audittrail_stamp_update",
-)
+def _drop_trigger_ddl(table: str) -> list[str]:
+    """DDL removing every capture trigger a table may carry."""
+    return [f"DROP TRIGGER IF EXISTS {t.name} ON {quote(table)}" for t in triggers.POSTGRESQL]
 
 
-def drop_trigger_ddl(spec: CaptureSpec) -> list[str]:
-    table = quote(spec.table)
-    return [f"DROP TRIGGER IF EXISTS {name} ON {table}" for name in TRIGGER_NAMES]
-
-
-def drop_ddl(spec: CaptureSpec) -> list[str]:
+def drop_ddl(table: str) -> list[str]:
     """DDL removing a table's capture triggers and functions."""
-    names = _names(spec)
+    roles = dict.fromkeys(t.role for t in triggers.POSTGRESQL)
     return [
-        *drop_trigger_ddl(spec),
-        *(f"DROP FUNCTION IF EXISTS {function}()" for function in names.values()),
+        *_drop_trigger_ddl(table),
+        *(f"DROP FUNCTION IF EXISTS {triggers.function_name(table, role)}()" for role in roles),
     ]
-
-
-def expected_triggers(spec: CaptureSpec) -> dict[str, str]:
-    """Trigger name → the function it must call, for `verify`."""
-    names = _names(spec)
-    expected = {n: names["capture"] for n in TRIGGER_NAMES[:3]}
-    expected["audittrail_capture_truncate"] = names["truncate"]
-    if spec.stamp_column:
-        expected |= {n: names["stamp"] for n in TRIGGER_NAMES[4:]}
-    return expected

@@ -7,11 +7,12 @@ import time
 from datetime import datetime
 from typing import Any, TextIO
 
-from auditd import migrate, service
+from auditd import migrate
 from auditd.cli.context import CommandContext
-from auditd.jobs import JobOverview, job_overview, run_job
-from auditd.runner import ProgressCallback
-from auditd.runs import RunRecord
+from auditd.daemon import service
+from auditd.daemon.jobs import JobOverview, job_overview, run_job
+from auditd.daemon.runner import ProgressCallback
+from auditd.daemon.runs import RunRecord
 
 
 def register(commands: Any) -> None:

@@ -1,7 +1,7 @@
 """History commands: history, show, changes, who-changed, revert, report.
 
 Each handler checks its arguments (before connecting), makes one call into
-:mod:`auditd.api` and renders the result with :mod:`auditd.render`.
+:mod:`auditd.api` and renders the result with :mod:`auditd.cli.render`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from auditd import api, migrate
-from auditd.catalog import resolve_field, resolve_model
-from auditd.chart import check_chart_path, check_chart_range, daily_counts, write_chart
+from auditd.cli.chart import check_chart_path, check_chart_range, daily_counts, write_chart
 from auditd.cli.context import CommandContext
-from auditd.errors import UsageError
-from auditd.render import (
+from auditd.cli.render import (
     FORMATS,
     Renderer,
     default_format,
@@ -29,6 +27,8 @@ from auditd.render import (
     write_revert,
     write_state,
 )
+from auditd.errors import UsageError
+from auditd.history.tables import check_model_name
 from auditd.timeparse import check_range, parse_positive_id, parse_time, parse_zone
 
 MODEL_HELP = f"one of: {', '.join(api.MODELS)}"
@@ -146,7 +146,7 @@ def _engine(context: CommandContext) -> sa.Engine:
 
 def run_history(context: CommandContext, args: argparse.Namespace) -> int:
     renderer = _renderer(context, args, _zone(args))
-    resolve_model(args.model)
+    check_model_name(args.model)
     changes = api.history(
         _engine(context), args.model, args.id, newest_first=args.order == "newest"
     )
@@ -156,7 +156,7 @@ def run_history(context: CommandContext, args: argparse.Namespace) -> int:
 
 def run_who_changed(context: CommandContext, args: argparse.Namespace) -> int:
     renderer = _renderer(context, args, _zone(args))
-    resolve_field(resolve_model(args.model), args.field)
+    check_model_name(args.model)
     changes = api.who_changed(
         _engine(context), args.model, args.id, args.field, newest_first=args.order == "newest"
     )
@@ -167,7 +167,7 @@ def run_who_changed(context: CommandContext, args: argparse.Namespace) -> int:
 def run_show(context: CommandContext, args: argparse.Namespace) -> int:
     zone = _zone(args)
     renderer = _renderer(context, args, zone)
-    resolve_model(args.model)
+    check_model_name(args.model)
     at = None if args.at is None else parse_time(args.at, zone, option="--at")
     write_state(renderer, api.row_at(_engine(context), args.model, args.id, at=at))
     return 0
@@ -179,9 +179,8 @@ def run_changes(context: CommandContext, args: argparse.Namespace) -> int:
     since = None if args.since is None else parse_time(args.since, zone, option="--since")
     until = None if args.until is None else parse_time(args.until, zone, option="--until")
     check_range(since, until)
-    model = None if args.model is None else resolve_model(args.model)
-    if args.field is not None:
-        resolve_field(model, args.field)
+    if args.model is not None:
+        check_model_name(args.model)
     page = api.changes(
         _engine(context),
         since=since,
@@ -206,7 +205,7 @@ def _login_name() -> str | None:
 
 def run_revert(context: CommandContext, args: argparse.Namespace) -> int:
     renderer = _renderer(context, args, _zone(args))
-    resolve_model(args.model)
+    check_model_name(args.model)
     result = api.revert(
         _engine(context),
         args.model,

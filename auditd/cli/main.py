@@ -14,12 +14,12 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from auditd.cli import admin, capture, daemon, history
+from auditd.cli import admin, adopt, daemon, history
 from auditd.cli.context import CommandContext
 from auditd.errors import AuditdError, DatabaseUnavailableError, UsageError, first_line
 from auditd.logging import LEVELS, configure_logging, redact_secrets
 
-COMMAND_MODULES = (admin, history, daemon, capture)
+COMMAND_MODULES = (admin, history, daemon, adopt)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -18,7 +18,7 @@ class Transaction(Base):
     On PostgreSQL ``id`` is the database's own 64-bit transaction id
     (``pg_current_xact_id()``), which lets every writer find its transaction
     row without session state and gives an exact commit-order horizon
-    (see :mod:`auditd.horizon`). On SQLite it is an autoincrement, and
+    (see :mod:`auditd.stamps.horizon`). On SQLite it is an autoincrement, and
     SQLite's single writer makes id order equal commit order.
     """
 
@@ -69,3 +69,23 @@ class CaptureRegistration(Base):
     table_name: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
     spec: orm.Mapped[str] = orm.mapped_column(sa.Text, nullable=False)
     installed_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime, nullable=False)
+
+
+class Adoption(Base):
+    """One row per table that ``audittrail adopt`` took over: what it changed
+    and how far its resumable baseline and stamp repair have come. Empty on a
+    database that ``audittrail migrate`` created."""
+
+    __tablename__ = "audittrail_adoption"
+
+    table_name: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
+    version_table: orm.Mapped[str] = orm.mapped_column(sa.String(255))
+    added_stamp_column: orm.Mapped[bool] = orm.mapped_column(sa.Boolean)
+    adopted_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime)
+    baseline_transaction_id: orm.Mapped[int | None] = orm.mapped_column(sa.BigInteger)
+    baseline_done_at: orm.Mapped[datetime | None] = orm.mapped_column(UTCDateTime)
+    stamps_done_at: orm.Mapped[datetime | None] = orm.mapped_column(UTCDateTime)
+
+
+# The transaction record as a Core table, for the set-based queries of every layer.
+TRANSACTION: sa.Table = Transaction.__table__  # type: ignore[assignment]

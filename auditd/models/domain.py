@@ -3,7 +3,7 @@ users and sessions, with Open Event Server's table and column names.
 
 ``__versioned__`` marks what Continuum builds version tables for. Only
 ``last_modified_at`` is excluded: it is derived from history
-(:mod:`auditd.derive`), so versioning it would version every repair.
+(:mod:`auditd.stamps.derive`), so versioning it would version every repair.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql
 
 # Continuum's class listeners must be registered before these classes exist.
-import auditd.versioning  # noqa: F401
+import auditd.models.continuum  # noqa: F401
 from auditd.models.base import Base
 from auditd.timestamps import UTCDateTime
 

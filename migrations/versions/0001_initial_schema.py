@@ -12,110 +12,12 @@ from alembic import context, op
 from sqlalchemy.dialects import postgresql
 
 import auditd.timestamps
-from auditd import capture
-from auditd.capture.spec import CaptureSpec, ParentStamp
+from auditd import capture, registry
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
-
-# The capture triggers as of this revision. Pinned here, not derived from the
-# models, so that this revision installs the same triggers forever.
-CAPTURE = (
-    CaptureSpec(
-        table="events",
-        key=("id",),
-        columns=(
-            "id",
-            "name",
-            "description",
-            "location_name",
-            "timezone",
-            "starts_at",
-            "ends_at",
-            "state",
-            "deleted_at",
-        ),
-        version_table="events_version",
-        stamp_column=None,
-    ),
-    CaptureSpec(
-        table="tracks",
-        key=("id",),
-        columns=("id", "name", "description", "color", "event_id", "deleted_at"),
-        version_table="tracks_version",
-        stamp_column=None,
-    ),
-    CaptureSpec(
-        table="speaker",
-        key=("id",),
-        columns=(
-            "id",
-            "name",
-            "email",
-            "organisation",
-            "position",
-            "short_biography",
-            "event_id",
-            "user_id",
-            "deleted_at",
-        ),
-        version_table="speaker_version",
-        stamp_column=None,
-    ),
-    CaptureSpec(
-        table="sessions",
-        key=("id",),
-        columns=(
-            "id",
-            "title",
-            "subtitle",
-            "short_abstract",
-            "long_abstract",
-            "comments",
-            "language",
-            "level",
-            "starts_at",
-            "ends_at",
-            "track_id",
-            "microlocation_id",
-            "session_type_id",
-            "event_id",
-            "creator_id",
-            "slides_url",
-            "video_url",
-            "audio_url",
-            "signup_url",
-            "state",
-            "created_at",
-            "submitted_at",
-            "submission_modifier",
-            "is_mail_sent",
-            "send_email",
-            "is_locked",
-            "complex_field_values",
-            "deleted_at",
-        ),
-        version_table="sessions_version",
-        stamp_column="last_modified_at",
-    ),
-    CaptureSpec(
-        table="speakers_sessions",
-        key=("speaker_id", "session_id"),
-        columns=("speaker_id", "session_id"),
-        version_table="speakers_sessions_version",
-        stamp_column=None,
-        parents=(
-            ParentStamp(
-                column="session_id",
-                parent_table="sessions",
-                parent_key="id",
-                stamp_column="last_modified_at",
-            ),
-        ),
-    ),
-)
 
 
 def upgrade() -> None:
@@ -612,7 +514,13 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("speaker_id", "session_id", name=op.f("pk_speakers_sessions")),
     )
-    capture.install(op.get_bind(), CAPTURE)
+    # Capture for the tables just created, as the catalog has them.
+    capture.install(op.get_bind(), registry.from_catalog(op.get_bind()))
+
+
+def _registered_tables() -> list[str]:
+    rows = op.get_bind().execute(sa.text("SELECT table_name FROM audittrail_capture"))
+    return [table for (table,) in rows]
 
 
 def _downgrade_adopted() -> None:
@@ -620,12 +528,12 @@ def _downgrade_adopted() -> None:
     this revision added (triggers, version tables, audit tables). Columns
     adopt added to a live table (sessions.last_modified_at) stay, with data."""
     bind = op.get_bind()
-    capture.drop(bind, capture.installed_specs(bind))
+    capture.drop(bind, _registered_tables())
     if bind.dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS audittrail_tx()")
     version_tables = bind.execute(sa.text("SELECT version_table FROM audittrail_adoption"))
     for (version_table,) in version_tables.all():
-        op.execute(f"DROP TABLE IF EXISTS {capture.quote(version_table)}")
+        op.execute(f"DROP TABLE IF EXISTS {registry.quote(version_table)}")
     op.drop_index(op.f("ix_transaction_issued_at"), table_name="transaction")
     op.drop_index(op.f("ix_transaction_actor"), table_name="transaction")
     op.drop_table("transaction")
@@ -640,7 +548,7 @@ def downgrade() -> None:
     if sa.inspect(op.get_bind()).has_table("audittrail_adoption"):
         _downgrade_adopted()
         return
-    capture.drop(op.get_bind(), CAPTURE)
+    capture.drop(op.get_bind(), _registered_tables())
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS audittrail_tx()")
     op.drop_table("speakers_sessions")

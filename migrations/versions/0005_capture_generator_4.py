@@ -5,9 +5,9 @@ records a delete of every row) and runs fewer statements per captured row:
 on PostgreSQL the close of a row's previous version and the insert of its
 new one are one statement; on SQLite an update that keeps the key and one
 that changes it get separate triggers (``audittrail_<table>_update`` and
-``_rekey``). The triggers of every registered table (the migrated ones and
-any ``audittrail adopt`` took over) are generated again from their
-registered specs.
+``_rekey``). The build that introduced it regenerated every registered
+table's triggers here; a build can only generate its own triggers, so later
+builds leave that to the revision that introduced their generator (0006).
 
 Revision ID: 0005
 Revises: 0004
@@ -16,23 +16,16 @@ Create Date: 2026-11-26 18:45:00
 
 from __future__ import annotations
 
-from alembic import op
-
-from auditd import capture
-
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
 
 
-def _regenerate() -> None:
-    connection = op.get_bind()
-    capture.install(connection, capture.installed_specs(connection))
-
-
 def upgrade() -> None:
-    _regenerate()
+    # A build can only generate its own triggers: revision 0006 regenerates
+    # every registered table's triggers with this build's generator.
+    pass
 
 
 def downgrade() -> None:

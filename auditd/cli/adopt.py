@@ -1,0 +1,112 @@
+"""Capture commands: ``adopt`` (put an existing database under audit)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from auditd.adoption.adopt import (
+    DEFAULT_BATCH_SIZE,
+    AdoptionResult,
+    BatchDone,
+    TableAdoption,
+    adopt,
+)
+from auditd.cli.context import CommandContext
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "adopt",
+        help="put an existing database (e.g. Open Event Server's) under audit",
+        description=(
+            "Create version tables from the live columns, the audit tables and the capture"
+            " triggers, write one baseline version per existing row and repair"
+            " last_modified_at. Safe to interrupt and to run again."
+        ),
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="ROWS",
+        help=f"rows per batch, each its own transaction (default: {DEFAULT_BATCH_SIZE})",
+    )
+    parser.add_argument(
+        "--max-batches",
+        type=int,
+        metavar="N",
+        help="stop after N batches (run again to continue), e.g. to adopt in quiet hours",
+    )
+    parser.add_argument("--actor", help="recorded as the actor of the baseline transaction")
+    parser.set_defaults(handler=run_adopt)
+
+
+def run_adopt(context: CommandContext, args: argparse.Namespace) -> int:
+    def progress(batch: BatchDone) -> None:
+        print(
+            f"{batch.phase} {batch.table}: {batch.rows} rows (batch {batch.batches})",
+            file=context.out,
+            flush=True,
+        )
+
+    result = adopt(
+        context.engine,
+        batch_size=args.batch_size,
+        max_batches=args.max_batches,
+        actor=args.actor,
+        progress=progress,
+    )
+    context.out.write(render_adoption(result))
+    return 0
+
+
+def _notes(table: TableAdoption) -> str:
+    notes = []
+    if table.created_version_table:
+        notes.append("created version table")
+    if table.added_version_columns:
+        notes.append("versions now cover " + ", ".join(table.added_version_columns))
+    if table.added_stamp_column:
+        notes.append("added last_modified_at")
+    if table.installed_triggers:
+        notes.append("installed triggers")
+    return "; ".join(notes) or "-"
+
+
+def render_adoption(result: AdoptionResult) -> str:
+    """The summary ``audittrail adopt`` prints."""
+    header = ("table", "version table", "columns", "baseline", "stamps", "changes")
+    rows = [
+        (
+            t.table,
+            t.version_table,
+            str(len(t.columns)),
+            str(t.baseline_versions),
+            str(t.stamps_repaired),
+            _notes(t),
+        )
+        for t in result.tables
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+        + "  "
+        + row[-1]
+        for row in [header, *rows]
+    ]
+    untouched = ", ".join(result.untouched_tables) or "none"
+    lines += [
+        f"left untouched (not versioned): {untouched}",
+        f"baseline transaction: {result.baseline_transaction_id}",
+        f"schema revision: {result.revision}",
+    ]
+    if not result.complete:
+        lines.append(
+            f"stopped after {result.batches} batches: run `audittrail adopt` again to continue"
+        )
+    elif result.changed:
+        lines.append("adoption complete")
+    else:
+        lines.append("nothing to do: this database is already adopted")
+    return "\n".join(lines) + "\n"
