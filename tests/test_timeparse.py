@@ -6,15 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from auditd.cli.arguments import check_time_range, parse_positive_id, parse_time
 from auditd.errors import UsageError
-from auditd.timeparse import (
-    check_positive_id,
-    check_range,
-    parse_positive_id,
-    parse_time,
-    parse_zone,
-    require_aware,
-)
+from auditd.timeparse import check_positive_id, parse_zone, require_aware
 
 BERLIN = parse_zone("Europe/Berlin")
 
@@ -93,11 +87,11 @@ def test_valid_ids_are_accepted_as_text_and_as_integers() -> None:
 
 def test_a_range_must_end_after_it_starts() -> None:
     start = datetime(2026, 11, 26, tzinfo=UTC)
-    check_range(start, None)
-    check_range(None, start)
+    check_time_range(start, None)
+    check_time_range(None, start)
     for until in (start, datetime(2026, 11, 25, tzinfo=UTC)):
         with pytest.raises(UsageError, match="is not after --since"):
-            check_range(start, until)
+            check_time_range(start, until)
 
 
 @pytest.mark.parametrize(

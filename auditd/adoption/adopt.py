@@ -201,7 +201,7 @@ def _preflight(engine: sa.Engine) -> tuple[str, ...]:
     if not known:
         raise UsageError(
             f"none of the tables audittrail versions exist ({', '.join(DECLARED_TABLES)})",
-            "point --database-url at an Open Event database;"
+            "point the database URL at an Open Event database;"
             " for a new one run `audittrail migrate`",
         )
     revision = migrate.current_revision(engine)

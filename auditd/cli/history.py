@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from auditd import api, migrate
+from auditd import migrate
+from auditd.cli.arguments import check_time_range, parse_positive_id, parse_time
 from auditd.cli.chart import check_chart_path, check_chart_range, daily_counts, write_chart
 from auditd.cli.context import CommandContext
 from auditd.cli.render import (
@@ -28,8 +29,9 @@ from auditd.cli.render import (
     write_state,
 )
 from auditd.errors import UsageError
+from auditd.history import api
 from auditd.history.tables import check_model_name
-from auditd.timeparse import check_range, parse_positive_id, parse_time, parse_zone
+from auditd.timeparse import parse_zone
 
 MODEL_HELP = f"one of: {', '.join(api.MODELS)}"
 
@@ -178,7 +180,7 @@ def run_changes(context: CommandContext, args: argparse.Namespace) -> int:
     renderer = _renderer(context, args, zone)
     since = None if args.since is None else parse_time(args.since, zone, option="--since")
     until = None if args.until is None else parse_time(args.until, zone, option="--until")
-    check_range(since, until)
+    check_time_range(since, until)
     if args.model is not None:
         check_model_name(args.model)
     page = api.changes(
@@ -224,7 +226,7 @@ def run_report(context: CommandContext, args: argparse.Namespace) -> int:
     renderer = _renderer(context, args, zone)
     since = parse_time(args.since, zone, option="--since")
     until = parse_time(args.until, zone, option="--until")
-    check_range(since, until)
+    check_time_range(since, until)
     chart = None if args.chart is None else check_chart_path(args.chart)
     shown = zone or ZoneInfo("UTC")
     if chart is not None:

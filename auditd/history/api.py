@@ -121,7 +121,7 @@ def _no_history(connection: sa.Connection, model: VersionedModel, row_id: int) -
     if not row_exists(connection, model, row_id):
         raise NotFoundError(
             f"{model.name} {row_id} does not exist and has no history",
-            f"check the id; `audittrail changes --model {model.name}` lists changed rows",
+            "check the id; the change feed lists the rows that changed",
         )
 
 

@@ -29,6 +29,11 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
+# The trigger generator this revision installs, and the digest of the SQL it
+# generates for the models' tables (tests/golden/capture/).
+CAPTURE_GENERATOR = 5
+CAPTURE_SQL_DIGEST = "74dd9fbd81b2f4d21c30ed075fe70bc7e009fbdf3d240b5479886bb7fbd64a0d"
+
 ADOPTION = "audittrail_adoption"
 
 

@@ -1,0 +1,132 @@
+CREATE OR REPLACE FUNCTION audittrail_sessions_capture() RETURNS trigger LANGUAGE plpgsql
+SET enable_seqscan = off SET jit = off AS $$
+DECLARE
+    cached text;
+    tx bigint;
+    ts timestamptz;
+BEGIN
+    -- audittrail-capture sessions 1c9df2db13e40c5f
+    IF TG_OP = 'UPDATE' AND ROW(OLD."id", OLD."title", OLD."subtitle", OLD."short_abstract", OLD."long_abstract", OLD."comments", OLD."language", OLD."level", OLD."starts_at", OLD."ends_at", OLD."track_id", OLD."microlocation_id", OLD."session_type_id", OLD."event_id", OLD."creator_id", OLD."slides_url", OLD."video_url", OLD."audio_url", OLD."signup_url", OLD."state", OLD."created_at", OLD."submitted_at", OLD."submission_modifier", OLD."is_mail_sent", OLD."send_email", OLD."is_locked", OLD."complex_field_values", OLD."deleted_at") IS NOT DISTINCT FROM ROW(NEW."id", NEW."title", NEW."subtitle", NEW."short_abstract", NEW."long_abstract", NEW."comments", NEW."language", NEW."level", NEW."starts_at", NEW."ends_at", NEW."track_id", NEW."microlocation_id", NEW."session_type_id", NEW."event_id", NEW."creator_id", NEW."slides_url", NEW."video_url", NEW."audio_url", NEW."signup_url", NEW."state", NEW."created_at", NEW."submitted_at", NEW."submission_modifier", NEW."is_mail_sent", NEW."send_email", NEW."is_locked", NEW."complex_field_values", NEW."deleted_at") THEN
+        RETURN NULL;
+    END IF;
+    cached := current_setting('audittrail.tx', true);
+    IF cached IS NOT NULL
+       AND split_part(cached, '|', 1) = pg_current_xact_id_if_assigned()::text THEN
+        tx := split_part(cached, '|', 1)::bigint;
+    ELSE
+        SELECT t.tx, t.issued_at INTO tx, ts FROM audittrail_tx() t;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        
+        WITH closed AS (
+            UPDATE "sessions_version" SET end_transaction_id = tx
+             WHERE "id" = NEW."id" AND end_transaction_id IS NULL AND transaction_id <> tx)
+        INSERT INTO "sessions_version" AS v ("id", "title", "subtitle", "short_abstract", "long_abstract", "comments", "language", "level", "starts_at", "ends_at", "track_id", "microlocation_id", "session_type_id", "event_id", "creator_id", "slides_url", "video_url", "audio_url", "signup_url", "state", "created_at", "submitted_at", "submission_modifier", "is_mail_sent", "send_email", "is_locked", "complex_field_values", "deleted_at", transaction_id, end_transaction_id, operation_type)
+        VALUES (NEW."id", NEW."title", NEW."subtitle", NEW."short_abstract", NEW."long_abstract", NEW."comments", NEW."language", NEW."level", NEW."starts_at", NEW."ends_at", NEW."track_id", NEW."microlocation_id", NEW."session_type_id", NEW."event_id", NEW."creator_id", NEW."slides_url", NEW."video_url", NEW."audio_url", NEW."signup_url", NEW."state", NEW."created_at", NEW."submitted_at", NEW."submission_modifier", NEW."is_mail_sent", NEW."send_email", NEW."is_locked", NEW."complex_field_values", NEW."deleted_at", tx, NULL, 0)
+        ON CONFLICT ("id", transaction_id) DO UPDATE SET "title" = EXCLUDED."title", "subtitle" = EXCLUDED."subtitle", "short_abstract" = EXCLUDED."short_abstract", "long_abstract" = EXCLUDED."long_abstract", "comments" = EXCLUDED."comments", "language" = EXCLUDED."language", "level" = EXCLUDED."level", "starts_at" = EXCLUDED."starts_at", "ends_at" = EXCLUDED."ends_at", "track_id" = EXCLUDED."track_id", "microlocation_id" = EXCLUDED."microlocation_id", "session_type_id" = EXCLUDED."session_type_id", "event_id" = EXCLUDED."event_id", "creator_id" = EXCLUDED."creator_id", "slides_url" = EXCLUDED."slides_url", "video_url" = EXCLUDED."video_url", "audio_url" = EXCLUDED."audio_url", "signup_url" = EXCLUDED."signup_url", "state" = EXCLUDED."state", "created_at" = EXCLUDED."created_at", "submitted_at" = EXCLUDED."submitted_at", "submission_modifier" = EXCLUDED."submission_modifier", "is_mail_sent" = EXCLUDED."is_mail_sent", "send_email" = EXCLUDED."send_email", "is_locked" = EXCLUDED."is_locked", "complex_field_values" = EXCLUDED."complex_field_values", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
+    ELSIF TG_OP = 'DELETE' THEN
+        
+        WITH closed AS (
+            UPDATE "sessions_version" SET end_transaction_id = tx
+             WHERE "id" = OLD."id" AND end_transaction_id IS NULL AND transaction_id <> tx)
+        INSERT INTO "sessions_version" AS v ("id", "title", "subtitle", "short_abstract", "long_abstract", "comments", "language", "level", "starts_at", "ends_at", "track_id", "microlocation_id", "session_type_id", "event_id", "creator_id", "slides_url", "video_url", "audio_url", "signup_url", "state", "created_at", "submitted_at", "submission_modifier", "is_mail_sent", "send_email", "is_locked", "complex_field_values", "deleted_at", transaction_id, end_transaction_id, operation_type)
+        VALUES (OLD."id", OLD."title", OLD."subtitle", OLD."short_abstract", OLD."long_abstract", OLD."comments", OLD."language", OLD."level", OLD."starts_at", OLD."ends_at", OLD."track_id", OLD."microlocation_id", OLD."session_type_id", OLD."event_id", OLD."creator_id", OLD."slides_url", OLD."video_url", OLD."audio_url", OLD."signup_url", OLD."state", OLD."created_at", OLD."submitted_at", OLD."submission_modifier", OLD."is_mail_sent", OLD."send_email", OLD."is_locked", OLD."complex_field_values", OLD."deleted_at", tx, NULL, 2)
+        ON CONFLICT ("id", transaction_id) DO UPDATE SET "title" = EXCLUDED."title", "subtitle" = EXCLUDED."subtitle", "short_abstract" = EXCLUDED."short_abstract", "long_abstract" = EXCLUDED."long_abstract", "comments" = EXCLUDED."comments", "language" = EXCLUDED."language", "level" = EXCLUDED."level", "starts_at" = EXCLUDED."starts_at", "ends_at" = EXCLUDED."ends_at", "track_id" = EXCLUDED."track_id", "microlocation_id" = EXCLUDED."microlocation_id", "session_type_id" = EXCLUDED."session_type_id", "event_id" = EXCLUDED."event_id", "creator_id" = EXCLUDED."creator_id", "slides_url" = EXCLUDED."slides_url", "video_url" = EXCLUDED."video_url", "audio_url" = EXCLUDED."audio_url", "signup_url" = EXCLUDED."signup_url", "state" = EXCLUDED."state", "created_at" = EXCLUDED."created_at", "submitted_at" = EXCLUDED."submitted_at", "submission_modifier" = EXCLUDED."submission_modifier", "is_mail_sent" = EXCLUDED."is_mail_sent", "send_email" = EXCLUDED."send_email", "is_locked" = EXCLUDED."is_locked", "complex_field_values" = EXCLUDED."complex_field_values", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
+    ELSIF ROW(OLD."id") IS DISTINCT FROM ROW(NEW."id") THEN
+        -- A new key is a new identity: the old one is deleted, the new inserted.
+        
+        WITH closed AS (
+            UPDATE "sessions_version" SET end_transaction_id = tx
+             WHERE "id" = OLD."id" AND end_transaction_id IS NULL AND transaction_id <> tx)
+        INSERT INTO "sessions_version" AS v ("id", "title", "subtitle", "short_abstract", "long_abstract", "comments", "language", "level", "starts_at", "ends_at", "track_id", "microlocation_id", "session_type_id", "event_id", "creator_id", "slides_url", "video_url", "audio_url", "signup_url", "state", "created_at", "submitted_at", "submission_modifier", "is_mail_sent", "send_email", "is_locked", "complex_field_values", "deleted_at", transaction_id, end_transaction_id, operation_type)
+        VALUES (OLD."id", OLD."title", OLD."subtitle", OLD."short_abstract", OLD."long_abstract", OLD."comments", OLD."language", OLD."level", OLD."starts_at", OLD."ends_at", OLD."track_id", OLD."microlocation_id", OLD."session_type_id", OLD."event_id", OLD."creator_id", OLD."slides_url", OLD."video_url", OLD."audio_url", OLD."signup_url", OLD."state", OLD."created_at", OLD."submitted_at", OLD."submission_modifier", OLD."is_mail_sent", OLD."send_email", OLD."is_locked", OLD."complex_field_values", OLD."deleted_at", tx, NULL, 2)
+        ON CONFLICT ("id", transaction_id) DO UPDATE SET "title" = EXCLUDED."title", "subtitle" = EXCLUDED."subtitle", "short_abstract" = EXCLUDED."short_abstract", "long_abstract" = EXCLUDED."long_abstract", "comments" = EXCLUDED."comments", "language" = EXCLUDED."language", "level" = EXCLUDED."level", "starts_at" = EXCLUDED."starts_at", "ends_at" = EXCLUDED."ends_at", "track_id" = EXCLUDED."track_id", "microlocation_id" = EXCLUDED."microlocation_id", "session_type_id" = EXCLUDED."session_type_id", "event_id" = EXCLUDED."event_id", "creator_id" = EXCLUDED."creator_id", "slides_url" = EXCLUDED."slides_url", "video_url" = EXCLUDED."video_url", "audio_url" = EXCLUDED."audio_url", "signup_url" = EXCLUDED."signup_url", "state" = EXCLUDED."state", "created_at" = EXCLUDED."created_at", "submitted_at" = EXCLUDED."submitted_at", "submission_modifier" = EXCLUDED."submission_modifier", "is_mail_sent" = EXCLUDED."is_mail_sent", "send_email" = EXCLUDED."send_email", "is_locked" = EXCLUDED."is_locked", "complex_field_values" = EXCLUDED."complex_field_values", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
+        
+        WITH closed AS (
+            UPDATE "sessions_version" SET end_transaction_id = tx
+             WHERE "id" = NEW."id" AND end_transaction_id IS NULL AND transaction_id <> tx)
+        INSERT INTO "sessions_version" AS v ("id", "title", "subtitle", "short_abstract", "long_abstract", "comments", "language", "level", "starts_at", "ends_at", "track_id", "microlocation_id", "session_type_id", "event_id", "creator_id", "slides_url", "video_url", "audio_url", "signup_url", "state", "created_at", "submitted_at", "submission_modifier", "is_mail_sent", "send_email", "is_locked", "complex_field_values", "deleted_at", transaction_id, end_transaction_id, operation_type)
+        VALUES (NEW."id", NEW."title", NEW."subtitle", NEW."short_abstract", NEW."long_abstract", NEW."comments", NEW."language", NEW."level", NEW."starts_at", NEW."ends_at", NEW."track_id", NEW."microlocation_id", NEW."session_type_id", NEW."event_id", NEW."creator_id", NEW."slides_url", NEW."video_url", NEW."audio_url", NEW."signup_url", NEW."state", NEW."created_at", NEW."submitted_at", NEW."submission_modifier", NEW."is_mail_sent", NEW."send_email", NEW."is_locked", NEW."complex_field_values", NEW."deleted_at", tx, NULL, 0)
+        ON CONFLICT ("id", transaction_id) DO UPDATE SET "title" = EXCLUDED."title", "subtitle" = EXCLUDED."subtitle", "short_abstract" = EXCLUDED."short_abstract", "long_abstract" = EXCLUDED."long_abstract", "comments" = EXCLUDED."comments", "language" = EXCLUDED."language", "level" = EXCLUDED."level", "starts_at" = EXCLUDED."starts_at", "ends_at" = EXCLUDED."ends_at", "track_id" = EXCLUDED."track_id", "microlocation_id" = EXCLUDED."microlocation_id", "session_type_id" = EXCLUDED."session_type_id", "event_id" = EXCLUDED."event_id", "creator_id" = EXCLUDED."creator_id", "slides_url" = EXCLUDED."slides_url", "video_url" = EXCLUDED."video_url", "audio_url" = EXCLUDED."audio_url", "signup_url" = EXCLUDED."signup_url", "state" = EXCLUDED."state", "created_at" = EXCLUDED."created_at", "submitted_at" = EXCLUDED."submitted_at", "submission_modifier" = EXCLUDED."submission_modifier", "is_mail_sent" = EXCLUDED."is_mail_sent", "send_email" = EXCLUDED."send_email", "is_locked" = EXCLUDED."is_locked", "complex_field_values" = EXCLUDED."complex_field_values", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
+    ELSE
+        
+        WITH closed AS (
+            UPDATE "sessions_version" SET end_transaction_id = tx
+             WHERE "id" = NEW."id" AND end_transaction_id IS NULL AND transaction_id <> tx)
+        INSERT INTO "sessions_version" AS v ("id", "title", "subtitle", "short_abstract", "long_abstract", "comments", "language", "level", "starts_at", "ends_at", "track_id", "microlocation_id", "session_type_id", "event_id", "creator_id", "slides_url", "video_url", "audio_url", "signup_url", "state", "created_at", "submitted_at", "submission_modifier", "is_mail_sent", "send_email", "is_locked", "complex_field_values", "deleted_at", transaction_id, end_transaction_id, operation_type)
+        VALUES (NEW."id", NEW."title", NEW."subtitle", NEW."short_abstract", NEW."long_abstract", NEW."comments", NEW."language", NEW."level", NEW."starts_at", NEW."ends_at", NEW."track_id", NEW."microlocation_id", NEW."session_type_id", NEW."event_id", NEW."creator_id", NEW."slides_url", NEW."video_url", NEW."audio_url", NEW."signup_url", NEW."state", NEW."created_at", NEW."submitted_at", NEW."submission_modifier", NEW."is_mail_sent", NEW."send_email", NEW."is_locked", NEW."complex_field_values", NEW."deleted_at", tx, NULL, 1)
+        ON CONFLICT ("id", transaction_id) DO UPDATE SET "title" = EXCLUDED."title", "subtitle" = EXCLUDED."subtitle", "short_abstract" = EXCLUDED."short_abstract", "long_abstract" = EXCLUDED."long_abstract", "comments" = EXCLUDED."comments", "language" = EXCLUDED."language", "level" = EXCLUDED."level", "starts_at" = EXCLUDED."starts_at", "ends_at" = EXCLUDED."ends_at", "track_id" = EXCLUDED."track_id", "microlocation_id" = EXCLUDED."microlocation_id", "session_type_id" = EXCLUDED."session_type_id", "event_id" = EXCLUDED."event_id", "creator_id" = EXCLUDED."creator_id", "slides_url" = EXCLUDED."slides_url", "video_url" = EXCLUDED."video_url", "audio_url" = EXCLUDED."audio_url", "signup_url" = EXCLUDED."signup_url", "state" = EXCLUDED."state", "created_at" = EXCLUDED."created_at", "submitted_at" = EXCLUDED."submitted_at", "submission_modifier" = EXCLUDED."submission_modifier", "is_mail_sent" = EXCLUDED."is_mail_sent", "send_email" = EXCLUDED."send_email", "is_locked" = EXCLUDED."is_locked", "complex_field_values" = EXCLUDED."complex_field_values", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
+    END IF;
+    RETURN NULL;
+END
+$$
+;
+CREATE OR REPLACE FUNCTION audittrail_sessions_truncate() RETURNS trigger LANGUAGE plpgsql
+SET jit = off AS $$
+DECLARE
+    tx bigint;
+    ts timestamptz;
+BEGIN
+    -- audittrail-capture sessions 1c9df2db13e40c5f
+    IF NOT EXISTS (SELECT 1 FROM "sessions") THEN
+        RETURN NULL;
+    END IF;
+    SELECT t.tx, t.issued_at INTO tx, ts FROM audittrail_tx() t;
+    WITH closed AS (
+        UPDATE "sessions_version" v SET end_transaction_id = tx FROM "sessions" r
+         WHERE v."id" = r."id" AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
+    INSERT INTO "sessions_version" AS v ("id", "title", "subtitle", "short_abstract", "long_abstract", "comments", "language", "level", "starts_at", "ends_at", "track_id", "microlocation_id", "session_type_id", "event_id", "creator_id", "slides_url", "video_url", "audio_url", "signup_url", "state", "created_at", "submitted_at", "submission_modifier", "is_mail_sent", "send_email", "is_locked", "complex_field_values", "deleted_at", transaction_id, end_transaction_id, operation_type)
+    SELECT r."id", r."title", r."subtitle", r."short_abstract", r."long_abstract", r."comments", r."language", r."level", r."starts_at", r."ends_at", r."track_id", r."microlocation_id", r."session_type_id", r."event_id", r."creator_id", r."slides_url", r."video_url", r."audio_url", r."signup_url", r."state", r."created_at", r."submitted_at", r."submission_modifier", r."is_mail_sent", r."send_email", r."is_locked", r."complex_field_values", r."deleted_at", tx, NULL, 2 FROM "sessions" r
+    ON CONFLICT ("id", transaction_id) DO UPDATE SET "title" = EXCLUDED."title", "subtitle" = EXCLUDED."subtitle", "short_abstract" = EXCLUDED."short_abstract", "long_abstract" = EXCLUDED."long_abstract", "comments" = EXCLUDED."comments", "language" = EXCLUDED."language", "level" = EXCLUDED."level", "starts_at" = EXCLUDED."starts_at", "ends_at" = EXCLUDED."ends_at", "track_id" = EXCLUDED."track_id", "microlocation_id" = EXCLUDED."microlocation_id", "session_type_id" = EXCLUDED."session_type_id", "event_id" = EXCLUDED."event_id", "creator_id" = EXCLUDED."creator_id", "slides_url" = EXCLUDED."slides_url", "video_url" = EXCLUDED."video_url", "audio_url" = EXCLUDED."audio_url", "signup_url" = EXCLUDED."signup_url", "state" = EXCLUDED."state", "created_at" = EXCLUDED."created_at", "submitted_at" = EXCLUDED."submitted_at", "submission_modifier" = EXCLUDED."submission_modifier", "is_mail_sent" = EXCLUDED."is_mail_sent", "send_email" = EXCLUDED."send_email", "is_locked" = EXCLUDED."is_locked", "complex_field_values" = EXCLUDED."complex_field_values", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
+    RETURN NULL;
+END
+$$
+;
+CREATE OR REPLACE FUNCTION audittrail_sessions_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    cached text;
+    issued_at timestamptz;
+BEGIN
+    -- audittrail-capture sessions 1c9df2db13e40c5f
+    IF TG_OP = 'UPDATE' AND ROW(OLD."id", OLD."title", OLD."subtitle", OLD."short_abstract", OLD."long_abstract", OLD."comments", OLD."language", OLD."level", OLD."starts_at", OLD."ends_at", OLD."track_id", OLD."microlocation_id", OLD."session_type_id", OLD."event_id", OLD."creator_id", OLD."slides_url", OLD."video_url", OLD."audio_url", OLD."signup_url", OLD."state", OLD."created_at", OLD."submitted_at", OLD."submission_modifier", OLD."is_mail_sent", OLD."send_email", OLD."is_locked", OLD."complex_field_values", OLD."deleted_at") IS NOT DISTINCT FROM ROW(NEW."id", NEW."title", NEW."subtitle", NEW."short_abstract", NEW."long_abstract", NEW."comments", NEW."language", NEW."level", NEW."starts_at", NEW."ends_at", NEW."track_id", NEW."microlocation_id", NEW."session_type_id", NEW."event_id", NEW."creator_id", NEW."slides_url", NEW."video_url", NEW."audio_url", NEW."signup_url", NEW."state", NEW."created_at", NEW."submitted_at", NEW."submission_modifier", NEW."is_mail_sent", NEW."send_email", NEW."is_locked", NEW."complex_field_values", NEW."deleted_at") THEN
+        RETURN NEW;
+    END IF;
+    cached := current_setting('audittrail.tx', true);
+    IF cached IS NOT NULL
+       AND split_part(cached, '|', 1) = pg_current_xact_id_if_assigned()::text THEN
+        issued_at := split_part(cached, '|', 2)::timestamptz;
+    ELSE
+        issued_at := statement_timestamp();
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        NEW."last_modified_at" := greatest(OLD."last_modified_at", issued_at);
+    ELSE
+        NEW."last_modified_at" := issued_at;
+    END IF;
+    RETURN NEW;
+END
+$$
+;
+DROP TRIGGER IF EXISTS audittrail_capture_insert ON "sessions"
+;
+DROP TRIGGER IF EXISTS audittrail_capture_update ON "sessions"
+;
+DROP TRIGGER IF EXISTS audittrail_capture_delete ON "sessions"
+;
+DROP TRIGGER IF EXISTS audittrail_capture_truncate ON "sessions"
+;
+DROP TRIGGER IF EXISTS audittrail_stamp_insert ON "sessions"
+;
+DROP TRIGGER IF EXISTS audittrail_stamp_update ON "sessions"
+;
+CREATE TRIGGER audittrail_capture_insert AFTER INSERT ON "sessions" FOR EACH ROW EXECUTE FUNCTION audittrail_sessions_capture()
+;
+CREATE TRIGGER audittrail_capture_update AFTER UPDATE ON "sessions" FOR EACH ROW EXECUTE FUNCTION audittrail_sessions_capture()
+;
+CREATE TRIGGER audittrail_capture_delete AFTER DELETE ON "sessions" FOR EACH ROW EXECUTE FUNCTION audittrail_sessions_capture()
+;
+CREATE TRIGGER audittrail_capture_truncate BEFORE TRUNCATE ON "sessions" FOR EACH STATEMENT EXECUTE FUNCTION audittrail_sessions_truncate()
+;
+CREATE TRIGGER audittrail_stamp_insert BEFORE INSERT ON "sessions" FOR EACH ROW EXECUTE FUNCTION audittrail_sessions_stamp()
+;
+CREATE TRIGGER audittrail_stamp_update BEFORE UPDATE ON "sessions" FOR EACH ROW EXECUTE FUNCTION audittrail_sessions_stamp()

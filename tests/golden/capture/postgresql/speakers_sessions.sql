@@ -1,0 +1,122 @@
+CREATE OR REPLACE FUNCTION audittrail_speakers_sessions_capture() RETURNS trigger LANGUAGE plpgsql
+SET enable_seqscan = off SET jit = off AS $$
+DECLARE
+    cached text;
+    tx bigint;
+    ts timestamptz;
+BEGIN
+    -- audittrail-capture speakers_sessions e5ffd9a28e83e262
+    IF TG_OP = 'UPDATE' AND ROW(OLD."speaker_id", OLD."session_id") IS NOT DISTINCT FROM ROW(NEW."speaker_id", NEW."session_id") THEN
+        RETURN NULL;
+    END IF;
+    cached := current_setting('audittrail.tx', true);
+    IF cached IS NOT NULL
+       AND split_part(cached, '|', 1) = pg_current_xact_id_if_assigned()::text THEN
+        tx := split_part(cached, '|', 1)::bigint;
+        ts := split_part(cached, '|', 2)::timestamptz;
+    ELSE
+        SELECT t.tx, t.issued_at INTO tx, ts FROM audittrail_tx() t;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        
+        WITH closed AS (
+            UPDATE "speakers_sessions_version" SET end_transaction_id = tx
+             WHERE "speaker_id" = NEW."speaker_id" AND "session_id" = NEW."session_id" AND end_transaction_id IS NULL AND transaction_id <> tx)
+        INSERT INTO "speakers_sessions_version" AS v ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
+        VALUES (NEW."speaker_id", NEW."session_id", tx, NULL, 0)
+        ON CONFLICT ("speaker_id", "session_id", transaction_id) DO UPDATE SET operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
+        UPDATE "sessions" SET "last_modified_at" = ts
+         WHERE "id" = NEW."session_id"
+           AND ("last_modified_at" IS NULL OR "last_modified_at" < ts);
+    ELSIF TG_OP = 'DELETE' THEN
+        
+        WITH closed AS (
+            UPDATE "speakers_sessions_version" SET end_transaction_id = tx
+             WHERE "speaker_id" = OLD."speaker_id" AND "session_id" = OLD."session_id" AND end_transaction_id IS NULL AND transaction_id <> tx)
+        INSERT INTO "speakers_sessions_version" AS v ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
+        VALUES (OLD."speaker_id", OLD."session_id", tx, NULL, 2)
+        ON CONFLICT ("speaker_id", "session_id", transaction_id) DO UPDATE SET operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
+        UPDATE "sessions" SET "last_modified_at" = ts
+         WHERE "id" = OLD."session_id"
+           AND ("last_modified_at" IS NULL OR "last_modified_at" < ts);
+    ELSIF ROW(OLD."speaker_id", OLD."session_id") IS DISTINCT FROM ROW(NEW."speaker_id", NEW."session_id") THEN
+        -- A new key is a new identity: the old one is deleted, the new inserted.
+        
+        WITH closed AS (
+            UPDATE "speakers_sessions_version" SET end_transaction_id = tx
+             WHERE "speaker_id" = OLD."speaker_id" AND "session_id" = OLD."session_id" AND end_transaction_id IS NULL AND transaction_id <> tx)
+        INSERT INTO "speakers_sessions_version" AS v ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
+        VALUES (OLD."speaker_id", OLD."session_id", tx, NULL, 2)
+        ON CONFLICT ("speaker_id", "session_id", transaction_id) DO UPDATE SET operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
+        UPDATE "sessions" SET "last_modified_at" = ts
+         WHERE "id" = OLD."session_id"
+           AND ("last_modified_at" IS NULL OR "last_modified_at" < ts);
+        
+        WITH closed AS (
+            UPDATE "speakers_sessions_version" SET end_transaction_id = tx
+             WHERE "speaker_id" = NEW."speaker_id" AND "session_id" = NEW."session_id" AND end_transaction_id IS NULL AND transaction_id <> tx)
+        INSERT INTO "speakers_sessions_version" AS v ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
+        VALUES (NEW."speaker_id", NEW."session_id", tx, NULL, 0)
+        ON CONFLICT ("speaker_id", "session_id", transaction_id) DO UPDATE SET operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
+        UPDATE "sessions" SET "last_modified_at" = ts
+         WHERE "id" = NEW."session_id"
+           AND ("last_modified_at" IS NULL OR "last_modified_at" < ts);
+    ELSE
+        
+        WITH closed AS (
+            UPDATE "speakers_sessions_version" SET end_transaction_id = tx
+             WHERE "speaker_id" = NEW."speaker_id" AND "session_id" = NEW."session_id" AND end_transaction_id IS NULL AND transaction_id <> tx)
+        INSERT INTO "speakers_sessions_version" AS v ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
+        VALUES (NEW."speaker_id", NEW."session_id", tx, NULL, 1)
+        ON CONFLICT ("speaker_id", "session_id", transaction_id) DO UPDATE SET operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
+        UPDATE "sessions" SET "last_modified_at" = ts
+         WHERE "id" = NEW."session_id"
+           AND ("last_modified_at" IS NULL OR "last_modified_at" < ts);
+    END IF;
+    RETURN NULL;
+END
+$$
+;
+CREATE OR REPLACE FUNCTION audittrail_speakers_sessions_truncate() RETURNS trigger LANGUAGE plpgsql
+SET jit = off AS $$
+DECLARE
+    tx bigint;
+    ts timestamptz;
+BEGIN
+    -- audittrail-capture speakers_sessions e5ffd9a28e83e262
+    IF NOT EXISTS (SELECT 1 FROM "speakers_sessions") THEN
+        RETURN NULL;
+    END IF;
+    SELECT t.tx, t.issued_at INTO tx, ts FROM audittrail_tx() t;
+    WITH closed AS (
+        UPDATE "speakers_sessions_version" v SET end_transaction_id = tx FROM "speakers_sessions" r
+         WHERE v."speaker_id" = r."speaker_id" AND v."session_id" = r."session_id" AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
+    INSERT INTO "speakers_sessions_version" AS v ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
+    SELECT r."speaker_id", r."session_id", tx, NULL, 2 FROM "speakers_sessions" r
+    ON CONFLICT ("speaker_id", "session_id", transaction_id) DO UPDATE SET operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
+    UPDATE "sessions" SET "last_modified_at" = ts
+     WHERE "id" IN (SELECT "session_id" FROM "speakers_sessions")
+       AND ("last_modified_at" IS NULL OR "last_modified_at" < ts);
+    RETURN NULL;
+END
+$$
+;
+DROP TRIGGER IF EXISTS audittrail_capture_insert ON "speakers_sessions"
+;
+DROP TRIGGER IF EXISTS audittrail_capture_update ON "speakers_sessions"
+;
+DROP TRIGGER IF EXISTS audittrail_capture_delete ON "speakers_sessions"
+;
+DROP TRIGGER IF EXISTS audittrail_capture_truncate ON "speakers_sessions"
+;
+DROP TRIGGER IF EXISTS audittrail_stamp_insert ON "speakers_sessions"
+;
+DROP TRIGGER IF EXISTS audittrail_stamp_update ON "speakers_sessions"
+;
+CREATE TRIGGER audittrail_capture_insert AFTER INSERT ON "speakers_sessions" FOR EACH ROW EXECUTE FUNCTION audittrail_speakers_sessions_capture()
+;
+CREATE TRIGGER audittrail_capture_update AFTER UPDATE ON "speakers_sessions" FOR EACH ROW EXECUTE FUNCTION audittrail_speakers_sessions_capture()
+;
+CREATE TRIGGER audittrail_capture_delete AFTER DELETE ON "speakers_sessions" FOR EACH ROW EXECUTE FUNCTION audittrail_speakers_sessions_capture()
+;
+CREATE TRIGGER audittrail_capture_truncate BEFORE TRUNCATE ON "speakers_sessions" FOR EACH STATEMENT EXECUTE FUNCTION audittrail_speakers_sessions_truncate()

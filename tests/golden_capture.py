@@ -1,0 +1,59 @@
+"""The capture SQL this build generates for the models' tables, as golden text.
+
+Shared by the golden-file tests and by the command that records new golden
+files after a generator change::
+
+    .venv/bin/python tests/golden_capture.py   # rewrites tests/golden/capture/
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from auditd import capture, registry
+from auditd.capture import postgresql
+
+GOLDEN = Path(__file__).parent / "golden" / "capture"
+DIALECTS = ("postgresql", "sqlite")
+
+
+def generated() -> dict[str, str]:
+    """Relative golden path -> the SQL this build generates for it."""
+    files = {"postgresql/_transaction_function.sql": postgresql.TRANSACTION_FUNCTION.strip() + "\n"}
+    for entry in registry.from_models():
+        for dialect in DIALECTS:
+            statements = capture.install_ddl(dialect, entry)
+            if dialect == "postgresql":  # recorded once, above
+                statements = [s for s in statements if s != postgresql.TRANSACTION_FUNCTION]
+            text = "\n;\n".join(statement.strip() for statement in statements) + "\n"
+            files[f"{dialect}/{entry.table}.sql"] = text
+    return files
+
+
+def digest(files: dict[str, str]) -> str:
+    """One hash over every golden file, as a migration pins it."""
+    hashed = hashlib.sha256()
+    for name in sorted(files):
+        hashed.update(name.encode() + b"\0" + files[name].encode() + b"\0")
+    return hashed.hexdigest()
+
+
+def recorded() -> dict[str, str]:
+    return {
+        str(path.relative_to(GOLDEN)): path.read_text() for path in sorted(GOLDEN.rglob("*.sql"))
+    }
+
+
+def write() -> None:
+    for path in GOLDEN.rglob("*.sql"):
+        path.unlink()
+    for name, text in generated().items():
+        target = GOLDEN / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+
+if __name__ == "__main__":
+    write()
+    print(f"wrote {GOLDEN}; digest {digest(generated())}")
