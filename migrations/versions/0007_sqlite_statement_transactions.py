@@ -9,7 +9,8 @@ statements apart by the connection's ``total_changes()``, which the slot's
 statement's transaction row. Every registered table's triggers are
 regenerated; on PostgreSQL only their markers change.
 
-History written before this revision keeps what it lost.
+History written before this revision keeps what it lost; ``verify`` reports
+the merged versions it can recognise (:mod:`auditd.capture.merged_changes`).
 
 Revision ID: 0007
 Revises: 0006
