@@ -37,11 +37,12 @@ class MergedChanges:
 
     table: str
     versions: int
-    transaction_ids: tuple[int, ...]  # the first EXAMPLES, oldest first
+    transactions: int
+    transaction_ids: tuple[int, ...]  # the first EXAMPLES of them, oldest first
 
     def __str__(self) -> str:
         shown = ", ".join(str(tx) for tx in self.transaction_ids)
-        more = ", …" if self.versions > len(self.transaction_ids) else ""
+        more = ", …" if self.transactions > len(self.transaction_ids) else ""
         return (
             f"{self.versions} version(s) show two changes of one row in one foreign transaction"
             f" (transactions {shown}{more}): history lacks the value between them"
@@ -76,5 +77,5 @@ def merged_changes(connection: sa.Connection, entry: VersionedTable) -> MergedCh
     found = connection.exec_driver_sql(_query(entry)).scalars().all()
     if not found:
         return None
-    examples = tuple(dict.fromkeys(int(tx) for tx in found))[:EXAMPLES]
-    return MergedChanges(entry.table, len(found), examples)
+    transactions = tuple(dict.fromkeys(int(tx) for tx in found))
+    return MergedChanges(entry.table, len(found), len(transactions), transactions[:EXAMPLES])
