@@ -10,7 +10,6 @@ statement; no-ops leave no trace.
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -286,8 +285,6 @@ def test_autocommit_writer_gets_one_transaction_per_statement(
             cursor.execute(
                 _placeholders(engine, "UPDATE sessions SET title = ? WHERE id = ?"), ("Auto", talk)
             )
-            # SQLite tells foreign statements apart by its millisecond clock.
-            time.sleep(0.003)
     latest = [v for v in versions(engine, "sessions") if v["title"] == "Auto"]
     assert len({v["transaction_id"] for v in latest}) == 2
     assert len(transactions(engine)) == before + 2
@@ -446,12 +443,10 @@ def test_sqlite_foreign_writer_is_origin_sql_and_grouped_per_statement(
     engine: sa.Engine, sessions: Sessions
 ) -> None:
     # SQLite cannot tell where a foreign transaction begins, so each statement
-    # of it gets its own transaction row (the documented caveat); statements
-    # are told apart by SQLite's millisecond clock.
+    # of it gets its own transaction row (the documented caveat).
     talks, _ = seed(sessions, talks=2)
     with dbapi_connection(engine) as connection:
         connection.execute("UPDATE sessions SET title = 'A' WHERE id = ?", (talks[0],))
-        time.sleep(0.005)
         connection.execute("UPDATE sessions SET title = 'B' WHERE id = ?", (talks[1],))
         connection.commit()
     changed = [v for v in versions(engine, "sessions") if v["title"] in ("A", "B")]

@@ -58,13 +58,6 @@ def _writers(engine: sa.Engine, sessions: orm.sessionmaker[AuditSession]) -> dic
                 {"v": value, "ids": ids[1:] or [-1]},
             )
 
-    def hold_past_millisecond() -> None:
-        # SQLite groups foreign statements by its millisecond clock: hold the
-        # write lock past this millisecond, so the next foreign transaction
-        # cannot share this one's transaction row (the documented caveat).
-        if not postgresql:
-            time.sleep(0.003)
-
     def core(ids: list[int], value: str) -> None:
         with db.write_transaction(engine) as connection:
             for row_id in ids:
@@ -72,7 +65,6 @@ def _writers(engine: sa.Engine, sessions: orm.sessionmaker[AuditSession]) -> dic
                     sa.text("UPDATE sessions SET title = :v WHERE id = :id"),
                     {"v": value, "id": row_id},
                 )
-            hold_past_millisecond()
 
     def dbapi(ids: list[int], value: str) -> None:
         with dbapi_connection(engine) as connection:
@@ -84,7 +76,6 @@ def _writers(engine: sa.Engine, sessions: orm.sessionmaker[AuditSession]) -> dic
                 cursor.execute(
                     f"UPDATE sessions SET title = {marks} WHERE id = {marks}", (value, row_id)
                 )
-            hold_past_millisecond()
             connection.commit()
 
     return {"orm": orm_write, "orm_bulk": orm_bulk, "mixed": mixed, "core": core, "dbapi": dbapi}

@@ -1,22 +1,25 @@
 """SQLite capture: row-level triggers.
 
 SQLite has one writer at a time, so the single row of
-``audittrail_open_transaction`` always belongs to the write transaction in
-progress. An :class:`~auditd.capture.attribution.AuditSession` fills it with its
-attribution and empties it before COMMIT. A foreign writer (the sqlite3
-shell, another program) finds it empty or stamped by an earlier statement,
-and its statement gets a transaction row of its own: SQLite offers no way
-to see where a foreign transaction begins or ends, so such writers are
-grouped per statement (all rows of one statement share the statement's
-clock value, ``'now'``). That clock has millisecond resolution: foreign
-statements within the same millisecond share a transaction row, and a row
-they both changed keeps one version, with the later values.
+``audittrail_open_transaction`` always belongs to the write in progress
+(:mod:`auditd.capture.attribution.sqlite`). An
+:class:`~auditd.capture.attribution.AuditSession` fills it with its
+attribution and empties it before COMMIT: its whole transaction is one
+transaction row. A foreign writer (the sqlite3 shell, another program) gets
+a transaction row per statement, as far as a trigger can tell statements
+apart (see there), and a row is never versioned twice under one: however
+fast such writers commit, each committed change keeps its own version.
 """
 
 from __future__ import annotations
 
 from auditd.capture import triggers
-from auditd.capture.attribution.sqlite import ISSUED_AT, OPEN_TRANSACTION, TRANSACTION_ID
+from auditd.capture.attribution.sqlite import (
+    ISSUED_AT,
+    MARK_STATEMENT,
+    TRANSACTION_ID,
+    open_transaction,
+)
 from auditd.capture.generator import marker
 from auditd.registry import VersionedTable, quote
 
@@ -84,13 +87,32 @@ def _stamp(spec: VersionedTable, alias: str, previous: str | None = None) -> str
     return "\n    ".join(statements)
 
 
+def _versioned_row(spec: VersionedTable, alias: str) -> tuple[str, str]:
+    """(version table, condition matching the key of row ``alias``), for the slot."""
+    version = quote(spec.version_table)
+    match = " AND ".join(f"{version}.{quote(k)} = {alias}.{quote(k)}" for k in spec.key)
+    return version, match
+
+
+# Whose versions each trigger writes: the slot checks them (see open_transaction).
+_VERSIONED_ROWS: dict[triggers.Role, tuple[str, ...]] = {
+    "insert": ("NEW",),
+    "update": ("NEW",),
+    "rekey": ("OLD", "NEW"),
+    "delete": ("OLD",),
+}
+
+
 def _trigger(spec: VersionedTable, trigger: triggers.Trigger, when: str | None, body: str) -> str:
     name = triggers.trigger_name("sqlite", trigger, spec.table)
     when_sql = f" WHEN {when}" if when else ""
+    opening = open_transaction(
+        [_versioned_row(spec, alias) for alias in _VERSIONED_ROWS[trigger.role]]
+    )
     return (
         f"CREATE TRIGGER {name} {trigger.timing} {trigger.event} ON {quote(spec.table)}"
         f" FOR EACH ROW{when_sql}\n"
-        f"BEGIN\n    -- {marker(spec)}\n    {OPEN_TRANSACTION}\n    {body}\nEND"
+        f"BEGIN\n    -- {marker(spec)}\n    {opening}\n    {body}\n    {MARK_STATEMENT}\nEND"
     )
 
 

@@ -4,7 +4,8 @@ Anything that would let a change go unrecorded is reported per table: a
 missing, disabled or outdated trigger (or, on PostgreSQL, the shared
 transaction function), a missing version table, a live column that the
 version table or the triggers do not cover, and a captured column that no
-longer exists.
+longer exists. On SQLite, versions that show a change already went
+unrecorded are reported too (:mod:`.merged_changes`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from auditd import registry
 from auditd.capture import postgresql, triggers
 from auditd.capture.generator import marker
+from auditd.capture.merged_changes import merged_changes
 from auditd.models.versioned import VERSION_META_COLUMNS
 from auditd.registry import VersionedTable, quote
 
@@ -130,7 +132,9 @@ def verify(
     """Everything that would let a change go unrecorded, per table.
 
     Checks ``entries`` (default: every table of the registry) and the shared
-    transaction function. An empty list means capture is complete.
+    transaction function, and on SQLite searches their history for versions
+    that show two changes of one row in one foreign transaction row. An
+    empty list means capture is complete.
     """
     if entries is None:
         entries = tuple(registry.load(connection))
@@ -145,4 +149,7 @@ def verify(
             continue
         found += [CaptureProblem(entry.table, p) for p in _column_problems(inspector, entry)]
         found += [CaptureProblem(entry.table, p) for p in _trigger_problems(connection, entry)]
+        merged = merged_changes(connection, entry)
+        if merged is not None:
+            found.append(CaptureProblem(entry.table, str(merged)))
     return found

@@ -42,9 +42,10 @@ class OpenTransaction(Base):
 
     Holds at most one row, for the write transaction in progress (SQLite
     allows one writer at a time). ``statement_stamp`` is NULL when an
-    :class:`~auditd.capture.attribution.AuditSession` published the row and will clear
-    it before commit; otherwise the triggers created it for a foreign writer
-    and it is valid only for statements sharing that clock value.
+    :class:`~auditd.capture.attribution.AuditSession` published the row and
+    will clear it before commit; otherwise the triggers filled it for a
+    foreign writer's statement, and it is valid only while that statement
+    goes on (see :mod:`auditd.capture.attribution.sqlite`).
     """
 
     __tablename__ = "audittrail_open_transaction"

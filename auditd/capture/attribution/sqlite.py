@@ -1,17 +1,42 @@
 """The SQLite side of attribution: the one-row slot the capture triggers read.
 
 SQLite has no per-transaction variables; its single writer makes one slot
-row enough. ``audittrail_open_transaction`` holds at most one row, for the
-write transaction in progress. An :class:`~auditd.capture.attribution.
-session.AuditSession` fills it with its context before its first write
-(``statement_stamp`` NULL) and empties it before COMMIT, so a slot without
-a statement stamp belongs to the transaction in progress. A foreign writer
-(the sqlite3 shell, another program) finds it empty or stamped by an earlier
-statement, and the triggers give its statement a transaction row of its own
-(:data:`OPEN_TRANSACTION`). Everything that reads or writes the slot is here.
+row enough. ``audittrail_open_transaction`` holds at most one row, naming
+the transaction row that the write in progress is recorded under.
+
+* An :class:`~auditd.capture.attribution.session.AuditSession` fills it
+  with its context before its first write (``statement_stamp`` NULL) and
+  empties it before COMMIT: every statement of its transaction, savepoints
+  included, shares one transaction row.
+* Any other writer (the sqlite3 shell, another program) cannot be seen
+  beginning or committing a transaction, so the triggers give each of its
+  statements a transaction row of its own, and the slot they fill is a
+  *statement's* slot, valid only while that statement goes on.
+
+What tells one statement from the next inside a trigger is the connection's
+``total_changes()``: SQLite adds a statement's own row changes to it only
+when the statement completes, never while its rows are being changed. So
+every capture trigger leaves in the slot the value the counter will have
+when the trigger ends; the next row of the same statement finds it
+unchanged, and the first row of any later statement of that connection
+finds it grown by at least the row that fired the trigger. The steps of
+trigger programs are counted as they complete, inside the statement:
+foreign-key actions are such programs, so a statement's cascades, when the
+connection enforces foreign keys, are recorded under a new transaction row
+after each completed cascade step. Three more signs of another statement
+also catch a statement of another *connection*, whose counter may happen to
+hold the same value: a new statement clock (millisecond resolution), a new
+``changes()`` (the row count of the connection's previous statement), and a
+row that already has a version under the slot's transaction row (one
+statement changes a row once). The clock, ``changes()`` and the counter
+make up ``statement_stamp``.
+
+Everything that reads or writes the slot is here.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 
@@ -24,28 +49,58 @@ SLOT_TABLE = "audittrail_open_transaction"
 TRANSACTION_ID = f"(SELECT transaction_id FROM {SLOT_TABLE} WHERE slot = 1)"
 ISSUED_AT = f'(SELECT issued_at FROM "transaction" WHERE id = {TRANSACTION_ID})'
 
-_SLOT_USABLE = (
-    f"EXISTS (SELECT 1 FROM {SLOT_TABLE} WHERE slot = 1"
-    f" AND (statement_stamp IS NULL OR statement_stamp = {SQLITE_NOW}))"
-)
+# The statement as a capture trigger sees it on entry: the statement clock;
+# changes(), which SQLite restores after each trigger program, so that it
+# stays the row count of the connection's previous statement until this one
+# ends; and total_changes(), which the rows of this statement join only
+# when it ends. The same for every row of one statement (a trigger's own
+# writes are accounted for by MARK_STATEMENT).
+_STATEMENT_STAMP = f"({SQLITE_NOW} || ' ' || changes() || ' ' || total_changes())"
 
-# The first statements of every capture trigger: make sure the slot names a
-# transaction row. A slot left by a foreign writer's earlier statement (a
-# different clock value) is replaced by a new 'sql' transaction; a slot an
-# AuditSession published gets its transaction row on the first write.
-OPEN_TRANSACTION = f"""
-    INSERT INTO "transaction" (issued_at, origin)
-        SELECT {SQLITE_NOW}, 'sql' WHERE NOT {_SLOT_USABLE};
+
+def open_transaction(versioned_rows: Sequence[tuple[str, str]]) -> str:
+    """The first statements of a capture trigger: make the slot name the
+    transaction row the change is recorded under.
+
+    ``versioned_rows`` holds, for each row the trigger writes a version of,
+    the (quoted) version table and the condition matching that row's key,
+    its columns qualified by the table. A slot a foreign writer's statement
+    filled is kept only for the same statement, and only if none of those
+    rows has a version under its transaction row yet; otherwise it is
+    reset, and the change gets a new 'sql' transaction row. A slot an
+    AuditSession published (no stamp) is kept, and gets its transaction
+    row, with the session's context, on the first write.
+    """
+    already_versioned = " OR ".join(
+        f"EXISTS (SELECT 1 FROM {table} WHERE {match}"
+        f" AND {table}.transaction_id = {SLOT_TABLE}.transaction_id)"
+        for table, match in versioned_rows
+    )
+    return f"""
     INSERT INTO {SLOT_TABLE} (slot, transaction_id, statement_stamp)
-        SELECT 1, (SELECT max(id) FROM "transaction"), {SQLITE_NOW} WHERE NOT {_SLOT_USABLE}
-        ON CONFLICT (slot) DO UPDATE SET transaction_id = excluded.transaction_id,
-            statement_stamp = excluded.statement_stamp, actor = NULL, origin = NULL,
-            reason = NULL, remote_addr = NULL;
+        SELECT 1, NULL, {_STATEMENT_STAMP} WHERE true
+        ON CONFLICT (slot) DO UPDATE SET transaction_id = NULL,
+            statement_stamp = excluded.statement_stamp,
+            actor = NULL, origin = NULL, reason = NULL, remote_addr = NULL
+        WHERE {SLOT_TABLE}.statement_stamp IS NOT NULL
+          AND ({SLOT_TABLE}.statement_stamp IS NOT excluded.statement_stamp
+               OR {already_versioned});
     INSERT INTO "transaction" (issued_at, actor, origin, reason, remote_addr)
         SELECT {SQLITE_NOW}, actor, coalesce(origin, 'sql'), reason, remote_addr
           FROM {SLOT_TABLE} WHERE slot = 1 AND transaction_id IS NULL;
     UPDATE {SLOT_TABLE} SET transaction_id = (SELECT max(id) FROM "transaction")
      WHERE slot = 1 AND transaction_id IS NULL;"""
+
+
+# The last statement of every capture trigger: the stamp of a foreign
+# statement's slot ends in the connection's total_changes() as it will be
+# when the trigger ends (this UPDATE's own row is counted right after it),
+# which is what the statement's next row will see on entry.
+MARK_STATEMENT = (
+    f"UPDATE {SLOT_TABLE} SET statement_stamp ="
+    " rtrim(statement_stamp, '0123456789') || (total_changes() + 1)"
+    " WHERE slot = 1 AND statement_stamp IS NOT NULL;"
+)
 
 # A slot without a statement stamp is this transaction's own (published
 # before a savepoint): its transaction row is kept, as on PostgreSQL.

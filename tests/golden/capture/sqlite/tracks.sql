@@ -8,15 +8,16 @@ DROP TRIGGER IF EXISTS audittrail_tracks_delete
 ;
 CREATE TRIGGER audittrail_tracks_insert AFTER INSERT ON "tracks" FOR EACH ROW
 BEGIN
-    -- audittrail-capture tracks 6d15453f907be88f
+    -- audittrail-capture tracks 454550333a86fc6e
     
-    INSERT INTO "transaction" (issued_at, origin)
-        SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), 'sql' WHERE NOT EXISTS (SELECT 1 FROM audittrail_open_transaction WHERE slot = 1 AND (statement_stamp IS NULL OR statement_stamp = (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')));
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
-        SELECT 1, (SELECT max(id) FROM "transaction"), (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') WHERE NOT EXISTS (SELECT 1 FROM audittrail_open_transaction WHERE slot = 1 AND (statement_stamp IS NULL OR statement_stamp = (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')))
-        ON CONFLICT (slot) DO UPDATE SET transaction_id = excluded.transaction_id,
-            statement_stamp = excluded.statement_stamp, actor = NULL, origin = NULL,
-            reason = NULL, remote_addr = NULL;
+        SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
+        ON CONFLICT (slot) DO UPDATE SET transaction_id = NULL,
+            statement_stamp = excluded.statement_stamp,
+            actor = NULL, origin = NULL, reason = NULL, remote_addr = NULL
+        WHERE audittrail_open_transaction.statement_stamp IS NOT NULL
+          AND (audittrail_open_transaction.statement_stamp IS NOT excluded.statement_stamp
+               OR EXISTS (SELECT 1 FROM "tracks_version" WHERE "tracks_version"."id" = NEW."id" AND "tracks_version".transaction_id = audittrail_open_transaction.transaction_id));
     INSERT INTO "transaction" (issued_at, actor, origin, reason, remote_addr)
         SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), actor, coalesce(origin, 'sql'), reason, remote_addr
           FROM audittrail_open_transaction WHERE slot = 1 AND transaction_id IS NULL;
@@ -25,19 +26,21 @@ BEGIN
     UPDATE "tracks_version" SET end_transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) WHERE "id" = NEW."id" AND end_transaction_id IS NULL AND transaction_id <> (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1);
     INSERT INTO "tracks_version" ("id", "name", "description", "color", "event_id", "deleted_at", transaction_id, end_transaction_id, operation_type) SELECT NEW."id", NEW."name", NEW."description", NEW."color", NEW."event_id", NEW."deleted_at", (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1), NULL, 0 WHERE true ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "color" = excluded."color", "event_id" = excluded."event_id", "deleted_at" = excluded."deleted_at", operation_type = CASE WHEN "tracks_version".operation_type = 0 AND excluded.operation_type = 1 THEN 0 ELSE excluded.operation_type END;
     
+    UPDATE audittrail_open_transaction SET statement_stamp = rtrim(statement_stamp, '0123456789') || (total_changes() + 1) WHERE slot = 1 AND statement_stamp IS NOT NULL;
 END
 ;
 CREATE TRIGGER audittrail_tracks_update AFTER UPDATE ON "tracks" FOR EACH ROW WHEN NOT (OLD."id" IS NOT NEW."id") AND (OLD."name" IS NOT NEW."name" OR OLD."description" IS NOT NEW."description" OR OLD."color" IS NOT NEW."color" OR OLD."event_id" IS NOT NEW."event_id" OR OLD."deleted_at" IS NOT NEW."deleted_at")
 BEGIN
-    -- audittrail-capture tracks 6d15453f907be88f
+    -- audittrail-capture tracks 454550333a86fc6e
     
-    INSERT INTO "transaction" (issued_at, origin)
-        SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), 'sql' WHERE NOT EXISTS (SELECT 1 FROM audittrail_open_transaction WHERE slot = 1 AND (statement_stamp IS NULL OR statement_stamp = (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')));
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
-        SELECT 1, (SELECT max(id) FROM "transaction"), (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') WHERE NOT EXISTS (SELECT 1 FROM audittrail_open_transaction WHERE slot = 1 AND (statement_stamp IS NULL OR statement_stamp = (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')))
-        ON CONFLICT (slot) DO UPDATE SET transaction_id = excluded.transaction_id,
-            statement_stamp = excluded.statement_stamp, actor = NULL, origin = NULL,
-            reason = NULL, remote_addr = NULL;
+        SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
+        ON CONFLICT (slot) DO UPDATE SET transaction_id = NULL,
+            statement_stamp = excluded.statement_stamp,
+            actor = NULL, origin = NULL, reason = NULL, remote_addr = NULL
+        WHERE audittrail_open_transaction.statement_stamp IS NOT NULL
+          AND (audittrail_open_transaction.statement_stamp IS NOT excluded.statement_stamp
+               OR EXISTS (SELECT 1 FROM "tracks_version" WHERE "tracks_version"."id" = NEW."id" AND "tracks_version".transaction_id = audittrail_open_transaction.transaction_id));
     INSERT INTO "transaction" (issued_at, actor, origin, reason, remote_addr)
         SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), actor, coalesce(origin, 'sql'), reason, remote_addr
           FROM audittrail_open_transaction WHERE slot = 1 AND transaction_id IS NULL;
@@ -47,19 +50,21 @@ BEGIN
     INSERT INTO "tracks_version" ("id", "name", "description", "color", "event_id", "deleted_at", transaction_id, end_transaction_id, operation_type) SELECT NEW."id", NEW."name", NEW."description", NEW."color", NEW."event_id", NEW."deleted_at", (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1), NULL, 1 WHERE true ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "color" = excluded."color", "event_id" = excluded."event_id", "deleted_at" = excluded."deleted_at", operation_type = CASE WHEN "tracks_version".operation_type = 0 AND excluded.operation_type = 1 THEN 0 ELSE excluded.operation_type END;
     
     
+    UPDATE audittrail_open_transaction SET statement_stamp = rtrim(statement_stamp, '0123456789') || (total_changes() + 1) WHERE slot = 1 AND statement_stamp IS NOT NULL;
 END
 ;
 CREATE TRIGGER audittrail_tracks_rekey AFTER UPDATE ON "tracks" FOR EACH ROW WHEN (OLD."id" IS NOT NEW."id")
 BEGIN
-    -- audittrail-capture tracks 6d15453f907be88f
+    -- audittrail-capture tracks 454550333a86fc6e
     
-    INSERT INTO "transaction" (issued_at, origin)
-        SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), 'sql' WHERE NOT EXISTS (SELECT 1 FROM audittrail_open_transaction WHERE slot = 1 AND (statement_stamp IS NULL OR statement_stamp = (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')));
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
-        SELECT 1, (SELECT max(id) FROM "transaction"), (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') WHERE NOT EXISTS (SELECT 1 FROM audittrail_open_transaction WHERE slot = 1 AND (statement_stamp IS NULL OR statement_stamp = (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')))
-        ON CONFLICT (slot) DO UPDATE SET transaction_id = excluded.transaction_id,
-            statement_stamp = excluded.statement_stamp, actor = NULL, origin = NULL,
-            reason = NULL, remote_addr = NULL;
+        SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
+        ON CONFLICT (slot) DO UPDATE SET transaction_id = NULL,
+            statement_stamp = excluded.statement_stamp,
+            actor = NULL, origin = NULL, reason = NULL, remote_addr = NULL
+        WHERE audittrail_open_transaction.statement_stamp IS NOT NULL
+          AND (audittrail_open_transaction.statement_stamp IS NOT excluded.statement_stamp
+               OR EXISTS (SELECT 1 FROM "tracks_version" WHERE "tracks_version"."id" = OLD."id" AND "tracks_version".transaction_id = audittrail_open_transaction.transaction_id) OR EXISTS (SELECT 1 FROM "tracks_version" WHERE "tracks_version"."id" = NEW."id" AND "tracks_version".transaction_id = audittrail_open_transaction.transaction_id));
     INSERT INTO "transaction" (issued_at, actor, origin, reason, remote_addr)
         SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), actor, coalesce(origin, 'sql'), reason, remote_addr
           FROM audittrail_open_transaction WHERE slot = 1 AND transaction_id IS NULL;
@@ -71,19 +76,21 @@ BEGIN
     INSERT INTO "tracks_version" ("id", "name", "description", "color", "event_id", "deleted_at", transaction_id, end_transaction_id, operation_type) SELECT NEW."id", NEW."name", NEW."description", NEW."color", NEW."event_id", NEW."deleted_at", (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1), NULL, 0 WHERE true ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "color" = excluded."color", "event_id" = excluded."event_id", "deleted_at" = excluded."deleted_at", operation_type = CASE WHEN "tracks_version".operation_type = 0 AND excluded.operation_type = 1 THEN 0 ELSE excluded.operation_type END;
     
     
+    UPDATE audittrail_open_transaction SET statement_stamp = rtrim(statement_stamp, '0123456789') || (total_changes() + 1) WHERE slot = 1 AND statement_stamp IS NOT NULL;
 END
 ;
 CREATE TRIGGER audittrail_tracks_delete AFTER DELETE ON "tracks" FOR EACH ROW
 BEGIN
-    -- audittrail-capture tracks 6d15453f907be88f
+    -- audittrail-capture tracks 454550333a86fc6e
     
-    INSERT INTO "transaction" (issued_at, origin)
-        SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), 'sql' WHERE NOT EXISTS (SELECT 1 FROM audittrail_open_transaction WHERE slot = 1 AND (statement_stamp IS NULL OR statement_stamp = (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')));
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
-        SELECT 1, (SELECT max(id) FROM "transaction"), (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') WHERE NOT EXISTS (SELECT 1 FROM audittrail_open_transaction WHERE slot = 1 AND (statement_stamp IS NULL OR statement_stamp = (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')))
-        ON CONFLICT (slot) DO UPDATE SET transaction_id = excluded.transaction_id,
-            statement_stamp = excluded.statement_stamp, actor = NULL, origin = NULL,
-            reason = NULL, remote_addr = NULL;
+        SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
+        ON CONFLICT (slot) DO UPDATE SET transaction_id = NULL,
+            statement_stamp = excluded.statement_stamp,
+            actor = NULL, origin = NULL, reason = NULL, remote_addr = NULL
+        WHERE audittrail_open_transaction.statement_stamp IS NOT NULL
+          AND (audittrail_open_transaction.statement_stamp IS NOT excluded.statement_stamp
+               OR EXISTS (SELECT 1 FROM "tracks_version" WHERE "tracks_version"."id" = OLD."id" AND "tracks_version".transaction_id = audittrail_open_transaction.transaction_id));
     INSERT INTO "transaction" (issued_at, actor, origin, reason, remote_addr)
         SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), actor, coalesce(origin, 'sql'), reason, remote_addr
           FROM audittrail_open_transaction WHERE slot = 1 AND transaction_id IS NULL;
@@ -92,4 +99,5 @@ BEGIN
     UPDATE "tracks_version" SET end_transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) WHERE "id" = OLD."id" AND end_transaction_id IS NULL AND transaction_id <> (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1);
     INSERT INTO "tracks_version" ("id", "name", "description", "color", "event_id", "deleted_at", transaction_id, end_transaction_id, operation_type) SELECT OLD."id", OLD."name", OLD."description", OLD."color", OLD."event_id", OLD."deleted_at", (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1), NULL, 2 WHERE true ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "color" = excluded."color", "event_id" = excluded."event_id", "deleted_at" = excluded."deleted_at", operation_type = CASE WHEN "tracks_version".operation_type = 0 AND excluded.operation_type = 1 THEN 0 ELSE excluded.operation_type END;
     
+    UPDATE audittrail_open_transaction SET statement_stamp = rtrim(statement_stamp, '0123456789') || (total_changes() + 1) WHERE slot = 1 AND statement_stamp IS NOT NULL;
 END
