@@ -128,6 +128,9 @@ def test_history_shows_a_deletion_and_the_revert_that_recreated_the_row(
 ) -> None:
     tx, ids = scenario.tx, scenario.ids
     history = api.history(scenario.engine, "session", ids["workshop"], newest_first=False)
+    before = api.row_at(scenario.engine, "session", ids["workshop"], at=scenario.at["delete"])
+    last = {name: value for name, value in before.values.items() if value is not None}
+    assert last["starts_at"] == START + timedelta(hours=3) and "subtitle" not in last
     matches(
         [summary(c) for c in history],
         [
@@ -140,10 +143,13 @@ def test_history_shows_a_deletion_and_the_revert_that_recreated_the_row(
                 "starts_at": (START + timedelta(hours=1), START + timedelta(hours=3)),
                 "state": ("pending", "accepted"),
             }),
+            # A delete clears the last values; the re-insert sets them again.
             (tx["delete"], "alice", "api", "delete", "duplicate", {
+                **{name: (value, None) for name, value in last.items()},
                 "speakers": ([], [ids["grace"]]),
             }),
             (tx["revert"], "erin", "revert", "insert", "deleted by mistake", {
+                **{name: (None, value) for name, value in last.items()},
                 "speakers": ([ids["grace"]], []),
             }),
         ],
@@ -171,7 +177,10 @@ def test_history_covers_events_tracks_and_speakers(
 def test_who_changed_lists_each_change_of_one_field(scenario: Scenario) -> None:
     tx, ids = scenario.tx, scenario.ids
     changes = api.who_changed(scenario.engine, "session", ids["workshop"], "starts_at")
+    three = START + timedelta(hours=3)
     assert [(c.transaction_id, c.actor, c.fields) for c in changes] == [
+        (tx["revert"], "erin", (api.FieldChange(field="starts_at", old=None, new=three),)),
+        (tx["delete"], "alice", (api.FieldChange(field="starts_at", old=three, new=None),)),
         (tx["move"], "bob", (api.FieldChange(field="starts_at", old=START + timedelta(hours=1),
                                              new=START + timedelta(hours=3)),)),
         (tx["create"], "alice", (api.FieldChange(field="starts_at", old=None,
@@ -194,7 +203,8 @@ def test_row_at_gives_the_values_and_speakers_in_effect_then(scenario: Scenario)
     assert state.values["title"] == "Audit trails"
     assert state.values["state"] == "pending"
     assert [s.id for s in state.speakers or ()] == [ids["ada"], ids["grace"]]
-    assert state.transaction_id == scenario.tx["create"]
+    # The latest change by then only added a speaker; it is the one named.
+    assert (state.transaction_id, state.actor) == (scenario.tx["cospeaker"], "carol")
 
     now = api.row_at(scenario.engine, "session", ids["talk"])
     assert now.values["title"] == RAW_TITLE

@@ -51,7 +51,7 @@ def cell(fmt: str, value: Any, zone: ZoneInfo = UTC) -> Any:
     if fmt in ("json", "jsonl"):
         return value.astimezone(zone).isoformat() if isinstance(value, datetime) else value
     if value is None:
-        return "(null)" if fmt == "table" else ""
+        return "-" if fmt == "table" else ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
@@ -141,6 +141,7 @@ def changes_from(fmt: str, out: str, *, row_id: int | None = None) -> list[tuple
         )
         if isinstance(changes, dict):
             changes = changes["changes"]
+        changes = [c for c in changes if "next_after_transaction" not in c]  # the cursor line
         for c in changes:
             for f in c["fields"]:
                 speakers = f["field"] == "speakers"
@@ -152,7 +153,7 @@ def changes_from(fmt: str, out: str, *, row_id: int | None = None) -> list[tuple
             head = (int(r["transaction_id"]), r["actor"], r["origin"], r["operation"])
             rows.append((int(r["row_id"]), *head, r["field"], r["old"], r["new"]))
     else:
-        table = "\n".join(line for line in out.splitlines() if " changes; " not in line)
+        table = "\n".join(line for line in out.splitlines() if " transaction" not in line)
         head: tuple[Any, ...] = ()
         for r in table_rows(table)[1]:
             if r["tx"]:  # continuation lines of the same change leave these blank
@@ -174,7 +175,7 @@ def test_history_prints_every_field_change_in_each_format(scenario: Scenario, fm
         assert "\x1b" not in out and "Audit \\x1b[31mtrails\\x1b[0m" in out
     if fmt == "table":
         assert out.splitlines()[0].split() == [
-            "TX", "TIME", "ACTOR", "ORIGIN", "OPERATION", "FIELD", "OLD", "NEW", "REASON"
+            "TX", "TIME", "ACTOR", "ORIGIN", "OPERATION", "FIELD", "OLD", "NEW", "REASON", "CLIENT"
         ]  # fmt: skip
         assert "create the programme" in out
 
@@ -182,16 +183,12 @@ def test_history_prints_every_field_change_in_each_format(scenario: Scenario, fm
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_changes_prints_the_feed_in_each_format(scenario: Scenario, fmt: str) -> None:
     talk = scenario.ids["talk"]
-    out = cli(
-        scenario,
-        "changes",
-        "--model",
-        "session",
-        "--event-id",
-        str(scenario.ids["event"]),
-        "--format",
-        fmt,
+    event = str(scenario.ids["event"])
+    result = run_cli(
+        scenario.url, "changes", "--model", "session", "--event-id", event, "--format", fmt
     )
+    assert result.code == 0
+    out = result.out
     assert changes_from(fmt, out, row_id=talk) == expected_change_rows(scenario, fmt)
     assert {r[0] for r in changes_from(fmt, out)} == {
         scenario.tx[s] for s in ("create", "move", "cospeaker", "raw", "swap", "delete", "revert")
@@ -203,7 +200,22 @@ def test_changes_prints_the_feed_in_each_format(scenario: Scenario, fmt: str) ->
         assert document["next_after_transaction"] >= scenario.tx["revert"]
         assert {c["row_id"] for c in document["changes"]} == {talk, scenario.ids["workshop"]}
     if fmt == "table":
-        assert out.splitlines()[-1].startswith("8 changes; up to date; next: --after-transaction ")
+        assert out.splitlines()[-1].startswith(
+            "8 changes in 7 transactions; up to date; next: --after-transaction "
+        )
+    # Every format carries the cursor; csv on stderr, so that the CSV stays plain.
+    cursors = {
+        "json": lambda: json.loads(out),
+        "jsonl": lambda: json.loads(out.splitlines()[-1]),
+        "csv": lambda: dict(
+            (k, json.loads(v)) for k, v in (p.split("=") for p in result.err.split()[1:])
+        ),
+        "table": lambda: {"next_after_transaction": int(out.split()[-1]), "has_more": False},
+    }
+    cursor = cursors[fmt]()
+    assert cursor["has_more"] is False
+    assert cursor["next_after_transaction"] >= scenario.tx["revert"]
+    assert result.err == ("" if fmt != "csv" else result.err.splitlines()[0] + "\n")
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -222,34 +234,25 @@ def test_who_changed_prints_each_change_of_the_field(scenario: Scenario, fmt: st
     )
     tokyo, tx = ZoneInfo("Asia/Tokyo"), scenario.tx
     ten, noon = START + timedelta(hours=1), START + timedelta(hours=3)
+    # Newest first; the delete clears the last value, the revert's re-insert sets it again.
+    steps = [
+        ("revert", "erin", "revert", "insert", None, noon),
+        ("delete", "alice", "api", "delete", noon, None),
+        ("move", "bob", "api", "update", ten, noon),
+        ("create", "alice", "api", "insert", None, ten),
+    ]
     expected = [
-        (
-            tx["move"],
-            "bob",
-            "api",
-            "update",
-            "starts_at",
-            cell(fmt, ten, tokyo),
-            cell(fmt, noon, tokyo),
-        ),
-        (
-            tx["create"],
-            "alice",
-            "api",
-            "insert",
-            "starts_at",
-            cell(fmt, None),
-            cell(fmt, ten, tokyo),
-        ),
+        (tx[step], actor, origin, op, "starts_at", cell(fmt, old, tokyo), cell(fmt, new, tokyo))
+        for step, actor, origin, op, old, new in steps
     ]
     assert changes_from(fmt, out) == expected
     assert "+09:00" in out and "+00:00" not in out
     if fmt == "table":
         _, rows = table_rows(out)
-        assert rows[0]["time"] == scenario.at["move"].astimezone(tokyo).isoformat(
+        assert rows[2]["time"] == scenario.at["move"].astimezone(tokyo).isoformat(
             timespec="seconds"
         )
-        assert rows[0]["reason"] == "later slot"
+        assert rows[2]["reason"] == "later slot"
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -280,11 +283,11 @@ def test_show_prints_the_row_as_it_was_in_each_format(scenario: Scenario, fmt: s
         values = {r["field"]: r["value"] for r in csv.DictReader(io.StringIO(out))}
     else:
         first, rest = out.split("\n", 1)
-        assert (
-            first.startswith(f"session {workshop} at ")
-            and ": deleted (version of transaction " in first
+        delete = scenario.at["delete"].isoformat(timespec="seconds")
+        assert first == (
+            f"session {workshop} at {delete}: deleted; latest change: transaction"
+            f" {scenario.tx['delete']}, {delete} by alice (api): duplicate"
         )
-        assert f"{scenario.tx['delete']}," in first and "by alice)" in first
         values = {r["field"]: r["value"] for r in table_rows(rest)[1]}
     assert {k: values[k] for k in expected} == {k: cell(fmt, v) for k, v in expected.items()}
     assert values["speakers"] == f"Grace Hopper (#{scenario.ids['grace']})"

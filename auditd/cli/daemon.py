@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import time
 from datetime import datetime
 from typing import Any, TextIO
 
 from auditd import migrate
 from auditd.cli.context import CommandContext
+from auditd.cli.progress import progress_line
 from auditd.daemon import service
 from auditd.daemon.jobs import JobOverview, job_overview, run_job
-from auditd.daemon.runner import ProgressCallback
 from auditd.daemon.runs import RunRecord
 
 
@@ -87,41 +86,10 @@ def run_jobs(context: CommandContext, args: argparse.Namespace) -> int:
     return 0
 
 
-class _ProgressBar:
-    """``job: 1200/3000 rows (40%)`` redrawn on stderr, at most ten times a second."""
-
-    def __init__(self, job: str, err: TextIO) -> None:
-        self._job = job
-        self._err = err
-        self._shown = 0.0
-        self.drawn = False
-
-    def __call__(self, done: int, total: int | None) -> None:
-        now = time.monotonic()
-        if now - self._shown < 0.1 and (total is None or done < total):
-            return
-        self._shown = now
-        share = f" ({100 * done // total}%)" if total else ""
-        total_text = f"/{total}" if total is not None else ""
-        self._err.write(f"\r{self._job}: {done}{total_text} rows{share}")
-        self._err.flush()
-        self.drawn = True
-
-    def close(self) -> None:
-        if self.drawn:
-            self._err.write("\n")
-            self._err.flush()
-
-
 def _run(context: CommandContext, job: str, *, dry_run: bool = False) -> RunRecord:
     migrate.require_head(context.engine)
-    bar = _ProgressBar(job, context.err) if context.out.isatty() else None
-    progress: ProgressCallback | None = bar
-    try:
+    with progress_line(job, stream=context.err) as progress:
         record = run_job(context.engine, context.settings, job, dry_run=dry_run, progress=progress)
-    finally:
-        if bar is not None:
-            bar.close()
     assert record is not None  # manual runs always run or raise
     return record
 

@@ -18,6 +18,7 @@ from auditd import migrate
 from auditd.cli.arguments import check_time_range, parse_positive_id, parse_time
 from auditd.cli.chart import check_chart_path, check_chart_range, daily_counts, write_chart
 from auditd.cli.context import CommandContext
+from auditd.cli.follow import MAX_INTERVAL, MIN_INTERVAL, follow
 from auditd.cli.render import (
     FORMATS,
     Renderer,
@@ -28,8 +29,10 @@ from auditd.cli.render import (
     write_revert,
     write_state,
 )
+from auditd.cli.table import terminal_width
 from auditd.errors import UsageError
 from auditd.history import api
+from auditd.history.records import ChangePage
 from auditd.history.tables import check_model_name
 from auditd.timeparse import parse_zone
 
@@ -57,8 +60,14 @@ def _output_options() -> argparse.ArgumentParser:
     options.add_argument(
         "--tz",
         metavar="ZONE",
-        help="IANA time zone for displayed times and for input times without an offset"
-        " (default: UTC)",
+        help="show times in ZONE, an IANA name such as Europe/Berlin (default: UTC);"
+        " input times without an offset are read in ZONE (without --tz they need one)",
+    )
+    options.add_argument(
+        "--csv-formulas",
+        action="store_true",
+        help="write CSV cells that start with = + - @ as they are (default: with a"
+        " leading ' so that a spreadsheet shows them as text instead of running them)",
     )
     return options
 
@@ -71,9 +80,36 @@ def _row_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("id", metavar="ID", type=_id("id"), help="the row's id")
 
 
+def _cursor(text: str) -> int:
+    """0 (from the beginning) or a transaction id."""
+    if text.strip() == "0":
+        return 0
+    return int(_id("transaction id")(text))
+
+
+def _interval(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not MIN_INTERVAL <= seconds <= MAX_INTERVAL:  # also refuses nan
+        raise argparse.ArgumentTypeError(
+            f"interval must be {MIN_INTERVAL} to {MAX_INTERVAL:g} seconds, got {text!r}"
+        )
+    return seconds
+
+
+_cursor.__name__ = "cursor"
+_interval.__name__ = "interval"
+
+
 def register(commands: Any) -> None:
     common = [_output_options()]
-    order = {"choices": ("newest", "oldest"), "default": "newest", "help": "default: newest"}
+    order = {
+        "choices": ("newest", "oldest"),
+        "default": "newest",
+        "help": "newest first (default) or oldest first",
+    }
 
     parser = commands.add_parser("history", parents=common, help="every change of one row")
     _row_arguments(parser)
@@ -82,26 +118,45 @@ def register(commands: Any) -> None:
 
     parser = commands.add_parser("show", parents=common, help="a row as it was at a time")
     _row_arguments(parser)
-    parser.add_argument("--at", metavar="TIME", help="ISO 8601 time (default: now)")
+    parser.add_argument(
+        "--at", metavar="TIME", help="ISO 8601 time, with an offset or with --tz (default: now)"
+    )
     parser.set_defaults(handler=run_show)
 
     parser = commands.add_parser(
-        "changes", parents=common, help="the change feed, oldest first, with a polling cursor"
+        "changes", parents=common, help="the change feed, oldest first, with a cursor"
     )
     parser.add_argument("--since", metavar="TIME", help="issued at or after TIME")
     parser.add_argument("--until", metavar="TIME", help="issued before TIME")
     parser.add_argument("--model", metavar="MODEL", help=MODEL_HELP)
-    parser.add_argument("--actor", metavar="NAME", help="changes by this actor")
-    parser.add_argument("--field", metavar="FIELD", help="changes of this field")
+    parser.add_argument("--actor", metavar="NAME", help="only changes by this actor")
+    parser.add_argument("--field", metavar="FIELD", help="only changes of this field")
     parser.add_argument("--event-id", metavar="N", type=_id("event id"), help="rows of event N")
     parser.add_argument(
         "--after-transaction",
         metavar="N",
-        type=_id("transaction id"),
-        help="cursor: only transactions after N (pass the last id seen)",
+        type=_cursor,
+        help="cursor: only transactions after N, the next_after_transaction (or last"
+        " transaction_id) of the previous page; 0 starts from the beginning (default)",
     )
     parser.add_argument(
-        "--limit", metavar="N", type=_id("limit"), default=1000, help="page size (default 1000)"
+        "--limit",
+        metavar="N",
+        type=_id("limit"),
+        default=1000,
+        help="at most N transactions per page, each with all its changes (default: 1000)",
+    )
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep polling and print new changes as they commit, until SIGINT or SIGTERM",
+    )
+    parser.add_argument(
+        "--interval",
+        metavar="SECONDS",
+        type=_interval,
+        default=1.0,
+        help="with --follow: seconds between polls when up to date (default: 1)",
     )
     parser.set_defaults(handler=run_changes)
 
@@ -117,17 +172,36 @@ def register(commands: Any) -> None:
         "revert", parents=common, help="restore a row as of a transaction (recorded as a change)"
     )
     _row_arguments(parser)
-    parser.add_argument("--to", metavar="TRANSACTION", type=_id("transaction id"), required=True)
+    parser.add_argument(
+        "--to",
+        metavar="TRANSACTION",
+        type=_id("transaction id"),
+        required=True,
+        help="restore the row as it was right after this transaction (see `history`)",
+    )
     parser.add_argument("--reason", metavar="TEXT", help="why (stored with the revert)")
     parser.add_argument("--actor", metavar="NAME", help="who reverts (default: login name)")
     parser.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
     parser.set_defaults(handler=run_revert)
 
     parser = commands.add_parser("report", parents=common, help="counts of changes in a range")
-    parser.add_argument("--since", metavar="TIME", required=True)
-    parser.add_argument("--until", metavar="TIME", required=True)
-    parser.add_argument("--by", choices=api.REPORT_DIMENSIONS, default="day")
-    parser.add_argument("--chart", metavar="FILE", help="also write changes per day as SVG")
+    parser.add_argument(
+        "--since", metavar="TIME", required=True, help="first moment counted (ISO 8601)"
+    )
+    parser.add_argument(
+        "--until", metavar="TIME", required=True, help="end of the range, not counted (ISO 8601)"
+    )
+    parser.add_argument(
+        "--by",
+        choices=api.REPORT_DIMENSIONS,
+        default="day",
+        help="group by local day (in --tz), actor, model or model.field (default: day)",
+    )
+    parser.add_argument(
+        "--chart",
+        metavar="FILE",
+        help="also write the changes over time to FILE.svg (bars per day, week or month)",
+    )
     parser.set_defaults(handler=run_report)
 
 
@@ -137,7 +211,14 @@ def _zone(args: argparse.Namespace) -> ZoneInfo | None:
 
 def _renderer(context: CommandContext, args: argparse.Namespace, zone: ZoneInfo | None) -> Renderer:
     fmt = args.format or default_format(context.out)
-    return Renderer(context.out, fmt, zone or ZoneInfo("UTC"))
+    return Renderer(
+        context.out,
+        fmt,
+        zone or ZoneInfo("UTC"),
+        width=terminal_width(context.out),
+        keep_formulas=args.csv_formulas,
+        err=context.err,
+    )
 
 
 def _engine(context: CommandContext) -> sa.Engine:
@@ -183,18 +264,34 @@ def run_changes(context: CommandContext, args: argparse.Namespace) -> int:
     check_time_range(since, until)
     if args.model is not None:
         check_model_name(args.model)
-    page = api.changes(
-        _engine(context),
-        since=since,
-        until=until,
-        model=args.model,
-        actor=args.actor,
-        field=args.field,
-        event_id=args.event_id,
-        after_transaction=args.after_transaction,
-        limit=args.limit,
-    )
-    write_page(renderer, page)
+    if args.follow and renderer.format == "json":
+        raise UsageError(
+            "--follow prints a stream, which --format json cannot hold",
+            "use --format jsonl, csv or table",
+        )
+    engine = _engine(context)
+
+    def fetch(after: int | None) -> ChangePage:
+        return api.changes(
+            engine,
+            since=since,
+            until=until,
+            model=args.model,
+            actor=args.actor,
+            field=args.field,
+            event_id=args.event_id,
+            after_transaction=after,
+            limit=args.limit,
+        )
+
+    if not args.follow:
+        write_page(renderer, fetch(args.after_transaction))
+        return 0
+
+    def write(page: ChangePage, first: bool) -> None:
+        write_page(renderer, page, with_header=first)
+
+    follow(fetch, write, after=args.after_transaction, interval=args.interval, out=context.out)
     return 0
 
 
