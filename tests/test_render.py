@@ -110,8 +110,8 @@ def test_times_are_shown_with_an_offset_in_the_display_zone() -> None:
 def test_table_cells_are_clipped_and_continuation_lines_blank_the_change() -> None:
     lines = render("table", change=a_change(title="x" * 200)).splitlines()
     header = ["TX", "TIME", "MODEL", "ID", "ACTOR", "ORIGIN", "OPERATION", "FIELD", "OLD", "NEW"]
-    assert lines[0].split() == [*header, "REASON"]
-    assert "x" * 59 + "…" in lines[1] and "x" * 60 not in lines[1]
+    assert lines[0].split() == [*header, "REASON", "CLIENT"]
+    assert "x" * 79 + "…" in lines[1] and "x" * 80 not in lines[1]
     assert lines[2].lstrip().startswith("starts_at") and not lines[2].startswith("77")
 
 

@@ -19,22 +19,18 @@ from auditd.cli.arguments import check_time_range, parse_positive_id, parse_time
 from auditd.cli.chart import check_chart_path, check_chart_range, daily_counts, write_chart
 from auditd.cli.context import CommandContext
 from auditd.cli.follow import MAX_INTERVAL, MIN_INTERVAL, follow
+from auditd.cli.output import display_zone, make_renderer, output_options
 from auditd.cli.render import (
-    FORMATS,
-    Renderer,
-    default_format,
     write_changes,
     write_page,
     write_report,
     write_revert,
     write_state,
 )
-from auditd.cli.table import terminal_width
 from auditd.errors import UsageError
 from auditd.history import api
 from auditd.history.records import ChangePage
 from auditd.history.tables import check_model_name
-from auditd.timeparse import parse_zone
 
 MODEL_HELP = f"one of: {', '.join(api.MODELS)}"
 
@@ -48,28 +44,6 @@ def _id(what: str) -> Any:
 
     parse.__name__ = what
     return parse
-
-
-def _output_options() -> argparse.ArgumentParser:
-    options = argparse.ArgumentParser(add_help=False)
-    options.add_argument(
-        "--format",
-        choices=FORMATS,
-        help="output format (default: table on a terminal, jsonl otherwise)",
-    )
-    options.add_argument(
-        "--tz",
-        metavar="ZONE",
-        help="show times in ZONE, an IANA name such as Europe/Berlin (default: UTC);"
-        " input times without an offset are read in ZONE (without --tz they need one)",
-    )
-    options.add_argument(
-        "--csv-formulas",
-        action="store_true",
-        help="write CSV cells that start with = + - @ as they are (default: with a"
-        " leading ' so that a spreadsheet shows them as text instead of running them)",
-    )
-    return options
 
 
 Handler = Callable[[CommandContext, argparse.Namespace], int]
@@ -104,7 +78,7 @@ _interval.__name__ = "interval"
 
 
 def register(commands: Any) -> None:
-    common = [_output_options()]
+    common = [output_options()]
     order = {
         "choices": ("newest", "oldest"),
         "default": "newest",
@@ -205,22 +179,6 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=run_report)
 
 
-def _zone(args: argparse.Namespace) -> ZoneInfo | None:
-    return None if args.tz is None else parse_zone(args.tz)
-
-
-def _renderer(context: CommandContext, args: argparse.Namespace, zone: ZoneInfo | None) -> Renderer:
-    fmt = args.format or default_format(context.out)
-    return Renderer(
-        context.out,
-        fmt,
-        zone or ZoneInfo("UTC"),
-        width=terminal_width(context.out),
-        keep_formulas=args.csv_formulas,
-        err=context.err,
-    )
-
-
 def _engine(context: CommandContext) -> sa.Engine:
     engine = context.engine
     migrate.require_head(engine)
@@ -228,7 +186,7 @@ def _engine(context: CommandContext) -> sa.Engine:
 
 
 def run_history(context: CommandContext, args: argparse.Namespace) -> int:
-    renderer = _renderer(context, args, _zone(args))
+    renderer = make_renderer(context, args, display_zone(args))
     check_model_name(args.model)
     changes = api.history(
         _engine(context), args.model, args.id, newest_first=args.order == "newest"
@@ -238,7 +196,7 @@ def run_history(context: CommandContext, args: argparse.Namespace) -> int:
 
 
 def run_who_changed(context: CommandContext, args: argparse.Namespace) -> int:
-    renderer = _renderer(context, args, _zone(args))
+    renderer = make_renderer(context, args, display_zone(args))
     check_model_name(args.model)
     changes = api.who_changed(
         _engine(context), args.model, args.id, args.field, newest_first=args.order == "newest"
@@ -248,8 +206,8 @@ def run_who_changed(context: CommandContext, args: argparse.Namespace) -> int:
 
 
 def run_show(context: CommandContext, args: argparse.Namespace) -> int:
-    zone = _zone(args)
-    renderer = _renderer(context, args, zone)
+    zone = display_zone(args)
+    renderer = make_renderer(context, args, zone)
     check_model_name(args.model)
     at = None if args.at is None else parse_time(args.at, zone, option="--at")
     write_state(renderer, api.row_at(_engine(context), args.model, args.id, at=at))
@@ -257,8 +215,8 @@ def run_show(context: CommandContext, args: argparse.Namespace) -> int:
 
 
 def run_changes(context: CommandContext, args: argparse.Namespace) -> int:
-    zone = _zone(args)
-    renderer = _renderer(context, args, zone)
+    zone = display_zone(args)
+    renderer = make_renderer(context, args, zone)
     since = None if args.since is None else parse_time(args.since, zone, option="--since")
     until = None if args.until is None else parse_time(args.until, zone, option="--until")
     check_time_range(since, until)
@@ -303,7 +261,7 @@ def _login_name() -> str | None:
 
 
 def run_revert(context: CommandContext, args: argparse.Namespace) -> int:
-    renderer = _renderer(context, args, _zone(args))
+    renderer = make_renderer(context, args, display_zone(args))
     check_model_name(args.model)
     result = api.revert(
         _engine(context),
@@ -319,8 +277,8 @@ def run_revert(context: CommandContext, args: argparse.Namespace) -> int:
 
 
 def run_report(context: CommandContext, args: argparse.Namespace) -> int:
-    zone = _zone(args)
-    renderer = _renderer(context, args, zone)
+    zone = display_zone(args)
+    renderer = make_renderer(context, args, zone)
     since = parse_time(args.since, zone, option="--since")
     until = parse_time(args.until, zone, option="--until")
     check_time_range(since, until)

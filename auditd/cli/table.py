@@ -18,7 +18,7 @@ from rich.cells import cell_len, set_cell_size
 MARKER = "…"
 SEPARATOR = "  "
 # Without a width limit a cell still stops here: tables are for reading.
-MAX_CELL = 60
+MAX_CELL = 80
 # A column cut to fit keeps at least this many cells (the last is the marker).
 MIN_CELL = 3
 
