@@ -16,7 +16,8 @@ import sqlalchemy as sa
 
 from auditd import migrate
 from auditd.cli.arguments import check_time_range, parse_positive_id, parse_time
-from auditd.cli.chart import check_chart_path, check_chart_range, daily_counts, write_chart
+from auditd.cli.cells import escape
+from auditd.cli.chart import bucket_counts, bucket_for, check_chart_path, write_chart
 from auditd.cli.context import CommandContext
 from auditd.cli.follow import MAX_INTERVAL, MIN_INTERVAL, follow
 from auditd.cli.output import display_zone, make_renderer, output_options
@@ -284,18 +285,20 @@ def run_report(context: CommandContext, args: argparse.Namespace) -> int:
     check_time_range(since, until)
     chart = None if args.chart is None else check_chart_path(args.chart)
     shown = zone or ZoneInfo("UTC")
-    if chart is not None:
-        check_chart_range(since, until, shown)
     with api.reading(_engine(context)) as snapshot:  # the chart counts what the report counts
         report = api.report(snapshot, since=since, until=until, by=args.by, tz=shown)
         by_day = report
         if chart is not None and args.by != "day":
             by_day = api.report(snapshot, since=since, until=until, tz=shown)
     if chart is not None:
-        days = daily_counts(by_day.rows, since, until, shown)
-        title = (
-            f"Changes per day, {days[0][0].isoformat()} to {days[-1][0].isoformat()} ({shown.key})"
+        bucket = bucket_for(since, until, shown)
+        bars = bucket_counts(by_day.rows, since, until, shown, bucket)
+        first, last = bars[0].start.isoformat(), bars[-1].start.isoformat()
+        write_chart(chart, bars, bucket, f"Changes per {bucket}, {first} to {last} ({shown.key})")
+        # On stderr: stdout may be the report in a format a script reads.
+        print(
+            f"chart of changes per {bucket} written to {escape(str(chart.resolve()))}",
+            file=context.err,
         )
-        write_chart(chart, days, title)
     write_report(renderer, report)
     return 0
