@@ -69,7 +69,7 @@ COMMANDS: dict[str, CommandHelp] = {
             "audittrail check-config",
             "audittrail --config /etc/audittrail/audittrail.toml check-config",
         ),
-        (0, 3),
+        (0, 2, 3),
     ),
     "demo": CommandHelp(
         "Load a small demo event with a history of edits into a migrated database (once).",
@@ -81,7 +81,7 @@ COMMANDS: dict[str, CommandHelp] = {
         " with systemd notification. SIGTERM or SIGINT stops it after the current batch,"
         " SIGHUP reloads the configuration.",
         ("audittrail serve", "audittrail --config /etc/audittrail/audittrail.toml serve"),
-        (0, 3, 4, 5, 6),
+        (0, 2, 3, 4, 5, 6),
     ),
     "jobs": CommandHelp(
         "List each job's schedule, its last run (status, time, rows) and its next run,"

@@ -3,7 +3,8 @@
 The width is ``COLUMNS`` when set (as for any terminal program), else the
 terminal's own when printing to one, else unlimited. When a table is wider,
 the least important columns give way first and, within one importance, the
-widest first; a cut cell ends with ``…``. Widths count terminal cells, so
+widest first, keeping their titles readable as long as they can; a cut
+cell ends with ``…``. Widths count terminal cells, so
 East Asian wide characters line up. Other formats carry the full values.
 """
 
@@ -46,19 +47,34 @@ def clip(text: str, width: int) -> str:
     return set_cell_size(text, width - 1).rstrip() + MARKER
 
 
-def _fit(natural: list[int], rank: Sequence[int], budget: int) -> list[int]:
-    """Column widths within ``budget``: columns of the highest rank shrink
-    first, the widest of them first, none below ``MIN_CELL``."""
+def _shrink(widths: list[int], columns: list[int], floors: Sequence[int], excess: int) -> int:
+    """Take up to ``excess`` cells from ``columns``, widest first, none below
+    its floor; returns the excess left."""
+    while excess > 0:
+        widest = max(columns, key=lambda i: widths[i] - floors[i])
+        if widths[widest] <= floors[widest]:
+            break
+        widths[widest] -= 1
+        excess -= 1
+    return excess
+
+
+def _fit(natural: list[int], titles: list[int], rank: Sequence[int], budget: int) -> list[int]:
+    """Column widths within ``budget``. Columns of the highest rank give way
+    first, down to their title's width, then together with the next rank,
+    and so on; then all ranked columns, then every column, down to
+    ``MIN_CELL``. Rank 0 columns (ids, times) are cut last."""
     widths = list(natural)
     excess = sum(widths) - budget
-    for level in sorted(set(rank), reverse=True):
-        group = [i for i, r in enumerate(rank) if r == level]
-        while excess > 0:
-            widest = max(group, key=lambda i: widths[i])
-            if widths[widest] <= MIN_CELL:
-                break
-            widths[widest] -= 1
-            excess -= 1
+    keep_titles = [min(n, max(t, MIN_CELL)) for n, t in zip(natural, titles, strict=True)]
+    keep_some = [min(n, MIN_CELL) for n in natural]
+    for level in range(max(rank, default=0), 0, -1):
+        ranked = [i for i, r in enumerate(rank) if r >= level]
+        excess = _shrink(widths, ranked, keep_titles, excess)
+    flexible = [i for i, r in enumerate(rank) if r > 0]
+    if flexible:
+        excess = _shrink(widths, flexible, keep_some, excess)
+    _shrink(widths, list(range(len(widths))), keep_some, excess)
     return widths
 
 
@@ -82,7 +98,8 @@ def layout(
     widths = natural
     if width is not None:
         budget = width - len(SEPARATOR) * (len(titles) - 1)
-        widths = _fit(natural, rank or [0] * len(titles), budget)
+        lengths = [cell_len(t) for t in titles]
+        widths = _fit(natural, lengths, rank or [0] * len(titles), budget)
     lines = []
     for row in [titles, *rows]:
         cells = [clip(cell, w) for cell, w in zip(row, widths, strict=True)]
