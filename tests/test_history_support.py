@@ -317,9 +317,10 @@ Log = list[tuple[int, float]]  # (transaction id, when it committed)
 
 
 def write_edits(engine: sa.Engine, session_id: int, count: int, log: Log, pause: float) -> None:
-    """``count`` edits of one session, one transaction each, ``pause`` apart."""
+    """``count`` more edits of one session (``log`` holds the earlier ones),
+    one transaction each, ``pause`` apart."""
     sessions = session_factory(engine)
-    for n in range(count):
+    for n in range(len(log), len(log) + count):
         with audit_context(actor="writer", origin="test"), sessions.begin() as session:
             session.get_one(Session, session_id).title = f"edit {n}"
             session.flush()
