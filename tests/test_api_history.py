@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -306,3 +307,30 @@ def test_history_follows_the_version_linkage_when_transaction_ids_go_down(
         (early_xid, "second", "third"),
     ]
     assert api.row_at(engine, "session", talk.id).values["title"] == "third"
+
+
+def _bad_calls(engine: sa.Engine) -> list[tuple[Callable[[], object], str]]:
+    since, until = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
+    return [
+        (lambda: api.changes(engine, actor="ali\x00ce"), "actor must not contain a NUL"),
+        (lambda: api.changes(engine, field="ti\x00tle"), "field must not contain a NUL"),
+        (lambda: api.changes(engine, actor=5), "actor must be text"),  # type: ignore[arg-type]
+        (lambda: api.changes(engine, after_transaction=-1), "after_transaction must be 0 or"),
+        (lambda: api.changes(engine, limit=True), "limit must be between 1 and"),
+        (lambda: api.changes(engine, since="2026-01-01"), "since must be a datetime"),  # type: ignore[arg-type]
+        (lambda: api.history(engine, "session", 1, newest_first="no"), "newest_first must be"),  # type: ignore[arg-type]
+        (lambda: api.history(engine, ["session"], 1), "unknown model"),  # type: ignore[arg-type]
+        (lambda: api.history("sqlite:///x.db", "session", 1), "an Engine or a Connection"),  # type: ignore[arg-type]
+        (lambda: api.who_changed(engine, "session", 1, None), "field must be text"),  # type: ignore[arg-type]
+        (lambda: api.row_at(engine, "session", 1, at="now"), "at must be a datetime"),  # type: ignore[arg-type]
+        (lambda: api.report(engine, since=since, until=until, tz=0), "tz must be"),  # type: ignore[arg-type]
+        (lambda: api.known_actors(engine, limit=0), "limit must be between"),
+        (lambda: api.revert(engine, "session", 1, to_transaction=1, dry_run=1), "dry_run must be"),  # type: ignore[arg-type]
+        (lambda: api.revert(engine, "session", 1, to_transaction=1, reason="a\x00"), "NUL"),
+    ]
+
+
+def test_every_bad_api_argument_is_a_usage_error(engine: sa.Engine) -> None:
+    for call, message in _bad_calls(engine):
+        with pytest.raises(UsageError, match=message):
+            call()

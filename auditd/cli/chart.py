@@ -40,7 +40,9 @@ def check_chart_path(text: str) -> Path:
     path = Path(text)
     if path.suffix.lower() not in CHART_SUFFIXES:
         raise UsageError(
-            f"--chart {text!r}: unsupported chart format {path.suffix or '(none)'!r}",
+            f"--chart {text!r}: unsupported chart format {path.suffix!r}"
+            if path.suffix
+            else f"--chart {text!r}: the file name has no suffix",
             "charts are written as SVG; give a file name ending in .svg",
         )
     if not path.parent.is_dir():
