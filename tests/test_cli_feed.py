@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from test_cli_console import AUDITTRAIL, audittrail
 from test_cli_history import table_rows
-from test_history_support import Log, wait_for_horizon, write_edits, write_late_edits
+from test_history_support import Log, current_transaction, wait_for_horizon, write_edits
 
 from auditd import api
 from auditd.capture.attribution import audit_context, session_factory
@@ -30,6 +30,7 @@ from auditd.models import Session
 
 Key = tuple[int, str, int]  # (transaction id, model, row id)
 DEADLINE = 300.0
+EDITS = 5  # per writer
 
 
 def _keys_from_table(lines: list[str]) -> list[Key]:
@@ -95,7 +96,7 @@ class PagingScript:
     def poll(self, writing: bool) -> None:
         result = audittrail(
             "--database-url", self.url, "changes", "--after-transaction", str(self.cursor),
-            "--limit", "10", "--format", self.fmt,
+            "--limit", "4", "--format", self.fmt,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         keys, self.cursor = read_page(self.fmt, result.stdout, result.stderr)
@@ -150,22 +151,36 @@ def test_scripts_following_the_feed_in_every_format_get_each_change_exactly_once
         s.add_all(rows)
     ids = [row.id for row in rows]
     followers = [Follower(database_url, fmt) for fmt in ("jsonl", "csv", "table")]
-    logs: list[Log] = [[] for _ in range(4)]
-    enough = threading.Event()  # every reader has read several times while writers wrote
-
-    def write_until_enough(session_id: int, log: Log) -> None:
-        while not enough.is_set() or len(log) < 5:
-            write_edits(engine, session_id, 1, log, 1.0)
-
-    writers = [
-        threading.Thread(target=write_until_enough, args=(ids[n], logs[n])) for n in range(3)
-    ]
-    late = engine.dialect.name == "postgresql"
-    if late:
-        writers.append(
-            threading.Thread(target=write_late_edits, args=(engine, ids[3], 3, logs[3], 2.0))
-        )
     scripts = [PagingScript(database_url, fmt) for fmt in ("json", "jsonl", "csv", "table")]
+    logs: list[Log] = [[] for _ in range(4)]
+
+    def polls() -> int:
+        return sum(script.polls for script in scripts)
+
+    # Writers are paced by the readers, not by a clock: an edit every three
+    # polls (once all four scripts have started), so the scripts read between
+    # commits however slowly the machine runs them.
+    def write_paced(session_id: int, log: Log) -> None:
+        for n in range(EDITS):
+            _until(lambda n=n: polls() >= len(scripts) + 3 * n, "the readers")
+            write_edits(engine, session_id, 1, log, 0.0)
+
+    def write_late(session_id: int, log: Log) -> None:
+        # Takes its transaction id, then commits only after another writer
+        # committed a transaction with a larger id.
+        sessions = session_factory(engine)
+        for n in range(3):
+            with audit_context(actor="late", origin="test"), sessions.begin() as session:
+                session.get_one(Session, session_id).title = f"late {n}"
+                session.flush()
+                tx = current_transaction(session.connection())
+                _until(lambda tx=tx: any(t > tx for w in logs[:3] for t, _ in w), "a later commit")
+            log.append((tx, time.monotonic()))
+
+    writers = [threading.Thread(target=write_paced, args=(ids[n], logs[n])) for n in range(3)]
+    late = engine.dialect.name == "postgresql"
+    if late:  # SQLite serialises writers: nobody can commit past an open one
+        writers.append(threading.Thread(target=write_late, args=(ids[3], logs[3])))
     everything: list[Key] = []
     known = threading.Event()  # set once `everything` is read, after the writers
 
@@ -179,12 +194,9 @@ def test_scripts_following_the_feed_in_every_format_get_each_change_exactly_once
     pollers = [threading.Thread(target=keep_polling, args=(script,)) for script in scripts]
     for poller in pollers:
         poller.start()
-    # Write once every reader is running (the console script takes a while to start).
-    _until(lambda: all(s.polls for s in scripts) and all(f.out for f in followers), "readers")
+    _until(lambda: all(f.out for f in followers), "the followers")
     for writer in writers:
         writer.start()
-    _until(lambda: all(s.polls_while_writing >= 2 for s in scripts), "reads while writing")
-    enough.set()
     for writer in writers:
         writer.join()
     wait_for_horizon(engine, max(tx for log in logs for tx, _ in log))
@@ -198,9 +210,10 @@ def test_scripts_following_the_feed_in_every_format_get_each_change_exactly_once
         _until(lambda f=follower: len(f.seen()) >= len(everything), f"--follow {follower.fmt}")
     stopped = [follower.stop() for follower in followers]
 
-    assert len(everything) == 4 + sum(map(len, logs)) >= 4 + 15 + (3 if late else 0)
+    assert len(everything) == 4 + 3 * EDITS + (3 if late else 0)
     for script in scripts:
         assert script.seen == everything, f"{script.fmt}: a change was missed or repeated"
+        assert script.polls_while_writing >= 2, script.fmt
     for follower, (code, err) in zip(followers, stopped, strict=True):
         assert follower.seen() == everything, f"--follow {follower.fmt}"
         assert code == 0, err  # SIGTERM ends a follow cleanly

@@ -329,19 +329,6 @@ def write_edits(engine: sa.Engine, session_id: int, count: int, log: Log, pause:
         time.sleep(pause)  # keep writing while the readers read
 
 
-def write_late_edits(engine: sa.Engine, session_id: int, count: int, log: Log, hold: float) -> None:
-    """Edits that take their transaction id first, then wait ``hold`` seconds
-    while others commit transactions with larger ids, then commit."""
-    sessions = session_factory(engine)
-    for n in range(count):
-        with audit_context(actor="late", origin="test"), sessions.begin() as session:
-            session.get_one(Session, session_id).title = f"late {n}"
-            session.flush()
-            tx = current_transaction(session.connection())
-            time.sleep(hold)
-        log.append((tx, time.monotonic()))
-
-
 def current_transaction(connection: sa.Connection) -> int:
     if connection.dialect.name == "postgresql":
         query = "SELECT pg_current_xact_id()::text::bigint"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -47,9 +46,6 @@ def _id(what: str) -> Any:
     return parse
 
 
-Handler = Callable[[CommandContext, argparse.Namespace], int]
-
-
 def _row_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     parser.add_argument("id", metavar="ID", type=_id("id"), help="the row's id")
@@ -72,10 +68,6 @@ def _interval(text: str) -> float:
             f"interval must be {MIN_INTERVAL} to {MAX_INTERVAL:g} seconds, got {text!r}"
         )
     return seconds
-
-
-_cursor.__name__ = "cursor"
-_interval.__name__ = "interval"
 
 
 def register(commands: Any) -> None:
