@@ -115,7 +115,7 @@ def require_sqlite_file(settings: DatabaseSettings) -> None:
     if not Path(database).is_file():
         raise DatabaseUnavailableError(
             f"SQLite database {database!r} not found",
-            "check database.url (or --database-url), or create it with `audittrail migrate`",
+            "check database.url, or create it with `audittrail migrate`",
         )
 
 

@@ -243,8 +243,8 @@ def test_a_missing_sqlite_file_is_not_found_and_nothing_is_created(
     assert result.returncode == 4, result.stderr
     assert result.stdout == ""
     assert result.stderr == (
-        f"error: SQLite database '{missing}' not found (check database.url (or"
-        " --database-url), or create it with `audittrail migrate`)\n"
+        f"error: SQLite database '{missing}' not found (check database.url,"
+        " or create it with `audittrail migrate`)\n"
     )
     assert tree(tmp_path) == before
 

@@ -89,9 +89,14 @@ class VersionDiff:
         )
 
     def _comparable(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        # Compare values the way the Python diff compares them.
+        if isinstance(column.type, sa.JSON):
+            # JSON null reads as None in Python, like SQL NULL; as text, the
+            # values compare on both backends (json has no = on PostgreSQL).
+            return sa.func.nullif(sa.cast(column, sa.Text), "null")
         # SQLite keeps timestamps as text: CURRENT_TIMESTAMP defaults lack the
         # fraction SQLAlchemy writes, so the same instant can be stored as two
-        # strings. Compare them the way the Python diff compares the values.
+        # strings.
         if self.dialect != "sqlite" or not isinstance(column.type, UTCDateTime):
             return column
         text = sa.type_coerce(column, sa.String)
