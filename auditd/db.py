@@ -105,6 +105,20 @@ def ensure_sqlite_folder(settings: DatabaseSettings) -> None:
         ) from None
 
 
+def require_sqlite_file(settings: DatabaseSettings) -> None:
+    """:class:`DatabaseUnavailableError` when the SQLite database file does not
+    exist (SQLite would create it, and its folder is not made either); an
+    SQLite URI filename is left to SQLite."""
+    database = settings.connect_url().database or ""
+    if settings.backend != "sqlite" or database.startswith("file:"):
+        return
+    if not Path(database).is_file():
+        raise DatabaseUnavailableError(
+            f"SQLite database {database!r} not found",
+            "check database.url, or create it with `audittrail migrate`",
+        )
+
+
 def describe_connection_error(error: BaseException, settings: DatabaseSettings) -> str:
     """One line saying why the database cannot be used, without any secret."""
     return f"cannot connect to {settings.masked_url()}: {first_line(error)}"

@@ -50,7 +50,9 @@ def in_utc(value: datetime, shown: str) -> datetime:
 
 
 def require_aware(value: datetime, name: str) -> datetime:
-    """``value`` in UTC; :class:`UsageError` if it is naive."""
+    """``value`` in UTC; :class:`UsageError` if it is not a datetime or is naive."""
+    if not isinstance(value, datetime):
+        raise UsageError(f"{name} must be a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise UsageError(f"{name} must be timezone-aware, got {value.isoformat()}")
     return in_utc(value, f"{name} {value.isoformat()}")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -128,6 +129,9 @@ def test_history_shows_a_deletion_and_the_revert_that_recreated_the_row(
 ) -> None:
     tx, ids = scenario.tx, scenario.ids
     history = api.history(scenario.engine, "session", ids["workshop"], newest_first=False)
+    before = api.row_at(scenario.engine, "session", ids["workshop"], at=scenario.at["delete"])
+    last = {name: value for name, value in before.values.items() if value is not None}
+    assert last["starts_at"] == START + timedelta(hours=3) and "subtitle" not in last
     matches(
         [summary(c) for c in history],
         [
@@ -140,10 +144,13 @@ def test_history_shows_a_deletion_and_the_revert_that_recreated_the_row(
                 "starts_at": (START + timedelta(hours=1), START + timedelta(hours=3)),
                 "state": ("pending", "accepted"),
             }),
+            # A delete clears the last values; the re-insert sets them again.
             (tx["delete"], "alice", "api", "delete", "duplicate", {
+                **{name: (value, None) for name, value in last.items()},
                 "speakers": ([], [ids["grace"]]),
             }),
             (tx["revert"], "erin", "revert", "insert", "deleted by mistake", {
+                **{name: (None, value) for name, value in last.items()},
                 "speakers": ([ids["grace"]], []),
             }),
         ],
@@ -171,7 +178,10 @@ def test_history_covers_events_tracks_and_speakers(
 def test_who_changed_lists_each_change_of_one_field(scenario: Scenario) -> None:
     tx, ids = scenario.tx, scenario.ids
     changes = api.who_changed(scenario.engine, "session", ids["workshop"], "starts_at")
+    three = START + timedelta(hours=3)
     assert [(c.transaction_id, c.actor, c.fields) for c in changes] == [
+        (tx["revert"], "erin", (api.FieldChange(field="starts_at", old=None, new=three),)),
+        (tx["delete"], "alice", (api.FieldChange(field="starts_at", old=three, new=None),)),
         (tx["move"], "bob", (api.FieldChange(field="starts_at", old=START + timedelta(hours=1),
                                              new=START + timedelta(hours=3)),)),
         (tx["create"], "alice", (api.FieldChange(field="starts_at", old=None,
@@ -194,7 +204,8 @@ def test_row_at_gives_the_values_and_speakers_in_effect_then(scenario: Scenario)
     assert state.values["title"] == "Audit trails"
     assert state.values["state"] == "pending"
     assert [s.id for s in state.speakers or ()] == [ids["ada"], ids["grace"]]
-    assert state.transaction_id == scenario.tx["create"]
+    # The latest change by then only added a speaker; it is the one named.
+    assert (state.transaction_id, state.actor) == (scenario.tx["cospeaker"], "carol")
 
     now = api.row_at(scenario.engine, "session", ids["talk"])
     assert now.values["title"] == RAW_TITLE
@@ -296,3 +307,30 @@ def test_history_follows_the_version_linkage_when_transaction_ids_go_down(
         (early_xid, "second", "third"),
     ]
     assert api.row_at(engine, "session", talk.id).values["title"] == "third"
+
+
+def _bad_calls(engine: sa.Engine) -> list[tuple[Callable[[], object], str]]:
+    since, until = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
+    return [
+        (lambda: api.changes(engine, actor="ali\x00ce"), "actor must not contain a NUL"),
+        (lambda: api.changes(engine, field="ti\x00tle"), "field must not contain a NUL"),
+        (lambda: api.changes(engine, actor=5), "actor must be text"),  # type: ignore[arg-type]
+        (lambda: api.changes(engine, after_transaction=-1), "after_transaction must be 0 or"),
+        (lambda: api.changes(engine, limit=True), "limit must be between 1 and"),
+        (lambda: api.changes(engine, since="2026-01-01"), "since must be a datetime"),  # type: ignore[arg-type]
+        (lambda: api.history(engine, "session", 1, newest_first="no"), "newest_first must be"),  # type: ignore[arg-type]
+        (lambda: api.history(engine, ["session"], 1), "unknown model"),  # type: ignore[arg-type]
+        (lambda: api.history("sqlite:///x.db", "session", 1), "an Engine or a Connection"),  # type: ignore[arg-type]
+        (lambda: api.who_changed(engine, "session", 1, None), "field must be text"),  # type: ignore[arg-type]
+        (lambda: api.row_at(engine, "session", 1, at="now"), "at must be a datetime"),  # type: ignore[arg-type]
+        (lambda: api.report(engine, since=since, until=until, tz=0), "tz must be"),  # type: ignore[arg-type]
+        (lambda: api.known_actors(engine, limit=0), "limit must be between"),
+        (lambda: api.revert(engine, "session", 1, to_transaction=1, dry_run=1), "dry_run must be"),  # type: ignore[arg-type]
+        (lambda: api.revert(engine, "session", 1, to_transaction=1, reason="a\x00"), "NUL"),
+    ]
+
+
+def test_every_bad_api_argument_is_a_usage_error(engine: sa.Engine) -> None:
+    for call, message in _bad_calls(engine):
+        with pytest.raises(UsageError, match=message):
+            call()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -43,8 +44,8 @@ def assert_one_line_error(
 @pytest.mark.parametrize(
     ("config", "fragment"),
     [
-        ("[database]\nurl = 'sqlite:///x.db'\nurll = 1\n", "urll"),
-        ("[databse]\nurl = 'sqlite:///x.db'\n", "databse"),
+        ("[database]\nurl = 'sqlite:////tmp/x.db'\nurll = 1\n", "urll"),
+        ("[databse]\nurl = 'sqlite:////tmp/x.db'\n", "databse"),
         ("[service]\nbatch_size = -5\n", "batch_size"),
         ("[jobs.sync]\ninterval_seconds = 'often'\n", "interval_seconds"),
         ("[jobs.reconcile]\ncron = '61 * * * *'\n", "cron"),
@@ -66,7 +67,9 @@ def test_config_mistake_is_one_line_exit_3_and_writes_nothing(
 
 
 def test_unknown_environment_variable_is_rejected(tmp_path: Path) -> None:
-    result = run_cli("check-config", cwd=tmp_path, env={"AUDITD_DATABASE_URI": "sqlite:///x.db"})
+    result = run_cli(
+        "check-config", cwd=tmp_path, env={"AUDITD_DATABASE_URI": "sqlite:////tmp/x.db"}
+    )
     assert_one_line_error(result, 3, "AUDITD_DATABASE_URI")
 
 
@@ -81,7 +84,7 @@ def test_unreachable_database_is_one_line_exit_4_without_password(tmp_path: Path
     assert "hunter2" not in result.stderr
 
 
-@pytest.mark.parametrize("command", ["migrate", "jobs", "serve"])
+@pytest.mark.parametrize("command", ["migrate", "serve"])
 def test_a_database_folder_that_cannot_be_created_is_one_line_exit_4(
     tmp_path: Path, command: str
 ) -> None:
@@ -100,7 +103,15 @@ def test_check_config_masks_password_and_shows_psycopg2(tmp_path: Path) -> None:
     assert 'url = "postgresql+psycopg2://u:***@db/x"' in result.stdout
 
 
+def test_demo_refuses_a_database_that_does_not_exist_yet(tmp_path: Path) -> None:
+    result = run_cli("demo", cwd=tmp_path)
+    assert_one_line_error(result, 4, "not found", "audittrail migrate")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_demo_refuses_unmigrated_database(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir()
+    sqlite3.connect(tmp_path / "state" / "audittrail.db").close()
     result = run_cli("demo", cwd=tmp_path)
     assert_one_line_error(result, 5, "audittrail migrate")
 
@@ -137,4 +148,4 @@ def test_a_migration_in_the_wrong_direction_is_refused(
     again = run_cli("migrate", cwd=tmp_path)
     assert again.returncode == 0
     head = migrate.head_revision()
-    assert f"schema: {head} -> {head}" in again.stdout
+    assert f"schema already at {head}, nothing to do" in again.stdout

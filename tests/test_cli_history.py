@@ -51,7 +51,7 @@ def cell(fmt: str, value: Any, zone: ZoneInfo = UTC) -> Any:
     if fmt in ("json", "jsonl"):
         return value.astimezone(zone).isoformat() if isinstance(value, datetime) else value
     if value is None:
-        return "(null)" if fmt == "table" else ""
+        return "-" if fmt == "table" else ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
@@ -141,6 +141,7 @@ def changes_from(fmt: str, out: str, *, row_id: int | None = None) -> list[tuple
         )
         if isinstance(changes, dict):
             changes = changes["changes"]
+        changes = [c for c in changes if "next_after_transaction" not in c]  # the cursor line
         for c in changes:
             for f in c["fields"]:
                 speakers = f["field"] == "speakers"
@@ -152,7 +153,7 @@ def changes_from(fmt: str, out: str, *, row_id: int | None = None) -> list[tuple
             head = (int(r["transaction_id"]), r["actor"], r["origin"], r["operation"])
             rows.append((int(r["row_id"]), *head, r["field"], r["old"], r["new"]))
     else:
-        table = "\n".join(line for line in out.splitlines() if " changes; " not in line)
+        table = "\n".join(line for line in out.splitlines() if " transaction" not in line)
         head: tuple[Any, ...] = ()
         for r in table_rows(table)[1]:
             if r["tx"]:  # continuation lines of the same change leave these blank
@@ -174,7 +175,7 @@ def test_history_prints_every_field_change_in_each_format(scenario: Scenario, fm
         assert "\x1b" not in out and "Audit \\x1b[31mtrails\\x1b[0m" in out
     if fmt == "table":
         assert out.splitlines()[0].split() == [
-            "TX", "TIME", "ACTOR", "ORIGIN", "OPERATION", "FIELD", "OLD", "NEW", "REASON"
+            "TX", "TIME", "ACTOR", "ORIGIN", "OPERATION", "FIELD", "OLD", "NEW", "REASON", "CLIENT"
         ]  # fmt: skip
         assert "create the programme" in out
 
@@ -182,16 +183,12 @@ def test_history_prints_every_field_change_in_each_format(scenario: Scenario, fm
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_changes_prints_the_feed_in_each_format(scenario: Scenario, fmt: str) -> None:
     talk = scenario.ids["talk"]
-    out = cli(
-        scenario,
-        "changes",
-        "--model",
-        "session",
-        "--event-id",
-        str(scenario.ids["event"]),
-        "--format",
-        fmt,
+    event = str(scenario.ids["event"])
+    result = run_cli(
+        scenario.url, "changes", "--model", "session", "--event-id", event, "--format", fmt
     )
+    assert result.code == 0
+    out = result.out
     assert changes_from(fmt, out, row_id=talk) == expected_change_rows(scenario, fmt)
     assert {r[0] for r in changes_from(fmt, out)} == {
         scenario.tx[s] for s in ("create", "move", "cospeaker", "raw", "swap", "delete", "revert")
@@ -203,7 +200,22 @@ def test_changes_prints_the_feed_in_each_format(scenario: Scenario, fmt: str) ->
         assert document["next_after_transaction"] >= scenario.tx["revert"]
         assert {c["row_id"] for c in document["changes"]} == {talk, scenario.ids["workshop"]}
     if fmt == "table":
-        assert out.splitlines()[-1].startswith("8 changes; up to date; next: --after-transaction ")
+        assert out.splitlines()[-1].startswith(
+            "8 changes in 7 transactions; up to date; next: --after-transaction "
+        )
+    # Every format carries the cursor; csv on stderr, so that the CSV stays plain.
+    cursors = {
+        "json": lambda: json.loads(out),
+        "jsonl": lambda: json.loads(out.splitlines()[-1]),
+        "csv": lambda: dict(
+            (k, json.loads(v)) for k, v in (p.split("=") for p in result.err.split()[1:])
+        ),
+        "table": lambda: {"next_after_transaction": int(out.split()[-1]), "has_more": False},
+    }
+    cursor = cursors[fmt]()
+    assert cursor["has_more"] is False
+    assert cursor["next_after_transaction"] >= scenario.tx["revert"]
+    assert result.err == ("" if fmt != "csv" else result.err.splitlines()[0] + "\n")
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -222,34 +234,25 @@ def test_who_changed_prints_each_change_of_the_field(scenario: Scenario, fmt: st
     )
     tokyo, tx = ZoneInfo("Asia/Tokyo"), scenario.tx
     ten, noon = START + timedelta(hours=1), START + timedelta(hours=3)
+    # Newest first; the delete clears the last value, the revert's re-insert sets it again.
+    steps = [
+        ("revert", "erin", "revert", "insert", None, noon),
+        ("delete", "alice", "api", "delete", noon, None),
+        ("move", "bob", "api", "update", ten, noon),
+        ("create", "alice", "api", "insert", None, ten),
+    ]
     expected = [
-        (
-            tx["move"],
-            "bob",
-            "api",
-            "update",
-            "starts_at",
-            cell(fmt, ten, tokyo),
-            cell(fmt, noon, tokyo),
-        ),
-        (
-            tx["create"],
-            "alice",
-            "api",
-            "insert",
-            "starts_at",
-            cell(fmt, None),
-            cell(fmt, ten, tokyo),
-        ),
+        (tx[step], actor, origin, op, "starts_at", cell(fmt, old, tokyo), cell(fmt, new, tokyo))
+        for step, actor, origin, op, old, new in steps
     ]
     assert changes_from(fmt, out) == expected
     assert "+09:00" in out and "+00:00" not in out
     if fmt == "table":
         _, rows = table_rows(out)
-        assert rows[0]["time"] == scenario.at["move"].astimezone(tokyo).isoformat(
+        assert rows[2]["time"] == scenario.at["move"].astimezone(tokyo).isoformat(
             timespec="seconds"
         )
-        assert rows[0]["reason"] == "later slot"
+        assert rows[2]["reason"] == "later slot"
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -280,11 +283,11 @@ def test_show_prints_the_row_as_it_was_in_each_format(scenario: Scenario, fmt: s
         values = {r["field"]: r["value"] for r in csv.DictReader(io.StringIO(out))}
     else:
         first, rest = out.split("\n", 1)
-        assert (
-            first.startswith(f"session {workshop} at ")
-            and ": deleted (version of transaction " in first
+        delete = scenario.at["delete"].isoformat(timespec="seconds")
+        assert first == (
+            f"session {workshop} at {delete}: deleted; latest change: transaction"
+            f" {scenario.tx['delete']}, {delete} by alice (api): duplicate"
         )
-        assert f"{scenario.tx['delete']}," in first and "by alice)" in first
         values = {r["field"]: r["value"] for r in table_rows(rest)[1]}
     assert {k: values[k] for k in expected} == {k: cell(fmt, v) for k, v in expected.items()}
     assert values["speakers"] == f"Grace Hopper (#{scenario.ids['grace']})"
@@ -369,31 +372,46 @@ def test_revert_dry_run_prints_the_diff_in_each_format(scenario: Scenario, fmt: 
 # -- charts and mistakes ---------------------------------------------------------------
 
 
+def chart_bars(path: Any) -> tuple[str | None, dict[str | None, int]]:
+    """The bucket of an SVG chart and its bars' counts by start day."""
+    root = ET.parse(path).getroot()  # noqa: S314 (our own output)
+    bars = [e for e in root.iter("{http://www.w3.org/2000/svg}rect") if e.get("class") == "bar"]
+    return root.get("data-bucket"), {
+        b.get("data-start"): int(b.get("data-changes") or 0) for b in bars
+    }
+
+
 def test_report_writes_a_chart_of_changes_per_day(scenario: Scenario, tmp_path: Any) -> None:
     chart = tmp_path / "changes.svg"
     day = scenario.at["create"].date()
     since, until = (day - timedelta(days=2)).isoformat(), (day + timedelta(days=2)).isoformat()
-    cli(
-        scenario,
-        "report",
-        "--since",
-        since,
-        "--until",
-        until,
-        "--tz",
-        "UTC",
-        "--by",
-        "actor",
-        "--chart",
-        str(chart),
-    )
-    root = ET.parse(chart).getroot()  # noqa: S314 (our own output)
-    bars = [e for e in root.iter("{http://www.w3.org/2000/svg}rect") if e.get("class") == "bar"]
-    counts = {bar.get("data-day"): int(bar.get("data-changes") or 0) for bar in bars}
+    result = run_cli(
+        scenario.url, "report", "--since", since, "--until", until, "--tz", "UTC",
+        "--by", "actor", "--chart", str(chart), "--format", "jsonl",
+    )  # fmt: skip
+    assert result.code == 0
+    # Where the chart went is said on stderr, so that stdout stays the report.
+    assert result.err == f"chart of changes per day written to {chart.resolve()}\n"
+    assert all(json.loads(line)["by"] == "actor" for line in result.out.splitlines())
+    bucket, counts = chart_bars(chart)
     expected = {(day + timedelta(days=n)).isoformat(): 0 for n in range(-2, 2)}
     for step, n in STEP_CHANGES.items():
         expected[scenario.at[step].date().isoformat()] += n
-    assert counts == expected
+    assert (bucket, counts) == ("day", expected)
+
+
+def test_a_chart_of_decades_has_a_bar_per_year(scenario: Scenario, tmp_path: Any) -> None:
+    chart = tmp_path / "decades.svg"
+    year = scenario.at["create"].year
+    since, until = f"{year - 25}-01-01T00:00Z", f"{year + 1}-01-01T00:00Z"
+    result = run_cli(
+        scenario.url, "report", "--since", since, "--until", until, "--chart", str(chart)
+    )
+    assert result.code == 0 and "changes per year" in result.err
+    bucket, counts = chart_bars(chart)
+    assert bucket == "year" and len(counts) == 26
+    assert counts[f"{year}-01-01"] == sum(STEP_CHANGES.values())
+    assert sum(counts.values()) == sum(STEP_CHANGES.values())
 
 
 # Changes written by each step of the scenario.
@@ -428,15 +446,14 @@ MISTAKES = [
         "--since: '0001-01-01T00:00Z' is outside",
     ),
     ("changes --limit 0", 2, "limit must be a positive integer"),
+    ("changes --after-transaction -1", 2, "transaction id must be a positive integer"),
+    ("changes --follow --format json", 2, "--follow prints a stream"),
+    ("changes --follow --interval 0", 2, "interval must be 0.1 to 3600 seconds"),
+    ("changes --actor evil\x1b[2J", 2, "unknown actor 'evil\\x1b[2J' (known actors: alice"),
     (
         "report --since 2026-11-01 --until 2026-12-01 --tz UTC --chart {tmp}/c.png",
         2,
         "unsupported chart format '.png'",
-    ),
-    (
-        "report --since 2000-01-01T00:00Z --until 2026-01-01T00:00Z --chart {tmp}/c.svg",
-        2,
-        "--chart: the range has 9497 days, a chart shows at most 3660",
     ),
     ("history session 999999", 7, "session 999999 does not exist and has no history"),
     ("show session {talk} --at 2000-01-01T00:00Z", 7, "did not exist yet at 2000-01-01T00:00:00"),

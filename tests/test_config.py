@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import tomllib
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -256,17 +255,25 @@ def test_in_memory_sqlite_is_rejected(url: str) -> None:
     assert "in-memory SQLite" in error.message
 
 
-def test_relative_sqlite_path_is_made_absolute(tmp_path: Path) -> None:
-    settings = load_settings(environ={}, overrides={"database.url": "sqlite+pysqlite:///db/a.db"})
+@pytest.mark.parametrize("url", ["sqlite+pysqlite:///db/a.db", "sqlite:///a.db"])
+def test_a_relative_sqlite_path_is_refused_with_the_absolute_form(url: str) -> None:
+    error = config_error(overrides={"database.url": url})
 
-    assert settings.database.url == f"sqlite:///{tmp_path}/db/a.db"
-    assert os.path.isabs(settings.database.connect_url().database or "")
+    assert "relative SQLite path" in error.message
+    assert "sqlite:////path/to/a.db" in str(error.hint)
+
+
+def test_the_default_database_is_an_absolute_path_in_the_state_directory(tmp_path: Path) -> None:
+    settings = load_settings(environ={})
+
+    assert settings.database.url == f"sqlite:///{tmp_path}/state/audittrail.db"
 
 
 def test_sqlite_query_parameters_are_kept(tmp_path: Path) -> None:
-    settings = load_settings(environ={}, overrides={"database.url": "sqlite:///a.db?mode=ro"})
+    url = f"sqlite:///{tmp_path}/a.db?mode=ro"
+    settings = load_settings(environ={}, overrides={"database.url": url})
 
-    assert settings.database.url == f"sqlite:///{tmp_path}/a.db?mode=ro"
+    assert settings.database.url == url
 
 
 def exception_chain_text(error: BaseException | None) -> str:

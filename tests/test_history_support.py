@@ -182,6 +182,14 @@ def build_scenario(engine: sa.Engine, url: str) -> Scenario:
     return scenario
 
 
+def build_feed_scenario(engine: sa.Engine, url: str) -> Scenario:
+    """The scenario, once the change feed can serve all of it (see
+    :func:`wait_for_horizon`): for tests that read the feed."""
+    scenario = build_scenario(engine, url)
+    wait_for_horizon(engine, scenario.tx["other"])
+    return scenario
+
+
 def feed_keys(scenario: Scenario) -> list[tuple[int, str, int]]:
     """(transaction id, model, row id) of every change of the scenario, in feed order."""
     tx, ids = scenario.tx, scenario.ids
@@ -232,10 +240,7 @@ def built_scenario(
     with scenario_database(backend, templates, folder) as url:
         engine = db.create_engine(DatabaseSettings(url=url))
         try:
-            scenario = build_scenario(engine, url)
-            if feed:
-                wait_for_horizon(engine, scenario.tx["other"])
-            yield scenario
+            yield (build_feed_scenario if feed else build_scenario)(engine, url)
         finally:
             engine.dispose()
 
@@ -303,3 +308,30 @@ def run_cli(url: str, *args: str) -> CliResult:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["--database-url", url, *args])
     return CliResult(code, out.getvalue(), err.getvalue())
+
+
+# -- writers committing while the feed is read ---------------------------------
+
+
+Log = list[tuple[int, float]]  # (transaction id, when it committed)
+
+
+def write_edits(engine: sa.Engine, session_id: int, count: int, log: Log, pause: float) -> None:
+    """``count`` more edits of one session (``log`` holds the earlier ones),
+    one transaction each, ``pause`` apart."""
+    sessions = session_factory(engine)
+    for n in range(len(log), len(log) + count):
+        with audit_context(actor="writer", origin="test"), sessions.begin() as session:
+            session.get_one(Session, session_id).title = f"edit {n}"
+            session.flush()
+            tx = current_transaction(session.connection())
+        log.append((tx, time.monotonic()))
+        time.sleep(pause)  # keep writing while the readers read
+
+
+def current_transaction(connection: sa.Connection) -> int:
+    if connection.dialect.name == "postgresql":
+        query = "SELECT pg_current_xact_id()::text::bigint"
+    else:
+        query = "SELECT transaction_id FROM audittrail_open_transaction"
+    return int(connection.execute(sa.text(query)).scalar_one())

@@ -13,7 +13,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from auditd.cli.chart import check_chart_path, daily_counts, render_svg, write_chart
+from auditd.cli.chart import (
+    Bar,
+    bucket_counts,
+    bucket_for,
+    check_chart_path,
+    render_svg,
+    write_chart,
+)
 from auditd.cli.render import Renderer, default_format, escape, write_changes
 from auditd.errors import UsageError
 from auditd.history.records import Change, FieldChange, ReportRow, SpeakerRef
@@ -110,8 +117,8 @@ def test_times_are_shown_with_an_offset_in_the_display_zone() -> None:
 def test_table_cells_are_clipped_and_continuation_lines_blank_the_change() -> None:
     lines = render("table", change=a_change(title="x" * 200)).splitlines()
     header = ["TX", "TIME", "MODEL", "ID", "ACTOR", "ORIGIN", "OPERATION", "FIELD", "OLD", "NEW"]
-    assert lines[0].split() == [*header, "REASON"]
-    assert "x" * 59 + "…" in lines[1] and "x" * 60 not in lines[1]
+    assert lines[0].split() == [*header, "REASON", "CLIENT"]
+    assert "x" * 79 + "…" in lines[1] and "x" * 80 not in lines[1]
     assert lines[2].lstrip().startswith("starts_at") and not lines[2].startswith("77")
 
 
@@ -126,16 +133,41 @@ def test_table_is_the_default_on_a_terminal_and_jsonl_otherwise() -> None:
 def test_the_chart_is_an_svg_bar_per_day_including_empty_days() -> None:
     since = datetime(2026, 11, 1, tzinfo=UTC)
     rows = [ReportRow(key="2026-11-02", changes=12), ReportRow(key="2026-11-04", changes=3)]
-    days = daily_counts(rows, since, since + timedelta(days=5), ZoneInfo("UTC"))
-    assert days == [
+    bars = bucket_counts(rows, since, since + timedelta(days=5), ZoneInfo("UTC"), "day")
+    assert [(b.start, b.changes) for b in bars] == [
         (date(2026, 11, 1), 0), (date(2026, 11, 2), 12), (date(2026, 11, 3), 0),
         (date(2026, 11, 4), 3), (date(2026, 11, 5), 0),
     ]  # fmt: skip
-    root = ET.fromstring(render_svg(days, "Changes <&> per day"))  # noqa: S314 (our own output)
-    bars = [e for e in root.iter("{http://www.w3.org/2000/svg}rect") if e.get("class") == "bar"]
-    assert [int(b.get("data-changes") or -1) for b in bars] == [0, 12, 0, 3, 0]
-    heights = [float(b.get("height") or 0) for b in bars]
+    root = ET.fromstring(render_svg(bars, "day", "Changes <&> per day"))  # noqa: S314 (our own output)
+    drawn = [e for e in root.iter("{http://www.w3.org/2000/svg}rect") if e.get("class") == "bar"]
+    assert [int(b.get("data-changes") or -1) for b in drawn] == [0, 12, 0, 3, 0]
+    heights = [float(b.get("height") or 0) for b in drawn]
     assert heights[1] == max(heights) and heights[0] == 0 and 0 < heights[3] < heights[1]
+
+
+@pytest.mark.parametrize(
+    ("days", "bucket"),
+    [(1, "day"), (123, "day"), (124, "week"), (3 * 366, "week"), (1099, "month"),
+     (20 * 366, "month"), (20 * 366 + 1, "year"), (2_000_000, "year")],
+)  # fmt: skip
+def test_the_chart_bucket_follows_the_length_of_the_range(days: int, bucket: str) -> None:
+    since = datetime(1990, 1, 1, tzinfo=UTC)
+    assert bucket_for(since, since + timedelta(days=days), ZoneInfo("UTC")) == bucket
+
+
+def test_week_and_month_buckets_add_up_the_days_and_cover_the_range() -> None:
+    since, until = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)
+    days = [("2026-01-01", 2), ("2026-01-04", 3), ("2026-01-05", 4), ("2026-02-28", 1)]
+    rows = [ReportRow(key=k, changes=n) for k, n in days]
+    weeks = bucket_counts(rows, since, until, ZoneInfo("UTC"), "week")
+    assert weeks[0].start == date(2025, 12, 29) and weeks[0].changes == 5  # Monday to Sunday
+    assert weeks[1].start == date(2026, 1, 5) and weeks[1].changes == 4
+    assert weeks[-1].start == date(2026, 2, 23) and len(weeks) == 9
+    months = bucket_counts(rows, since, until, ZoneInfo("UTC"), "month")
+    assert [(m.start, m.changes) for m in months] == [(date(2026, 1, 1), 9), (date(2026, 2, 1), 1)]
+    calendar = bucket_counts([], datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC),
+                             ZoneInfo("UTC"), "year")  # fmt: skip
+    assert len(calendar) == 9999
 
 
 def test_chart_files_must_be_svg_in_an_existing_folder(tmp_path: Path) -> None:
@@ -152,5 +184,5 @@ def test_a_chart_that_cannot_be_written_is_a_usage_error_and_leaves_no_temporary
     taken = tmp_path / "taken.svg"
     taken.mkdir()
     with pytest.raises(UsageError, match="cannot write it"):
-        write_chart(taken, [(date(2026, 11, 26), 3)], "title")
+        write_chart(taken, [Bar(date(2026, 11, 26), 3)], "day", "title")
     assert [p.name for p in tmp_path.iterdir()] == ["taken.svg"]

@@ -33,14 +33,17 @@ def register(commands: Any) -> None:
 
 
 def run_migrate(context: CommandContext, args: argparse.Namespace) -> int:
-    engine = context.engine
+    engine = context.open_engine(create=True)
     before = migrations.current_revision(engine)
     if args.downgrade:
         after = migrations.downgrade(engine, args.revision)
     else:
         after = migrations.upgrade(engine, args.revision)
     where = context.settings.database.masked_url()
-    print(f"schema: {before or 'empty'} -> {after or 'empty'} ({where})", file=context.out)
+    if before == after:
+        print(f"schema already at {after or 'empty'}, nothing to do ({where})", file=context.out)
+    else:
+        print(f"schema: {before or 'empty'} -> {after or 'empty'} ({where})", file=context.out)
     return 0
 
 

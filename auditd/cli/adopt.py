@@ -12,7 +12,9 @@ from auditd.adoption.adopt import (
     TableAdoption,
     adopt,
 )
+from auditd.cli.cells import escape, plural
 from auditd.cli.context import CommandContext
+from auditd.cli.progress import progress_line
 
 
 def register(commands: Any) -> None:
@@ -43,20 +45,22 @@ def register(commands: Any) -> None:
 
 
 def run_adopt(context: CommandContext, args: argparse.Namespace) -> int:
-    def progress(batch: BatchDone) -> None:
-        print(
-            f"{batch.phase} {batch.table}: {batch.rows} rows (batch {batch.batches})",
-            file=context.out,
-            flush=True,
-        )
+    done: dict[tuple[str, str], int] = {}
+    with progress_line("adopt", stream=context.err) as update:
 
-    result = adopt(
-        context.engine,
-        batch_size=args.batch_size,
-        max_batches=args.max_batches,
-        actor=args.actor,
-        progress=progress,
-    )
+        def progress(batch: BatchDone) -> None:
+            # adopt reports each batch's rows; the line shows the rows of the table at hand.
+            key = (batch.phase, batch.table)
+            done[key] = done.get(key, 0) + batch.rows
+            update(done[key], None, label=f"{batch.phase} {escape(batch.table)}")
+
+        result = adopt(
+            context.engine,
+            batch_size=args.batch_size,
+            max_batches=args.max_batches,
+            actor=args.actor,
+            progress=progress,
+        )
     context.out.write(render_adoption(result))
     return 0
 
@@ -66,7 +70,7 @@ def _notes(table: TableAdoption) -> str:
     if table.created_version_table:
         notes.append("created version table")
     if table.added_version_columns:
-        notes.append("versions now cover " + ", ".join(table.added_version_columns))
+        notes.append("versions now cover " + ", ".join(map(escape, table.added_version_columns)))
     if table.added_stamp_column:
         notes.append("added last_modified_at")
     if table.installed_triggers:
@@ -79,8 +83,8 @@ def render_adoption(result: AdoptionResult) -> str:
     header = ("table", "version table", "columns", "baseline", "stamps", "changes")
     rows = [
         (
-            t.table,
-            t.version_table,
+            escape(t.table),
+            escape(t.version_table),
             str(len(t.columns)),
             str(t.baseline_versions),
             str(t.stamps_repaired),
@@ -95,7 +99,7 @@ def render_adoption(result: AdoptionResult) -> str:
         + row[-1]
         for row in [header, *rows]
     ]
-    untouched = ", ".join(result.untouched_tables) or "none"
+    untouched = ", ".join(escape(name) for name in result.untouched_tables) or "none"
     lines += [
         f"left untouched (not versioned): {untouched}",
         f"baseline transaction: {result.baseline_transaction_id}",
@@ -103,7 +107,8 @@ def render_adoption(result: AdoptionResult) -> str:
     ]
     if not result.complete:
         lines.append(
-            f"stopped after {result.batches} batches: run `audittrail adopt` again to continue"
+            f"stopped after {plural(result.batches, 'batch', 'batches')}:"
+            " run `audittrail adopt` again to continue"
         )
     elif result.changed:
         lines.append("adoption complete")

@@ -38,10 +38,22 @@ class CommandContext:
 
     @property
     def engine(self) -> sa.Engine:
-        """The engine, after one successful ``SELECT 1``."""
+        """The engine of an existing database, after one successful ``SELECT 1``.
+
+        Opening creates nothing: a SQLite file that does not exist is a
+        :class:`DatabaseUnavailableError` (exit 4), with no file or folder made.
+        """
+        return self.open_engine(create=False)
+
+    def open_engine(self, *, create: bool) -> sa.Engine:
+        """The engine; with ``create``, a SQLite file and its folder are made
+        when missing (``migrate``), otherwise they must exist."""
         if self._engine is None:
             settings = self.settings.database
-            db.ensure_sqlite_folder(settings)
+            if create:
+                db.ensure_sqlite_folder(settings)
+            else:
+                db.require_sqlite_file(settings)
             engine = db.create_engine(settings)
             db.check_connection(engine, settings)
             self._engine = engine

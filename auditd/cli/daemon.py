@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import time
-from datetime import datetime
-from typing import Any, TextIO
+from typing import Any
 
 from auditd import migrate
 from auditd.cli.context import CommandContext
+from auditd.cli.output import display_zone, make_renderer, output_options
+from auditd.cli.progress import progress_line
+from auditd.cli.render_jobs import write_jobs
 from auditd.daemon import service
-from auditd.daemon.jobs import JobOverview, job_overview, run_job
-from auditd.daemon.runner import ProgressCallback
+from auditd.daemon.jobs import job_overview, run_job
 from auditd.daemon.runs import RunRecord
 
 
@@ -22,7 +22,11 @@ def register(commands: Any) -> None:
     )
     parser.set_defaults(handler=run_serve)
 
-    parser = commands.add_parser("jobs", help="list each job's schedule, last run and next run")
+    parser = commands.add_parser(
+        "jobs",
+        parents=[output_options()],
+        help="list each job's schedule, last run and next run",
+    )
     parser.set_defaults(handler=run_jobs)
 
     parser = commands.add_parser(
@@ -51,77 +55,17 @@ def run_serve(context: CommandContext, args: argparse.Namespace) -> int:
     return service.serve(context.settings, lambda: CommandContext(args).settings)
 
 
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%SZ") if value is not None else "-"
-
-
-def _describe_run(run: RunRecord | None) -> str:
-    if run is None:
-        return "never"
-    duration = f", {run.duration_seconds:.1f}s" if run.duration_seconds is not None else ""
-    counts = f"{run.rows_scanned} scanned, {run.rows_repaired} repaired"
-    if run.job == "verify":
-        counts = f"{run.rows_scanned} scanned, {run.rows_drifted} drifted"
-    return f"{run.status} {_when(run.started_at)}{duration}: {counts}"
-
-
-def _render_jobs(overview: list[JobOverview], out: TextIO) -> None:
-    rows = [("JOB", "SCHEDULE", "LAST RUN", "NEXT RUN")]
-    for item in overview:
-        schedule = item.settings.describe() + ("" if item.settings.enabled else " (disabled)")
-        rows.append((item.job, schedule, _describe_run(item.last_run), _when(item.next_run)))
-    widths = [max(len(row[column]) for row in rows) for column in range(3)]
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        print("  ".join([*cells, row[3]]), file=out)
-    for item in overview:
-        if item.watermark is not None:
-            print(f"\nsync watermark: transaction {item.watermark}", file=out)
-        if item.last_run is not None and item.last_run.error:
-            print(f"{item.job} last error: {item.last_run.error}", file=out)
-
-
 def run_jobs(context: CommandContext, args: argparse.Namespace) -> int:
+    renderer = make_renderer(context, args, display_zone(args))
     migrate.require_head(context.engine)
-    _render_jobs(job_overview(context.engine, context.settings), context.out)
+    write_jobs(renderer, job_overview(context.engine, context.settings))
     return 0
-
-
-class _ProgressBar:
-    """``job: 1200/3000 rows (40%)`` redrawn on stderr, at most ten times a second."""
-
-    def __init__(self, job: str, err: TextIO) -> None:
-        self._job = job
-        self._err = err
-        self._shown = 0.0
-        self.drawn = False
-
-    def __call__(self, done: int, total: int | None) -> None:
-        now = time.monotonic()
-        if now - self._shown < 0.1 and (total is None or done < total):
-            return
-        self._shown = now
-        share = f" ({100 * done // total}%)" if total else ""
-        total_text = f"/{total}" if total is not None else ""
-        self._err.write(f"\r{self._job}: {done}{total_text} rows{share}")
-        self._err.flush()
-        self.drawn = True
-
-    def close(self) -> None:
-        if self.drawn:
-            self._err.write("\n")
-            self._err.flush()
 
 
 def _run(context: CommandContext, job: str, *, dry_run: bool = False) -> RunRecord:
     migrate.require_head(context.engine)
-    bar = _ProgressBar(job, context.err) if context.out.isatty() else None
-    progress: ProgressCallback | None = bar
-    try:
+    with progress_line(job, stream=context.err) as progress:
         record = run_job(context.engine, context.settings, job, dry_run=dry_run, progress=progress)
-    finally:
-        if bar is not None:
-            bar.close()
     assert record is not None  # manual runs always run or raise
     return record
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,12 +15,12 @@ import sqlalchemy as sa
 
 from auditd import migrate
 from auditd.cli.arguments import check_time_range, parse_positive_id, parse_time
-from auditd.cli.chart import check_chart_path, check_chart_range, daily_counts, write_chart
+from auditd.cli.cells import escape
+from auditd.cli.chart import bucket_counts, bucket_for, check_chart_path, write_chart
 from auditd.cli.context import CommandContext
+from auditd.cli.follow import MAX_INTERVAL, MIN_INTERVAL, follow
+from auditd.cli.output import display_zone, make_renderer, output_options
 from auditd.cli.render import (
-    FORMATS,
-    Renderer,
-    default_format,
     write_changes,
     write_page,
     write_report,
@@ -30,8 +29,8 @@ from auditd.cli.render import (
 )
 from auditd.errors import UsageError
 from auditd.history import api
+from auditd.history.records import ChangePage
 from auditd.history.tables import check_model_name
-from auditd.timeparse import parse_zone
 
 MODEL_HELP = f"one of: {', '.join(api.MODELS)}"
 
@@ -47,33 +46,37 @@ def _id(what: str) -> Any:
     return parse
 
 
-def _output_options() -> argparse.ArgumentParser:
-    options = argparse.ArgumentParser(add_help=False)
-    options.add_argument(
-        "--format",
-        choices=FORMATS,
-        help="output format (default: table on a terminal, jsonl otherwise)",
-    )
-    options.add_argument(
-        "--tz",
-        metavar="ZONE",
-        help="IANA time zone for displayed times and for input times without an offset"
-        " (default: UTC)",
-    )
-    return options
-
-
-Handler = Callable[[CommandContext, argparse.Namespace], int]
-
-
 def _row_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     parser.add_argument("id", metavar="ID", type=_id("id"), help="the row's id")
 
 
+def _cursor(text: str) -> int:
+    """0 (from the beginning) or a transaction id."""
+    if text.strip() == "0":
+        return 0
+    return int(_id("transaction id")(text))
+
+
+def _interval(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not MIN_INTERVAL <= seconds <= MAX_INTERVAL:  # also refuses nan
+        raise argparse.ArgumentTypeError(
+            f"interval must be {MIN_INTERVAL} to {MAX_INTERVAL:g} seconds, got {text!r}"
+        )
+    return seconds
+
+
 def register(commands: Any) -> None:
-    common = [_output_options()]
-    order = {"choices": ("newest", "oldest"), "default": "newest", "help": "default: newest"}
+    common = [output_options()]
+    order = {
+        "choices": ("newest", "oldest"),
+        "default": "newest",
+        "help": "newest first (default) or oldest first",
+    }
 
     parser = commands.add_parser("history", parents=common, help="every change of one row")
     _row_arguments(parser)
@@ -82,26 +85,45 @@ def register(commands: Any) -> None:
 
     parser = commands.add_parser("show", parents=common, help="a row as it was at a time")
     _row_arguments(parser)
-    parser.add_argument("--at", metavar="TIME", help="ISO 8601 time (default: now)")
+    parser.add_argument(
+        "--at", metavar="TIME", help="ISO 8601 time, with an offset or with --tz (default: now)"
+    )
     parser.set_defaults(handler=run_show)
 
     parser = commands.add_parser(
-        "changes", parents=common, help="the change feed, oldest first, with a polling cursor"
+        "changes", parents=common, help="the change feed, oldest first, with a cursor"
     )
     parser.add_argument("--since", metavar="TIME", help="issued at or after TIME")
     parser.add_argument("--until", metavar="TIME", help="issued before TIME")
     parser.add_argument("--model", metavar="MODEL", help=MODEL_HELP)
-    parser.add_argument("--actor", metavar="NAME", help="changes by this actor")
-    parser.add_argument("--field", metavar="FIELD", help="changes of this field")
+    parser.add_argument("--actor", metavar="NAME", help="only changes by this actor")
+    parser.add_argument("--field", metavar="FIELD", help="only changes of this field")
     parser.add_argument("--event-id", metavar="N", type=_id("event id"), help="rows of event N")
     parser.add_argument(
         "--after-transaction",
         metavar="N",
-        type=_id("transaction id"),
-        help="cursor: only transactions after N (pass the last id seen)",
+        type=_cursor,
+        help="cursor: only transactions after N, the next_after_transaction (or last"
+        " transaction_id) of the previous page; 0 starts from the beginning (default)",
     )
     parser.add_argument(
-        "--limit", metavar="N", type=_id("limit"), default=1000, help="page size (default 1000)"
+        "--limit",
+        metavar="N",
+        type=_id("limit"),
+        default=1000,
+        help="at most N transactions per page, each with all its changes (default: 1000)",
+    )
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep polling and print new changes as they commit, until SIGINT or SIGTERM",
+    )
+    parser.add_argument(
+        "--interval",
+        metavar="SECONDS",
+        type=_interval,
+        default=1.0,
+        help="with --follow: seconds between polls when up to date (default: 1)",
     )
     parser.set_defaults(handler=run_changes)
 
@@ -117,27 +139,37 @@ def register(commands: Any) -> None:
         "revert", parents=common, help="restore a row as of a transaction (recorded as a change)"
     )
     _row_arguments(parser)
-    parser.add_argument("--to", metavar="TRANSACTION", type=_id("transaction id"), required=True)
+    parser.add_argument(
+        "--to",
+        metavar="TRANSACTION",
+        type=_id("transaction id"),
+        required=True,
+        help="restore the row as it was right after this transaction (see `history`)",
+    )
     parser.add_argument("--reason", metavar="TEXT", help="why (stored with the revert)")
     parser.add_argument("--actor", metavar="NAME", help="who reverts (default: login name)")
     parser.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
     parser.set_defaults(handler=run_revert)
 
     parser = commands.add_parser("report", parents=common, help="counts of changes in a range")
-    parser.add_argument("--since", metavar="TIME", required=True)
-    parser.add_argument("--until", metavar="TIME", required=True)
-    parser.add_argument("--by", choices=api.REPORT_DIMENSIONS, default="day")
-    parser.add_argument("--chart", metavar="FILE", help="also write changes per day as SVG")
+    parser.add_argument(
+        "--since", metavar="TIME", required=True, help="first moment counted (ISO 8601)"
+    )
+    parser.add_argument(
+        "--until", metavar="TIME", required=True, help="end of the range, not counted (ISO 8601)"
+    )
+    parser.add_argument(
+        "--by",
+        choices=api.REPORT_DIMENSIONS,
+        default="day",
+        help="group by local day (in --tz), actor, model or model.field (default: day)",
+    )
+    parser.add_argument(
+        "--chart",
+        metavar="FILE",
+        help="also write the changes over time to FILE.svg (bars per day, week or month)",
+    )
     parser.set_defaults(handler=run_report)
-
-
-def _zone(args: argparse.Namespace) -> ZoneInfo | None:
-    return None if args.tz is None else parse_zone(args.tz)
-
-
-def _renderer(context: CommandContext, args: argparse.Namespace, zone: ZoneInfo | None) -> Renderer:
-    fmt = args.format or default_format(context.out)
-    return Renderer(context.out, fmt, zone or ZoneInfo("UTC"))
 
 
 def _engine(context: CommandContext) -> sa.Engine:
@@ -147,7 +179,7 @@ def _engine(context: CommandContext) -> sa.Engine:
 
 
 def run_history(context: CommandContext, args: argparse.Namespace) -> int:
-    renderer = _renderer(context, args, _zone(args))
+    renderer = make_renderer(context, args, display_zone(args))
     check_model_name(args.model)
     changes = api.history(
         _engine(context), args.model, args.id, newest_first=args.order == "newest"
@@ -157,7 +189,7 @@ def run_history(context: CommandContext, args: argparse.Namespace) -> int:
 
 
 def run_who_changed(context: CommandContext, args: argparse.Namespace) -> int:
-    renderer = _renderer(context, args, _zone(args))
+    renderer = make_renderer(context, args, display_zone(args))
     check_model_name(args.model)
     changes = api.who_changed(
         _engine(context), args.model, args.id, args.field, newest_first=args.order == "newest"
@@ -167,8 +199,8 @@ def run_who_changed(context: CommandContext, args: argparse.Namespace) -> int:
 
 
 def run_show(context: CommandContext, args: argparse.Namespace) -> int:
-    zone = _zone(args)
-    renderer = _renderer(context, args, zone)
+    zone = display_zone(args)
+    renderer = make_renderer(context, args, zone)
     check_model_name(args.model)
     at = None if args.at is None else parse_time(args.at, zone, option="--at")
     write_state(renderer, api.row_at(_engine(context), args.model, args.id, at=at))
@@ -176,25 +208,41 @@ def run_show(context: CommandContext, args: argparse.Namespace) -> int:
 
 
 def run_changes(context: CommandContext, args: argparse.Namespace) -> int:
-    zone = _zone(args)
-    renderer = _renderer(context, args, zone)
+    zone = display_zone(args)
+    renderer = make_renderer(context, args, zone)
     since = None if args.since is None else parse_time(args.since, zone, option="--since")
     until = None if args.until is None else parse_time(args.until, zone, option="--until")
     check_time_range(since, until)
     if args.model is not None:
         check_model_name(args.model)
-    page = api.changes(
-        _engine(context),
-        since=since,
-        until=until,
-        model=args.model,
-        actor=args.actor,
-        field=args.field,
-        event_id=args.event_id,
-        after_transaction=args.after_transaction,
-        limit=args.limit,
-    )
-    write_page(renderer, page)
+    if args.follow and renderer.format == "json":
+        raise UsageError(
+            "--follow prints a stream, which --format json cannot hold",
+            "use --format jsonl, csv or table",
+        )
+    engine = _engine(context)
+
+    def fetch(after: int | None) -> ChangePage:
+        return api.changes(
+            engine,
+            since=since,
+            until=until,
+            model=args.model,
+            actor=args.actor,
+            field=args.field,
+            event_id=args.event_id,
+            after_transaction=after,
+            limit=args.limit,
+        )
+
+    if not args.follow:
+        write_page(renderer, fetch(args.after_transaction))
+        return 0
+
+    def write(page: ChangePage, first: bool) -> None:
+        write_page(renderer, page, with_header=first)
+
+    follow(fetch, write, after=args.after_transaction, interval=args.interval, out=context.out)
     return 0
 
 
@@ -206,7 +254,7 @@ def _login_name() -> str | None:
 
 
 def run_revert(context: CommandContext, args: argparse.Namespace) -> int:
-    renderer = _renderer(context, args, _zone(args))
+    renderer = make_renderer(context, args, display_zone(args))
     check_model_name(args.model)
     result = api.revert(
         _engine(context),
@@ -222,25 +270,27 @@ def run_revert(context: CommandContext, args: argparse.Namespace) -> int:
 
 
 def run_report(context: CommandContext, args: argparse.Namespace) -> int:
-    zone = _zone(args)
-    renderer = _renderer(context, args, zone)
+    zone = display_zone(args)
+    renderer = make_renderer(context, args, zone)
     since = parse_time(args.since, zone, option="--since")
     until = parse_time(args.until, zone, option="--until")
     check_time_range(since, until)
     chart = None if args.chart is None else check_chart_path(args.chart)
     shown = zone or ZoneInfo("UTC")
-    if chart is not None:
-        check_chart_range(since, until, shown)
     with api.reading(_engine(context)) as snapshot:  # the chart counts what the report counts
         report = api.report(snapshot, since=since, until=until, by=args.by, tz=shown)
         by_day = report
         if chart is not None and args.by != "day":
             by_day = api.report(snapshot, since=since, until=until, tz=shown)
     if chart is not None:
-        days = daily_counts(by_day.rows, since, until, shown)
-        title = (
-            f"Changes per day, {days[0][0].isoformat()} to {days[-1][0].isoformat()} ({shown.key})"
+        bucket = bucket_for(since, until, shown)
+        bars = bucket_counts(by_day.rows, since, until, shown, bucket)
+        first, last = bars[0].start.isoformat(), bars[-1].start.isoformat()
+        write_chart(chart, bars, bucket, f"Changes per {bucket}, {first} to {last} ({shown.key})")
+        # On stderr: stdout may be the report in a format a script reads.
+        print(
+            f"chart of changes per {bucket} written to {escape(str(chart.resolve()))}",
+            file=context.err,
         )
-        write_chart(chart, days, title)
     write_report(renderer, report)
     return 0

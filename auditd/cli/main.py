@@ -11,11 +11,14 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version
 
 import sqlalchemy as sa
 
-from auditd.cli import admin, adopt, daemon, history
+from auditd.cli import admin, adopt, daemon, help, history
+from auditd.cli.cells import escape_line
 from auditd.cli.context import CommandContext
+from auditd.cli.progress import CURRENT_STDERR
 from auditd.errors import AuditdError, DatabaseUnavailableError, UsageError, first_line
 from auditd.logging import LEVELS, configure_logging, redact_secrets
 
@@ -33,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="audittrail",
         description="Change-tracking audit daemon for Open Event databases.",
+        epilog="`audittrail COMMAND --help` shows a command's options, examples and exit codes.",
     )
+    parser.add_argument("--version", action="version", version=f"audittrail {version('auditd')}")
     parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
     parser.add_argument("--database-url", metavar="URL", help="overrides database.url")
     parser.add_argument("--log-level", choices=LEVELS, help="overrides logging.level")
@@ -42,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     for module in COMMAND_MODULES:
         module.register(commands)
+    help.document(commands)
     return parser
 
 
@@ -55,18 +61,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         context = CommandContext(args)
         if args.command != "serve":
             logging = context.settings.logging
-            configure_logging(logging.level, logging.format, stream=sys.stderr)
+            # Through the current sys.stderr, so that a progress line can keep log lines apart.
+            configure_logging(logging.level, logging.format, stream=CURRENT_STDERR)
         code: int = args.handler(context, args)
         return code
     except AuditdError as error:
         if show_traceback:
             raise
-        print(f"error: {redact_secrets(str(error))}", file=sys.stderr)
+        # Messages may quote stored data (known actors): no control character reaches the terminal.
+        print(f"error: {escape_line(redact_secrets(str(error)))}", file=sys.stderr)
         return error.exit_code
     except sa.exc.OperationalError as error:
         if show_traceback:
             raise
-        print(f"error: database error: {redact_secrets(first_line(error))}", file=sys.stderr)
+        print(
+            f"error: database error: {escape_line(redact_secrets(first_line(error)))}",
+            file=sys.stderr,
+        )
         return DatabaseUnavailableError.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -120,9 +120,9 @@ def normalise_database_url(text: str) -> str:
     """Return a supported database URL in canonical form, password included.
 
     Bare ``postgresql://`` and ``postgres://`` become ``postgresql+psycopg2://``,
-    ``sqlite+pysqlite`` becomes ``sqlite`` and a relative SQLite path becomes absolute
-    (against the current directory). Raises ConfigError for anything unparseable,
-    another driver, in-memory SQLite or a PostgreSQL URL without a database name.
+    ``sqlite+pysqlite`` becomes ``sqlite``. Raises ConfigError for anything unparseable,
+    another driver, in-memory SQLite, a relative SQLite path or a PostgreSQL URL
+    without a database name.
     """
     text = text.strip()
     masked = mask_url_text(text)
@@ -165,7 +165,14 @@ def _normalise_sqlite(url: URL, masked: str) -> URL:
         )
     if database.startswith("file:"):
         return url  # an SQLite URI filename (with ?uri=true) is passed to SQLite as written
-    return url.set(database=os.path.abspath(database))
+    if not os.path.isabs(database):
+        # Relative to which directory? The service's differs from a shell's: refuse to guess.
+        raise ConfigError(
+            f"database.url has a relative SQLite path ({masked})",
+            f"give an absolute path, with four slashes: sqlite:////path/to/{os.path.basename(database)},"
+            " or leave database.url unset for service.state_dir/audittrail.db",
+        )
+    return url
 
 
 def check_cron(key: str, expression: str) -> None:

@@ -292,7 +292,8 @@ def _build(
     service_settings = ServiceSettings(**service)
     database = section("database")
     if database["url"] is None:
-        database_path = str(service_settings.state_dir / _DATABASE_FILE_NAME)
+        # The state directory may be relative (./state for `make run`): the current one.
+        database_path = os.path.abspath(service_settings.state_dir / _DATABASE_FILE_NAME)
         database["url"] = URL.create("sqlite", database=database_path).render_as_string()
     return Settings(
         database=DatabaseSettings(**database),

@@ -35,7 +35,8 @@ import sqlalchemy as sa
 
 from auditd.errors import NotFoundError, UsageError
 from auditd.history import feed, reporting
-from auditd.history.diff import row_history
+from auditd.history.arguments import check_cursor, check_flag, check_limit, check_text
+from auditd.history.diff import AnyRow, row_history
 from auditd.history.records import (
     REPORT_DIMENSIONS,
     SPEAKERS_FIELD,
@@ -103,6 +104,8 @@ def reading(bind: Bind) -> Iterator[sa.Connection]:
     if isinstance(bind, sa.Connection):
         yield bind
         return
+    if not isinstance(bind, sa.Engine):
+        raise UsageError(f"expected an Engine or a Connection, got {type(bind).__name__}")
     if bind.dialect.name == "postgresql":
         bind = bind.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
     with bind.connect() as connection:
@@ -137,6 +140,7 @@ def history(
     """
     check_model_name(model)
     check_positive_id(row_id)
+    check_flag(newest_first, "newest_first")
     with reading(bind) as connection:
         versioned = catalog(connection).resolve_model(model)
         changes = row_history(connection, versioned, row_id)
@@ -154,6 +158,7 @@ def who_changed(
     :func:`history`, plus UsageError for an unknown field.
     """
     check_model_name(model)
+    check_text(field, "field")
     with reading(bind) as connection:
         known = catalog(connection)
         known.resolve_field(known.resolve_model(model), field)
@@ -185,9 +190,13 @@ def row_at(bind: Bind, model: str, row_id: int, *, at: datetime | None = None) -
             )
         deleted = version.operation_type == 2
         speakers = None
+        latest = version
         if versioned.members is not None:
             deleted_by = version.transaction_id if deleted else None
-            speakers = members_at(connection, versioned, row_id, moment, deleted_by=deleted_by)
+            members = members_at(connection, versioned, row_id, moment, deleted_by=deleted_by)
+            speakers = members.refs
+            if members.latest is not None and _later(members.latest, version):
+                latest = members.latest  # a speakers-only change after the last version
     return RowState(
         model=versioned.name,
         row_id=row_id,
@@ -195,16 +204,22 @@ def row_at(bind: Bind, model: str, row_id: int, *, at: datetime | None = None) -
         deleted=deleted,
         values={name: version._mapping[name] for name in versioned.fields},
         speakers=speakers,
-        transaction_id=version.transaction_id,
-        issued_at=version.t_issued_at,
-        actor=version.t_actor,
-        origin=version.t_origin,
-        reason=version.t_reason,
+        transaction_id=latest.transaction_id,
+        issued_at=latest.t_issued_at,
+        actor=latest.t_actor,
+        origin=latest.t_origin,
+        reason=latest.t_reason,
     )
+
+
+def _later(first: AnyRow, second: AnyRow) -> bool:
+    """Whether ``first`` was issued after ``second`` (ties broken by transaction id)."""
+    return (first.t_issued_at, first.transaction_id) > (second.t_issued_at, second.transaction_id)
 
 
 def known_actors(bind: Bind, limit: int = KNOWN_ACTORS_SHOWN) -> tuple[str, ...]:
     """Up to ``limit`` distinct actors recorded on transactions, sorted."""
+    check_limit(limit, MAX_PAGE)
     column = TRANSACTION.c.actor
     query = sa.select(column).where(column.is_not(None)).distinct().order_by(column).limit(limit)
     with reading(bind) as connection:
@@ -237,15 +252,15 @@ def changes(
 
     Filters: transactions issued in [``since``, ``until``), one ``model``,
     one ``actor``, changes of one ``field``, rows of one ``event_id``. A page
-    holds whole transactions, at most ``limit`` changes (unless a single
-    transaction is larger). To poll, pass the previous page's
-    ``next_after_transaction`` (or the last transaction id you saw) as
-    ``after_transaction``: every change is delivered exactly once, including
-    transactions that took a small id and committed late (on PostgreSQL they
-    are held back until every older transaction has finished).
+    holds at most ``limit`` whole transactions (with all their matching
+    changes). To poll, pass the previous page's ``next_after_transaction``
+    (or the last transaction id you saw) as ``after_transaction``; None or 0
+    starts from the beginning. Every change is delivered exactly once,
+    including transactions that took a small id and committed late (on
+    PostgreSQL they are held back until every older transaction has finished).
 
-    Raises UsageError for an unknown model, field or actor, a bad id or
-    limit, naive times or an empty range.
+    Raises UsageError for an unknown model, field or actor, a bad id, cursor
+    or limit, naive times or an empty range.
     """
     if model is not None:
         check_model_name(model)
@@ -255,9 +270,12 @@ def changes(
     if event_id is not None:
         check_positive_id(event_id, what="event id")
     if after_transaction is not None:
-        check_positive_id(after_transaction, what="transaction id")
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_PAGE:
-        raise UsageError(f"limit must be between 1 and {MAX_PAGE}, got {limit!r}")
+        check_cursor(after_transaction)
+    if actor is not None:
+        check_text(actor, "actor")
+    if field is not None:
+        check_text(field, "field")
+    check_limit(limit, MAX_PAGE)
     with reading(bind) as connection:
         known = catalog(connection)
         versioned = None if model is None else known.resolve_model(model)
@@ -296,6 +314,9 @@ def revert(
     check_model_name(model)
     check_positive_id(row_id)
     check_positive_id(to_transaction, what="transaction id")
+    check_flag(dry_run, "dry_run")
+    if not isinstance(engine, sa.Engine):
+        raise UsageError(f"revert needs an Engine, got {type(engine).__name__}")
     with reading(engine) as connection:
         versioned = catalog(connection).resolve_model(model)
     return revert_row(
@@ -327,7 +348,9 @@ def report(
     since = require_aware(since, "since")
     until = require_aware(until, "until")
     check_range(since, until)
-    zone = tz if isinstance(tz, ZoneInfo) else parse_zone(str(tz))
+    if not isinstance(tz, str | ZoneInfo):
+        raise UsageError(f"tz must be a zone name or a ZoneInfo, got {type(tz).__name__}")
+    zone = tz if isinstance(tz, ZoneInfo) else parse_zone(tz)
     with reading(bind) as connection:
         return reporting.report_counts(
             connection, catalog(connection), since=since, until=until, by=by, zone=zone

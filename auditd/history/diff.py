@@ -28,6 +28,7 @@ from auditd.history.tables import TRANSACTION, Members, VersionedModel
 from auditd.timestamps import UTCDateTime
 
 AnyRow = sa.Row[*tuple[Any, ...]]
+UPDATE, DELETE = 1, 2  # operation_type values (0 is insert)
 _TX_COLUMNS = ("issued_at", "actor", "origin", "reason", "remote_addr", "application")
 
 
@@ -75,17 +76,29 @@ class VersionDiff:
         return sa.null() if column is None else self.v.c[column]
 
     def changed(self, field: str) -> sa.ColumnElement[bool]:
-        """True where ``field`` differs from the predecessor (or is set on insert)."""
-        return self._comparable(field, self.v.c[field]).is_distinct_from(
-            self._comparable(field, self.prev.c[field])
+        """True where the version lists ``field`` as changed, as :func:`field_changes`
+        decides in Python: an update that gave it another value, an insert
+        that set it, a delete of a row where it was set."""
+        new = self._comparable(field, self.v.c[field])
+        return sa.case(
+            (
+                self.v.c.operation_type == UPDATE,
+                new.is_distinct_from(self._comparable(field, self.prev.c[field])),
+            ),
+            else_=new.is_not(None),
         )
 
     def _comparable(self, field: str, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        # Compare values the way the Python diff compares them.
+        if isinstance(column.type, sa.JSON):
+            # JSON null reads as None in Python, like SQL NULL; as text, the
+            # values compare on both backends (json has no = on PostgreSQL).
+            return sa.func.nullif(sa.cast(column, sa.Text), "null")
         if field in self.model.text_compared:
-            return sa.cast(column, sa.Text)
+            return sa.cast(column, sa.Text)  # a type without = (xml, point, ...)
         # SQLite keeps timestamps as text: CURRENT_TIMESTAMP defaults lack the
         # fraction SQLAlchemy writes, so the same instant can be stored as two
-        # strings. Compare them the way the Python diff compares the values.
+        # strings.
         if self.dialect != "sqlite" or not isinstance(column.type, UTCDateTime):
             return column
         text = sa.type_coerce(column, sa.String)
@@ -276,13 +289,24 @@ def parent_event(model: VersionedModel, parent_id: sa.ColumnElement[Any]) -> sa.
     )
 
 
-def _field_changes(model: VersionedModel, row: sa.Row[Any]) -> list[FieldChange]:
-    has_prev = row.prev_tx is not None
+def field_changes(model: VersionedModel, row: sa.Row[Any]) -> list[FieldChange]:
+    """What a version changed, field by field.
+
+    An insert sets its non-null fields (old None), also when it re-creates a
+    deleted row; a delete clears the row's last non-null values (new None),
+    which a delete version holds; an update lists the fields that differ
+    from its predecessor. A revert reports its changes the same way.
+    """
     values = row._mapping
     changes = []
     for name in model.fields:
-        old = values[f"o_{name}"] if has_prev else None
-        new = values[f"n_{name}"]
+        value = values[f"n_{name}"]
+        if row.operation_type == DELETE:
+            old, new = value, None
+        elif row.operation_type == UPDATE and row.prev_tx is not None:
+            old, new = values[f"o_{name}"], value
+        else:
+            old, new = None, value
         if old != new:
             changes.append(FieldChange(field=name, old=old, new=new))
     return changes
@@ -341,7 +365,7 @@ def merge_changes(
         key = (row.row_id, row.transaction_id)
         heads[key] = row
         operations[key] = row.operation_type
-        fields[key] = _field_changes(model, row)
+        fields[key] = field_changes(model, row)
     grouped: dict[ChangeKey, list[sa.Row[Any]]] = {}
     for row in member_rows:
         grouped.setdefault((row.row_id, row.transaction_id), []).append(row)

@@ -17,7 +17,8 @@ which every transaction has finished:
 
 Since nothing at or above the horizon is ever served and nothing below it can
 appear later, the id of the last transaction served is an exact cursor. A
-page holds whole transactions, so the cursor never splits one.
+page holds whole transactions (its limit counts transactions), so the
+cursor never splits one.
 """
 
 from __future__ import annotations
@@ -88,8 +89,8 @@ class FeedFilter:
         return conditions + self._transaction_conditions(t)
 
 
-def _keys(dialect: str, feed: FeedFilter, low: int | None, high: int) -> sa.Select[Any]:
-    """(transaction id, model, row id) of every matching change in (low, high]."""
+def _transactions(dialect: str, feed: FeedFilter, low: int | None, high: int) -> sa.Select[Any]:
+    """The id of every transaction in (low, high] with a matching change, in order."""
 
     def versions(diff: VersionDiff) -> Conditions | None:
         if not feed.wants_versions(diff.model):
@@ -104,7 +105,7 @@ def _keys(dialect: str, feed: FeedFilter, low: int | None, high: int) -> sa.Sele
     keys = change_keys(
         dialect, feed.models, versions=versions, members=members, with_prev=feed.field is not None
     )
-    return sa.select(keys.c.tx).order_by(keys.c.tx, keys.c.model, keys.c.row_id)
+    return sa.select(keys.c.tx).distinct().order_by(keys.c.tx)
 
 
 def _details(
@@ -141,25 +142,21 @@ def only_field(changes: Iterable[Change], field: str) -> list[Change]:
 def change_feed(
     connection: sa.Connection, feed: FeedFilter, after: int | None, limit: int
 ) -> ChangePage:
-    """One page of at most ``limit`` changes after transaction ``after``
-    (whole transactions: a single larger transaction is served whole).
+    """One page of the changes of at most ``limit`` transactions after
+    transaction ``after`` (None or 0: from the beginning).
 
-    Statements: the horizon, the page's keys, then one per model (and one for
-    its members), whatever the page size.
+    Statements: the horizon, the page's transaction ids, then one per model
+    (and one for its members), whatever the page size.
     """
     top = read_horizon(connection) - 1
     if after is not None and after >= top:
         return ChangePage(
             changes=(), last_transaction_id=None, next_after_transaction=after, has_more=False
         )
-    keys = _keys(connection.dialect.name, feed, after, top).limit(limit + 1)
-    transaction_ids = [row.tx for row in connection.execute(keys)]
+    ids = _transactions(connection.dialect.name, feed, after, top).limit(limit + 1)
+    transaction_ids = [row.tx for row in connection.execute(ids)]
     has_more = len(transaction_ids) > limit
-    high = top
-    if has_more:
-        cut = transaction_ids[limit]
-        earlier = [tx for tx in transaction_ids[:limit] if tx < cut]
-        high = earlier[-1] if earlier else cut
+    high = transaction_ids[limit - 1] if has_more else top
     changes = _details(connection, feed, after, high) if transaction_ids else []
     last = changes[-1].transaction_id if changes else None
     return ChangePage(

@@ -81,7 +81,8 @@ class Change:
 class ChangePage:
     """One page of the change feed, oldest first.
 
-    A page always holds whole transactions. Pass ``next_after_transaction``
+    A page always holds whole transactions, at most the ``limit`` asked
+    for, with every matching change of each. Pass ``next_after_transaction``
     as ``after_transaction`` to get the next page or, when ``has_more`` is
     False, to poll later: no change is ever served twice or skipped.
     ``last_transaction_id`` is the id of the last transaction served here
@@ -102,8 +103,8 @@ class RowState:
     ``deleted`` is True when the row had been deleted by then; ``values``
     then holds its last values (and ``speakers`` its last speakers).
     ``speakers`` is None for models without speakers. ``transaction_id``,
-    ``issued_at``, ``actor``, ``origin`` and ``reason`` describe the
-    transaction that produced this version.
+    ``issued_at``, ``actor``, ``origin`` and ``reason`` describe the latest
+    change of the row by then, a change of its speakers included.
     """
 
     model: str
@@ -139,9 +140,10 @@ class RevertResult:
 
 @dataclass(frozen=True, kw_only=True)
 class ReportRow:
-    """One group of a report: its key and how many changes fall into it."""
+    """One group of a report: its key (None for changes without a recorded
+    actor) and how many changes fall into it."""
 
-    key: str
+    key: str | None
     changes: int
 
 
@@ -151,7 +153,7 @@ class Report:
 
     A change is one row changed by one transaction (one :class:`Change`).
     Keys: ``YYYY-MM-DD`` for ``day`` (in the report's time zone, only days
-    with changes), the actor (``(none)`` when unknown) for ``actor``, the
+    with changes), the actor (None when unknown) for ``actor``, the
     model name for ``model``, ``model.field`` for ``field`` (one change
     counts once for each field it changed). ``total`` is the number of
     changes in the range.

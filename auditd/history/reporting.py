@@ -22,7 +22,6 @@ from auditd.history.records import Report, ReportDimension, ReportRow
 from auditd.history.tables import TRANSACTION, Catalog, VersionedModel
 
 QUARTER_HOUR = 900
-NO_ACTOR = "(none)"
 
 
 def _in_range(t: sa.FromClause, since: datetime, until: datetime) -> list[sa.ColumnElement[bool]]:
@@ -56,7 +55,7 @@ def _quarter(dialect: str, issued_at: sa.ColumnElement[Any]) -> sa.ColumnElement
 
 def _grouped(
     connection: sa.Connection, keys: sa.Subquery, by: ReportDimension, zone: ZoneInfo
-) -> Counter[str]:
+) -> Counter[str | None]:
     t = TRANSACTION.alias("t")
     source = keys.join(t, t.c.id == keys.c.tx)
     if by == "day":
@@ -66,13 +65,13 @@ def _grouped(
     else:
         group = keys.c.model
     query = sa.select(group.label("key"), sa.func.count().label("n")).select_from(source)
-    counts: Counter[str] = Counter()
+    counts: Counter[str | None] = Counter()
     for key, n in connection.execute(query.group_by(group)):
         if by == "day":
             moment = datetime.fromtimestamp(int(key) * QUARTER_HOUR, UTC).astimezone(zone)
             counts[moment.date().isoformat()] += n
         else:
-            counts[NO_ACTOR if key is None else str(key)] += n
+            counts[None if key is None else str(key)] += n
     return counts
 
 
@@ -120,14 +119,18 @@ def report_counts(
     chosen = tuple(catalog.models.values())
     keys = _change_keys(connection.dialect.name, chosen, since, until)
     total = connection.execute(sa.select(sa.func.count()).select_from(keys)).scalar_one()
+    counts: Counter[str | None] = Counter()
     if by == "field":
-        counts = _by_field(connection, chosen, since, until)
+        counts.update(_by_field(connection, chosen, since, until))
     else:
         counts = _grouped(connection, keys, by, zone)
+    # Days in calendar order; other groups largest first, the unknown actor last on ties.
     if by == "day":
-        ordered = sorted(counts.items())
+        ordered = sorted(counts.items(), key=lambda item: item[0] or "")
     else:
-        ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        ordered = sorted(
+            counts.items(), key=lambda item: (-item[1], item[0] is None, item[0] or "")
+        )
     return Report(
         by=by,
         since=since,

@@ -58,7 +58,7 @@ def _target(connection: sa.Connection, model: VersionedModel, row_id: int, tx: i
     deleted = version.operation_type == 2
     members = None
     if model.members is not None and not deleted:
-        members = members_at(connection, model, row_id, issued_at, tx)
+        members = members_at(connection, model, row_id, issued_at, tx).refs
     return _Target(
         deleted=deleted,
         values={name: version._mapping[name] for name in model.fields},
@@ -118,7 +118,18 @@ def _plan(
     model: VersionedModel, current: _Current | None, target: _Target
 ) -> tuple[Operation | None, list[FieldChange]]:
     if target.deleted:
-        return ("delete" if current is not None else None), []
+        if current is None:
+            return None, []
+        # As history shows a delete: the last values go (new None), and the speakers.
+        cleared = [
+            FieldChange(field=name, old=value)
+            for name, value in current.values.items()
+            if value is not None
+        ]
+        if model.members is not None and current.members:
+            removed = tuple(current.members[i] for i in sorted(current.members))
+            cleared.append(FieldChange(field=model.members.field, removed=removed))
+        return "delete", cleared
     now = current.values if current is not None else dict.fromkeys(model.fields)
     changes = [
         FieldChange(field=name, old=now[name], new=value)

@@ -119,7 +119,11 @@ def _members_at_statement(model: VersionedModel, by_transaction: bool) -> sa.Sel
     rank = sa.func.row_number().over(partition_by=member, order_by=effect.order)
     ranked = (
         sa.select(
-            member.label("member_id"), s.c.transaction_id, s.c.operation_type, rank.label("rank")
+            member.label("member_id"),
+            s.c.transaction_id,
+            s.c.operation_type,
+            *transaction_columns(effect.t),
+            rank.label("rank"),
         )
         .select_from(effect.source)
         .where(s.c[members.parent_column] == sa.bindparam("row_id"), effect.condition)
@@ -130,11 +134,22 @@ def _members_at_statement(model: VersionedModel, by_transaction: bool) -> sa.Sel
             ranked.c.member_id,
             ranked.c.transaction_id,
             ranked.c.operation_type,
+            *(column for column in ranked.c if column.name.startswith("t_")),
             member_name(members, ranked.c.member_id).label("member_name"),
         )
         .where(ranked.c.rank == 1)
         .order_by(ranked.c.member_id)
     )
+
+
+@dataclass(frozen=True)
+class MembersAt:
+    """A row's members at a moment, and the latest change of its memberships
+    by then (a version row with ``transaction_id`` and ``t_*`` columns; None
+    when the row never had members)."""
+
+    refs: tuple[SpeakerRef, ...]
+    latest: AnyRow | None
 
 
 def members_at(
@@ -144,7 +159,7 @@ def members_at(
     at: datetime,
     transaction_id: int | None = None,
     deleted_by: int | None = None,
-) -> tuple[SpeakerRef, ...]:
+) -> MembersAt:
     """The row's members (a session's speakers) at ``at`` (or right after
     ``transaction_id``), by id.
 
@@ -152,12 +167,14 @@ def members_at(
     are then the ones that deletion removed (the last set).
     """
     query = _members_at_statement(model, transaction_id is not None)
-    rows = connection.execute(query, _parameters(row_id, at, transaction_id))
-    return tuple(
+    rows = list(connection.execute(query, _parameters(row_id, at, transaction_id)))
+    refs = tuple(
         SpeakerRef(id=row.member_id, name=row.member_name)
         for row in rows
         if row.operation_type != 2 or (deleted_by is not None and row.transaction_id == deleted_by)
     )
+    latest = max(rows, key=lambda row: (row.t_issued_at, row.transaction_id), default=None)
+    return MembersAt(refs=refs, latest=latest)
 
 
 def row_exists(connection: sa.Connection, model: VersionedModel, row_id: int) -> bool:

@@ -177,7 +177,7 @@ def catalog(connection: sa.Connection) -> Catalog:
 def check_model_name(name: str) -> str:
     """``name`` if it is a model history knows; :class:`UsageError` otherwise
     (before any database is read)."""
-    if name not in MODEL_NAMES:
+    if not isinstance(name, str) or name not in MODEL_NAMES:
         raise UsageError(f"unknown model {name!r}", f"valid models: {', '.join(MODEL_NAMES)}")
     return name
 
