@@ -141,7 +141,7 @@ def classify_database_error(error: BaseException, settings: DatabaseSettings) ->
     if getattr(original, "pgcode", None) == INSUFFICIENT_PRIVILEGE:
         return DatabaseAccessError(
             f"{settings.masked_url()}: {first_line(error)}",
-            "grant the daemon's role the privileges in docs/systemd.md (PostgreSQL privileges)",
+            "grant the role what docs/systemd.md lists under PostgreSQL privileges",
         )
     if _REFUSED.search(first_line(error)):
         return DatabaseAccessError(

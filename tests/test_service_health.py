@@ -128,8 +128,10 @@ def test_one_hung_job_withholds_the_watchdog_and_flips_health_while_another_job_
         withheld_at = len(notify.assignments())
         syncs_then = len([run for run in job_runs(engine, "sync") if run["status"] == "succeeded"])
         wait_until(
-            lambda: len([r for r in job_runs(engine, "sync") if r["status"] == "succeeded"])
-            >= syncs_then + 3,
+            lambda: (
+                len([r for r in job_runs(engine, "sync") if r["status"] == "succeeded"])
+                >= syncs_then + 3
+            ),
             timeout=60,
             what="sync running on while reconcile hangs",
         )
@@ -187,9 +189,11 @@ def test_metrics_answer_with_the_documented_names_and_health_is_ok(
             what="a verify run",
         )
         scraped = wait_until(
-            lambda: (text := get(f"{base}/metrics")[1])
-            and metric(text, "audittrail_job_runs_total", job="verify", outcome="succeeded")
-            and text,
+            lambda: (
+                (text := get(f"{base}/metrics")[1])
+                and metric(text, "audittrail_job_runs_total", job="verify", outcome="succeeded")
+                and text
+            ),
             timeout=30,
             what="the verify run in the metrics",
         )

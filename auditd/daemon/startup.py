@@ -135,53 +135,45 @@ def _sleep_feeding_watchdog(
 
 
 def check_privileges(engine: sa.Engine) -> None:
-    """Refuse to start with a role or a file that would fail every job run.
+    """Refuse to start with a role that would fail every job run.
 
     PostgreSQL: the role needs SELECT on the registered tables, their version
     tables and ``transaction``, UPDATE of each stamp column, and SELECT,
-    INSERT and UPDATE on the daemon's bookkeeping tables (and their id
-    sequence). Raises DatabaseAccessError listing what is missing.
+    INSERT and UPDATE on the daemon's bookkeeping tables (and USAGE of their
+    id sequence). Raises DatabaseAccessError listing what is missing.
     """
-    if engine.dialect.name == "sqlite":
+    if engine.dialect.name != "postgresql":
         return  # a SQLite file has no privileges; lock_sqlite_database checked it is writable
     with engine.connect() as connection:
-        entries = registry.load(connection)
-        checks: list[tuple[str, str, str | None]] = [("SELECT", '"transaction"', None)]
-        for entry in entries:
-            checks += [("SELECT", quote(entry.table), None)]
-            checks += [("SELECT", quote(entry.version_table), None)]
+        # (what is needed, for people; the test, as SQL)
+        checks: list[tuple[str, sa.ColumnElement[bool]]] = []
+
+        def table(privilege: str, name: str, column: str | None = None) -> None:
+            if column is None:
+                test = sa.func.has_table_privilege(quote(name), privilege)
+                checks.append((f"{privilege} on {name}", test))
+            else:
+                test = sa.func.has_column_privilege(quote(name), column, privilege)
+                checks.append((f"{privilege} ({column}) on {name}", test))
+
+        table("SELECT", "transaction")
+        for entry in registry.load(connection):
+            table("SELECT", entry.table)
+            table("SELECT", entry.version_table)
             if entry.stamp_column is not None:
-                checks.append(("UPDATE", quote(entry.table), entry.stamp_column))
-        for table in (RUNS.name, STATE.name):
-            checks += [
-                (privilege, quote(table), None) for privilege in ("SELECT", "INSERT", "UPDATE")
-            ]
-        expressions = [
-            f"has_column_privilege(:t{n}, :c{n}, :p{n})"
-            if column is not None
-            else f"has_table_privilege(:t{n}, :p{n})"
-            for n, (_privilege, _table, column) in enumerate(checks)
-        ]
-        sequence = connection.scalar(
-            sa.text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": RUNS.name}
-        )
+                table("UPDATE", entry.table, entry.stamp_column)
+        for name in (RUNS.name, STATE.name):
+            for privilege in ("SELECT", "INSERT", "UPDATE"):
+                table(privilege, name)
+        sequence = connection.scalar(sa.select(sa.func.pg_get_serial_sequence(RUNS.name, "id")))
         if sequence is not None:
-            checks.append(("USAGE", str(sequence), None))
-            expressions.append(f"has_sequence_privilege(:t{len(checks) - 1}, :p{len(checks) - 1})")
-        parameters: dict[str, str] = {}
-        for n, (privilege, table, column) in enumerate(checks):
-            parameters |= {f"t{n}": table, f"p{n}": privilege}
-            if column is not None:
-                parameters[f"c{n}"] = column
-        granted = connection.execute(sa.text("SELECT " + ", ".join(expressions)), parameters).one()
-        role = connection.scalar(sa.text("SELECT current_user"))
-    missing = [
-        f"{privilege}{f' ({column})' if column else ''} on {table}"
-        for (privilege, table, column), ok in zip(checks, granted, strict=True)
-        if not ok
-    ]
+            test = sa.func.has_sequence_privilege(sequence, "USAGE")
+            checks.append((f"USAGE on {sequence}", test))
+        granted = connection.execute(sa.select(*(test for _, test in checks))).one()
+        role = connection.scalar(sa.select(sa.func.current_user()))
+    missing = [needed for (needed, _), ok in zip(checks, granted, strict=True) if not ok]
     if missing:
         raise DatabaseAccessError(
             f"role {role} lacks privileges the daemon needs: {', '.join(missing)}",
-            "grant them as in docs/systemd.md (PostgreSQL privileges)",
+            "grant them as docs/systemd.md shows under PostgreSQL privileges",
         )
