@@ -118,10 +118,10 @@ def _key_filter(
 def without_jit(connection: sa.Connection) -> None:
     """Turn PostgreSQL's JIT compiler off for the current transaction.
 
-    Our UPDATE fires the capture trigger, whose statement over transition
-    tables the planner costs high enough to JIT-compile on every call: about
-    1.4 s per batch instead of 1 ms (PostgreSQL 15 defaults, measured). Our
-    batches are small index-driven statements, for which JIT never pays off.
+    The derivation's correlated subqueries, and the capture triggers a repair
+    UPDATE fires, are costed high enough to be JIT-compiled on every call:
+    about 1.4 s per batch instead of 1 ms (PostgreSQL 15 defaults, measured).
+    Our batches are small index-driven statements, for which JIT never pays off.
     """
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql("SET LOCAL jit = off")
