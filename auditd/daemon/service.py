@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -107,7 +108,12 @@ class Service:
         self._load_settings = load_settings
         self._notifier = notifier
         self._signals = signals
-        self._stop = signals.stop  # seen by every run before each batch
+        self._requested_stop = signals.stop  # set by SIGTERM/SIGINT, from the first moment
+        # Set when the service stops for any reason; seen by every run before each
+        # batch and by the change watcher. Kept apart from the signal's flag so
+        # that a first SIGTERM during a stop for another reason is not taken
+        # for a second one.
+        self._stop = threading.Event()
         self._tracker = ProgressTracker(stall_limits(settings))
         self._metrics: DaemonMetrics | None = None
         self._metrics_server: MetricsServer | None = None
@@ -126,14 +132,14 @@ class Service:
         """Start, serve until a stop signal, stop. Returns 0 after a requested
         stop (also one during start-up), 1 if the scheduler thread died."""
         try:
-            if self.settings.database.backend == "sqlite" and not self._stop.is_set():
+            if self.settings.database.backend == "sqlite" and not self._requested_stop.is_set():
                 self._database_lock = startup.lock_sqlite_database(self.settings)
-            if self.settings.metrics.enabled and not self._stop.is_set():
+            if self.settings.metrics.enabled and not self._requested_stop.is_set():
                 self._serve_metrics()
-            if self._stop.is_set():
+            if self._requested_stop.is_set():
                 return 0
-            engine = startup.wait_for_database(self.settings, self._notifier, self._stop)
-            if engine is None or self._stop.is_set():
+            engine = startup.wait_for_database(self.settings, self._notifier, self._requested_stop)
+            if engine is None or self._requested_stop.is_set():
                 return 0  # stopped while waiting
             self._engine = engine
             self._scheduler = JobScheduler(self.settings.jobs, self._run_tick)
@@ -169,7 +175,7 @@ class Service:
         reported: set[str] = set()
         while True:
             self._signals.wake.clear()
-            if self._stop.is_set():
+            if self._requested_stop.is_set():
                 return 0
             if self._signals.reload_requested():
                 self._reload()
@@ -199,7 +205,7 @@ class Service:
 
     def health(self) -> tuple[bool, str]:
         """Whether the watchdog would be fed now, and why (for ``/healthz``)."""
-        if self._stop.is_set():
+        if self._stop.is_set() or self._requested_stop.is_set():
             return False, "stopping"
         if not self._ready or self._scheduler is None:
             return False, "starting"
