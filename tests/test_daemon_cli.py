@@ -10,8 +10,10 @@ import sys
 import pytest
 import sqlalchemy as sa
 from test_daemon_support import add_sessions, drifted_keys, live_logging, set_stamp_only
+from test_history_support import wait_for_horizon
 
 from auditd.cli.main import main
+from auditd.models.audit import TRANSACTION
 
 pytestmark = pytest.mark.usefixtures(live_logging.__name__)
 
@@ -47,6 +49,10 @@ def test_reconcile_without_full_runs_the_incremental_sync(
     database_url: str, engine: sa.Engine, capsys: pytest.CaptureFixture[str]
 ) -> None:
     add_sessions(engine, 4)
+    # A writing transaction open anywhere on a shared PostgreSQL server would
+    # hold the first sync's watermark below these inserts.
+    with engine.connect() as connection:
+        wait_for_horizon(engine, int(connection.scalar(sa.select(sa.func.max(TRANSACTION.c.id)))))
 
     assert audittrail(database_url, "reconcile") == 0
     first = capsys.readouterr().out

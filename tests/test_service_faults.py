@@ -13,8 +13,11 @@ import os
 import random
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -181,6 +184,64 @@ def test_sighup_with_each_mistake_keeps_the_old_configuration_in_force(
 
 
 # --- credentials and privileges (PostgreSQL) -----------------------------------------
+
+
+class PasswordRefusingServer:
+    """Speaks just enough of PostgreSQL's protocol to refuse every login the way
+    a server does on a wrong password (the test server trusts every login, so
+    it cannot refuse one): it declines SSL and GSS encryption, then answers the
+    startup message with ``FATAL 28P01 password authentication failed``."""
+
+    REFUSAL = 'password authentication failed for user "audit"'
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            with client:
+                self._refuse(client)
+
+    def _refuse(self, client: socket.socket) -> None:
+        while True:
+            header = client.recv(8, socket.MSG_WAITALL)
+            if len(header) < 8:
+                return
+            length, code = struct.unpack("!ii", header)
+            client.recv(length - 8, socket.MSG_WAITALL)
+            if code in (80877103, 80877104):  # SSLRequest, GSSENCRequest: not offered
+                client.sendall(b"N")
+                continue
+            fields = [b"SFATAL", b"VFATAL", b"C28P01", b"M" + self.REFUSAL.encode()]
+            body = b"".join(field + b"\0" for field in fields) + b"\0"
+            client.sendall(b"E" + struct.pack("!i", len(body) + 4) + body)
+            return
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def test_a_wrong_password_is_one_line_and_exit_3_without_retrying(
+    tmp_path: Path, notify: NotifySocket
+) -> None:
+    server = PasswordRefusingServer()
+    try:
+        url = f"postgresql://audit:wrong@127.0.0.1:{server.port}/openevent"
+        serve = ServeProcess(url, tmp_path / "state", notify=notify)
+        code = serve.wait(timeout=120)
+    finally:
+        server.close()
+
+    assert code == 3
+    assert PasswordRefusingServer.REFUSAL in one_error_line("".join(serve.stderr))
+    assert not [e for e in serve.events() if e["event"] == "database unavailable, retrying"]
+    assert "READY=1" not in notify.assignments()
 
 
 @pytest.fixture

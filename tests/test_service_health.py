@@ -80,7 +80,7 @@ def job_lock_port(engine: sa.Engine, job: str) -> int | None:
             sa.text(
                 "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
                 " WHERE l.locktype = 'advisory' AND l.classid = :space AND l.objid = :key"
-                " AND l.granted"
+                " AND l.granted AND a.datname = current_database()"
             ),
             {"space": _ADVISORY_SPACE, "key": key},
         )

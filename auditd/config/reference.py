@@ -26,8 +26,9 @@ _REFERENCE_HEADER = f"""\
 # Every setting is listed with its built-in default, so this file changes nothing
 # until you edit it. It is generated from the declarations in
 # auditd/config/sections.py (python -m auditd.config.reference), and a test
-# keeps the two equal. The daemon reads the file given with --config PATH (before
-# or after the command) or named by {CONFIG_FILE_VARIABLE}=PATH.
+# keeps the two equal. The daemon reads the file named by {CONFIG_FILE_VARIABLE}=PATH or
+# given as the configuration file on the command line (before or after the
+# command).
 #
 # Precedence, lowest first: built-in defaults, this file, environment variables,
 # command-line flags. Each key has an environment variable: AUDITD_ + section and
@@ -59,8 +60,9 @@ _PRODUCTION_HEADER = """\
 # documents every key with its default. Generated from the declarations in
 # auditd/config/sections.py (python -m auditd.config.reference). Unknown keys
 # are errors. Check the result, with the unit's environment, with
-#   sudo AUDITD_DATABASE_PASSWORD_FILE=/etc/audittrail/database-password \\
-#       /opt/audittrail/bin/audittrail check-config --config /etc/audittrail/audittrail.toml
+#   sudo AUDITD_CONFIG=/etc/audittrail/audittrail.toml \\
+#       AUDITD_DATABASE_PASSWORD_FILE=/etc/audittrail/database-password \\
+#       /opt/audittrail/bin/audittrail check-config
 # (AUDITD_* variables from /etc/audittrail/audittrail.env override this file).
 """
 
