@@ -180,7 +180,7 @@ def execute_run(
             tracker=tracker,
             progress=progress,
         )
-        return _run_recorded(engine, handle, body, scheduled_for, log)
+        return _run_recorded(engine, handle, body, kind, scheduled_for, log)
     finally:
         lock.release()
 
@@ -189,6 +189,7 @@ def _run_recorded(
     engine: sa.Engine,
     handle: RunHandle,
     body: JobBody,
+    kind: str,
     scheduled_for: datetime | None,
     log: Any,
 ) -> RunRecord:
@@ -217,7 +218,7 @@ def _run_recorded(
         log.error(
             "could not record the run's outcome", run_id=handle.run_id, error=describe_error(exc)
         )
-        record = _unrecorded_record(handle, status, error, detail, scheduled_for)
+        record = _unrecorded_record(handle, kind, status, error, detail, scheduled_for)
     summary = {
         "run_id": record.id,
         "scheduled_for": scheduled_for.isoformat() if scheduled_for else None,
@@ -252,11 +253,12 @@ def _run_unrecorded(
     except RunInterrupted:
         status = "interrupted"
     detail = json.dumps(handle.findings, sort_keys=True) if handle.findings else None
-    return _unrecorded_record(handle, status, None, detail, None)
+    return _unrecorded_record(handle, "manual", status, None, detail, None)
 
 
 def _unrecorded_record(
     handle: RunHandle,
+    kind: str,
     status: str,
     error: str | None,
     detail: str | None,
@@ -265,7 +267,7 @@ def _unrecorded_record(
     return RunRecord(
         id=handle.run_id,
         job=handle.job,
-        kind="manual" if scheduled_for is None else "schedule",
+        kind=kind,
         scheduled_for=scheduled_for,
         runner=runner_name(),
         started_at=utcnow(),
