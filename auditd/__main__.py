@@ -2,6 +2,6 @@
 
 import sys
 
-from auditd.cli.main import main
+from auditd.cli.entry import main
 
 sys.exit(main())

@@ -7,7 +7,10 @@ same for the CLI, the daemon and reporting scripts.
 
 from __future__ import annotations
 
+import os
+import re
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from auditd.config import DatabaseSettings
-from auditd.errors import DatabaseUnavailableError, first_line
+from auditd.errors import AuditdError, DatabaseAccessError, DatabaseUnavailableError, first_line
 
 APPLICATION_NAME = "audittrail"
 # RETURNING and UPSERT inside triggers need SQLite 3.35.
@@ -124,18 +127,93 @@ def describe_connection_error(error: BaseException, settings: DatabaseSettings) 
     return f"cannot connect to {settings.masked_url()}: {first_line(error)}"
 
 
+# What the server (or libpq) says when it refuses this configuration rather
+# than being unreachable: wrong credentials, a role or database that does not
+# exist, no right to connect, an option libpq does not accept. Waiting does not
+# change any of these, so they are not retried.
+_REFUSED = re.compile(
+    r"authentication failed"
+    r"|role \".*\" does not exist"
+    r"|database \".*\" does not exist"
+    r"|no pg_hba\.conf entry"
+    r"|permission denied for database"
+    r"|is not permitted to log in"
+    r"|no password supplied"
+    r"|invalid (connection option|integer value|\w+ value)"
+)
+# SQLSTATE insufficient_privilege, raised by a statement the role may not run.
+INSUFFICIENT_PRIVILEGE = "42501"
+
+
+def classify_database_error(error: BaseException, settings: DatabaseSettings) -> AuditdError:
+    """The error to report for ``error``, raised while connecting or checking the
+    database: :class:`DatabaseAccessError` (exit 3, not retried) when the
+    database refuses these credentials or this role lacks a privilege,
+    :class:`DatabaseUnavailableError` (exit 4, retried) otherwise."""
+    reason = describe_connection_error(error, settings)
+    original = getattr(error, "orig", None)
+    if getattr(original, "pgcode", None) == INSUFFICIENT_PRIVILEGE:
+        return DatabaseAccessError(
+            f"{settings.masked_url()}: {first_line(error)}",
+            "grant the role what docs/systemd.md lists under PostgreSQL privileges",
+        )
+    if _REFUSED.search(first_line(error)):
+        return DatabaseAccessError(
+            reason, "check the user, password (database.password_file) and database name"
+        )
+    return DatabaseUnavailableError(
+        reason, "check database.url, that the server is running and the credentials"
+    )
+
+
 def check_connection(engine: sa.Engine, settings: DatabaseSettings) -> None:
     """Open one connection and run ``SELECT 1``.
 
-    Raises :class:`DatabaseUnavailableError` with a one-line reason.
+    Raises the one-line error of :func:`classify_database_error`.
     """
     try:
         with engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
-    except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DatabaseError) as error:
-        raise DatabaseUnavailableError(
-            describe_connection_error(error, settings),
-            "check database.url, that the server is running and the credentials",
+    except sa.exc.DBAPIError as error:
+        raise classify_database_error(error, settings) from None
+
+
+def check_sqlite_writable(settings: DatabaseSettings) -> None:
+    """Refuse a SQLite database this process could read but never write.
+
+    SQLite needs to create its ``-wal`` and ``-shm`` files next to the database
+    and to open the database itself for writing; a read-only folder or file
+    would otherwise pass the start-up checks and fail every job run. Raises
+    :class:`DatabaseAccessError` naming the folder or file.
+    """
+    url = settings.connect_url()
+    database = url.database or ""
+    if settings.backend != "sqlite" or database.startswith("file:"):
+        return
+    path = Path(database)
+    hint = "give the daemon's user write access to the database file and its folder"
+    if url.query.get("mode") == "ro" or url.query.get("immutable") == "1":
+        raise DatabaseAccessError(
+            f"{settings.masked_url()} opens the SQLite database read-only",
+            "remove ?mode=ro or ?immutable=1 from database.url",
+        )
+    try:
+        probe, probe_path = tempfile.mkstemp(prefix=".audittrail-probe-", dir=path.parent)
+    except OSError as error:
+        raise DatabaseAccessError(
+            f"the folder {str(path.parent)!r} of the SQLite database is not writable: "
+            f"{error.strerror}",
+            hint,
+        ) from None
+    os.close(probe)
+    os.unlink(probe_path)
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CLOEXEC))
+    except FileNotFoundError:
+        return  # created empty by SQLite; the schema check then says what to do
+    except OSError as error:
+        raise DatabaseAccessError(
+            f"the SQLite database {str(path)!r} is not writable: {error.strerror}", hint
         ) from None
 
 

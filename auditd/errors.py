@@ -36,6 +36,11 @@ class ConfigError(AuditdError):
     exit_code = 3
 
 
+class DatabaseAccessError(ConfigError):
+    """The database refuses this configuration: credentials, privileges, a
+    read-only file. Configuration-class: retrying cannot fix it."""
+
+
 class DatabaseUnavailableError(AuditdError):
     """The database cannot be reached (network, credentials, missing file)."""
 

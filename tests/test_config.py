@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import tomllib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from auditd.config import (
     DatabaseSettings,
@@ -16,6 +18,11 @@ from auditd.config import (
     load_settings,
     render_settings,
 )
+from auditd.config.keys import env_variable
+from auditd.config.listen import split_listen_address
+from auditd.config.parse import MAX_CONFIG_BYTES
+from auditd.config.reference import FILES
+from auditd.config.sections import DEFAULTS, KEYS
 from auditd.daemon.scheduler import next_run_time
 from auditd.errors import ConfigError
 
@@ -198,6 +205,31 @@ def test_shipped_config_file_lists_every_setting() -> None:
     }
 
 
+@pytest.mark.parametrize("path", sorted(FILES, key=str), ids=str)
+def test_documented_toml_files_are_generated_from_the_declarations(path: Path) -> None:
+    # Rewrite them with: .venv/bin/python -m auditd.config.reference
+    assert (REPO / path).read_text(encoding="utf-8") == FILES[path]()
+
+
+def test_every_declared_key_has_its_environment_variable_and_documentation() -> None:
+    defaults = load_settings(environ={})
+    for key, default in DEFAULTS.items():
+        text = "" if default is None else str(default).lower() if default is True else str(default)
+        assert load_settings(environ={env_variable(key): text}) == defaults, key
+    reference = (REPO / "config" / "audittrail.toml").read_text(encoding="utf-8")
+    for key, declared in KEYS.items():
+        assert declared.doc.splitlines()[0] in reference.replace("\n# ", " "), key
+
+
+def test_the_readme_configuration_table_names_every_key() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    for key in KEYS:
+        section, leaf = key.rsplit(".", 1)
+        if not section.startswith("jobs."):
+            assert leaf in table, f"{key} is missing from the README's configuration table"
+
+
 def test_rendered_settings_load_back_to_the_same_settings(tmp_path: Path) -> None:
     settings = load_settings(
         environ={"STATE_DIRECTORY": "/var/lib/audittrail"},
@@ -294,6 +326,29 @@ def test_unparseable_url_is_rejected_without_echoing_it(url: str) -> None:
     assert LEAK_MARKER not in exception_chain_text(error)
 
 
+@pytest.mark.parametrize(
+    ("query", "problem"),
+    [
+        ("sslmode=bogus", 'invalid sslmode value: "bogus"'),
+        ("target_session_attrs=any&foo=bar", 'invalid connection option "foo"'),
+        ("gssencmode=sometimes", 'invalid gssencmode value: "sometimes"'),
+    ],
+)
+def test_connection_options_libpq_refuses_are_config_errors(query: str, problem: str) -> None:
+    error = config_error(environ={"AUDITD_DATABASE_URL": f"postgresql://a@db.invalid/oe?{query}"})
+
+    assert error.message == f"database.url has a connection option that libpq refuses: {problem}"
+    assert error.exit_code == 3
+
+
+def test_connection_options_libpq_accepts_pass_without_connecting() -> None:
+    url = "postgresql://a@db.invalid/oe?sslmode=verify-full&connect_timeout=3&host=/run/pg"
+
+    settings = load_settings(environ={"AUDITD_DATABASE_URL": url})
+
+    assert make_url(settings.database.url).query == make_url(url).query
+
+
 def test_postgresql_url_needs_a_database_name() -> None:
     error = config_error(overrides={"database.url": f"postgresql://audit:{LEAK_MARKER}@db"})
 
@@ -356,6 +411,7 @@ def test_password_file_is_injected_by_connect_url(tmp_path: Path) -> None:
 
 def test_password_file_is_read_at_call_time(tmp_path: Path) -> None:
     secret_file = tmp_path / "dbpass"
+    secret_file.write_text("first", encoding="utf-8")
     database = DatabaseSettings(url="postgresql://audit@db/oe", password_file=secret_file)
 
     for credential in ("first", "rotated"):
@@ -363,19 +419,39 @@ def test_password_file_is_read_at_call_time(tmp_path: Path) -> None:
         assert database.connect_url().password == credential
 
 
-def test_missing_password_file_is_a_config_error(tmp_path: Path) -> None:
-    database = DatabaseSettings(url="postgresql://a@db/oe", password_file=tmp_path / "absent")
+def test_missing_password_file_is_a_config_error_at_load(tmp_path: Path) -> None:
+    error = config_error(
+        environ={
+            "AUDITD_DATABASE_URL": "postgresql://a@db/oe",
+            "AUDITD_DATABASE_PASSWORD_FILE": str(tmp_path / "absent"),
+        }
+    )
+
+    assert error.message == (
+        f"database.password_file {tmp_path / 'absent'} cannot be read: No such file or directory"
+    )
+
+
+def test_a_password_file_that_disappears_later_is_a_config_error_at_connect(
+    tmp_path: Path,
+) -> None:
+    secret_file = tmp_path / "dbpass"
+    secret_file.write_text("first", encoding="utf-8")
+    database = DatabaseSettings(url="postgresql://a@db/oe", password_file=secret_file)
+    secret_file.unlink()
 
     with pytest.raises(ConfigError, match=r"database\.password_file .* cannot be read"):
         database.connect_url()
 
 
-def test_empty_password_file_is_a_config_error(tmp_path: Path) -> None:
-    (tmp_path / "dbpass").write_text("\n", encoding="utf-8")
-    database = DatabaseSettings(url="postgresql://a@db/oe", password_file=tmp_path / "dbpass")
+@pytest.mark.parametrize(("content", "problem"), [(b"\n", "is empty"), (b"\xff\xfe", "not UTF-8")])
+def test_an_empty_or_binary_password_file_is_a_config_error(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    (tmp_path / "dbpass").write_bytes(content)
 
-    with pytest.raises(ConfigError, match="is empty"):
-        database.connect_url()
+    with pytest.raises(ConfigError, match=problem):
+        DatabaseSettings(url="postgresql://a@db/oe", password_file=tmp_path / "dbpass")
 
 
 def test_password_file_with_sqlite_is_rejected(tmp_path: Path) -> None:
@@ -442,6 +518,63 @@ def test_boolean_is_not_accepted_as_a_number(tmp_path: Path) -> None:
     assert "must be an integer, got: True" in config_error(path, environ={}).message
 
 
+@pytest.mark.parametrize(
+    ("text", "host", "port"),
+    [
+        ("9464", "127.0.0.1", 9464),
+        ("0.0.0.0:80", "0.0.0.0", 80),  # noqa: S104 (what the test is about)
+        ("[::1]:9464", "::1", 9464),
+    ],
+)
+def test_metrics_listen_on_loopback_unless_a_host_is_given(text: str, host: str, port: int) -> None:
+    settings = load_settings(environ={"AUDITD_METRICS_LISTEN_ADDRESS": text})
+
+    assert settings.metrics.enabled
+    assert split_listen_address(settings.metrics.listen_address) == (host, port)
+
+
+def test_metrics_are_off_by_default() -> None:
+    assert not load_settings(environ={}).metrics.enabled
+
+
+def test_a_config_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b"[logging]\n# caf\xe9\nlevel = 'info'\n")
+
+    error = config_error(path, environ={})
+
+    assert (
+        error.message == f"config file {path} is not UTF-8 text: byte 0xe9 at line 2 is not UTF-8"
+    )
+
+
+@pytest.mark.parametrize("kind", ["directory", "device", "fifo"])
+def test_a_config_path_that_is_not_a_regular_file_is_refused_without_reading_it(
+    tmp_path: Path, kind: str
+) -> None:
+    if kind == "directory":
+        path = tmp_path
+    elif kind == "device":
+        path = Path("/dev/zero")  # endless: reading it would never return
+    else:
+        path = tmp_path / "fifo.toml"
+        os.mkfifo(path)  # no writer: opening it for reading would block
+
+    error = config_error(path, environ={})
+
+    assert error.message.startswith(f"config file {path} is ")
+    assert error.message.endswith(("a directory", "not a regular file"))
+
+
+def test_an_oversized_config_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "huge.toml"
+    path.write_text("#" * (MAX_CONFIG_BYTES + 1), encoding="utf-8")
+
+    error = config_error(path, environ={})
+
+    assert error.message == f"config file {path} is larger than 1024 KiB"
+
+
 def test_toml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     path = write_config(tmp_path, "[service]\nbatch_size = = 3\n")
 
@@ -458,6 +591,27 @@ def test_bad_cron_is_an_error(tmp_path: Path) -> None:
 
     assert error.message.startswith("jobs.reconcile.cron is not a valid crontab expression: ")
     assert "'0 25 * * *'" in error.message
+
+
+@pytest.mark.parametrize("expression", ["0 3 30 2 *", "0 3 31 4,6,9,11 *", "0 3 30 2 mon"])
+def test_a_cron_schedule_that_never_fires_is_refused_with_the_reason(
+    tmp_path: Path, expression: str
+) -> None:
+    path = write_config(tmp_path, f'[jobs.reconcile]\ncron = "{expression}"\n')
+
+    error = config_error(path, environ={})
+
+    assert error.message.startswith("jobs.reconcile.cron is not a valid crontab expression: ")
+    assert "it never fires: no month" in error.message
+
+
+def test_a_leap_day_schedule_fires_and_is_accepted(tmp_path: Path) -> None:
+    path = write_config(tmp_path, '[jobs.reconcile]\ncron = "0 3 29 2 *"\n')
+
+    job = load_settings(path, environ={}).jobs["reconcile"]
+
+    fire = next_run_time(job, datetime(2026, 12, 2, tzinfo=UTC))
+    assert fire == datetime(2028, 2, 29, 3, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("weekdays", ["sat-sun", "mon#1", "L", "8", "funday"])
@@ -505,7 +659,12 @@ def test_interval_and_cron_in_environment_is_an_error() -> None:
         ("jobs.sync.interval_seconds", "99999999999999999", "must be at most 2073600 seconds"),
         ("database.statement_timeout_seconds", "2073601", "must be at most 2073600 seconds"),
         ("jobs.verify.misfire_grace_seconds", "0", "must be a positive integer, got: 0"),
-        ("service.startup_retry_give_up_seconds", "-1", "must be 0 (retry forever) or positive"),
+        ("service.startup_retry_give_up_seconds", "-1", "must be at least 0, got: -1.0"),
+        ("service.change_poll_seconds", "0.01", "must be between 0.1 and 60, got: 0.01"),
+        ("metrics.listen_address", "localhost", "metrics.listen_address must be PORT"),
+        ("metrics.listen_address", "::1:9464", "write an IPv6 address in brackets"),
+        ("metrics.listen_address", "127.0.0.1:99999", "needs a port from 1 to 65535"),
+        ("metrics.listen_address", "bad host!:80", "invalid host 'bad host!'"),
         ("service.startup_retry_initial_seconds", "nan", "must be a finite number"),
         ("service.startup_retry_initial_seconds", "60", "must not exceed"),
         ("logging.level", "verbose", "logging.level must be one of debug, info, warning, error"),

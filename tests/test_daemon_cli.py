@@ -13,6 +13,7 @@ from test_daemon_support import add_sessions, drifted_keys, live_logging, set_st
 from test_history_support import wait_for_horizon
 
 from auditd.cli.main import main
+from auditd.models.audit import TRANSACTION
 
 pytestmark = pytest.mark.usefixtures(live_logging.__name__)
 
@@ -48,11 +49,10 @@ def test_reconcile_without_full_runs_the_incremental_sync(
     database_url: str, engine: sa.Engine, capsys: pytest.CaptureFixture[str]
 ) -> None:
     add_sessions(engine, 4)
-    # On PostgreSQL a transaction open elsewhere on the server holds the sync
-    # horizon back; the second sync scans nothing only once it has passed ours.
+    # A writing transaction open anywhere on a shared PostgreSQL server would
+    # hold the first sync's watermark below these inserts.
     with engine.connect() as connection:
-        last = connection.execute(sa.text('SELECT max(id) FROM "transaction"')).scalar_one()
-    wait_for_horizon(engine, last)
+        wait_for_horizon(engine, int(connection.scalar(sa.select(sa.func.max(TRANSACTION.c.id)))))
 
     assert audittrail(database_url, "reconcile") == 0
     first = capsys.readouterr().out

@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -196,21 +196,23 @@ class ServeProcess:
 
     def __init__(
         self,
-        database_url: str,
+        database_url: str | None,
         state_dir: Path,
         *,
         notify: NotifySocket | None = None,
         watchdog_usec: int | None = None,
         settings: dict[str, str] | None = None,
         args: Sequence[str] = (),
+        args_after: Sequence[str] = (),
     ) -> None:
+        """``database_url`` None: the URL comes from the configuration given in
+        ``args``; ``args`` go before the command, ``args_after`` after it."""
         env = {key: value for key, value in os.environ.items() if not key.startswith("AUDITD_")}
         env.pop("NOTIFY_SOCKET", None)
         env.pop("WATCHDOG_USEC", None)
         env.update(
             {
                 "PYTHONFAULTHANDLER": "1",
-                "AUDITD_DATABASE_URL": database_url,
                 "AUDITD_SERVICE_STATE_DIR": str(state_dir),
                 "AUDITD_LOGGING_FORMAT": "json",
                 "AUDITD_SERVICE_STARTUP_RETRY_INITIAL_SECONDS": "0.2",
@@ -218,12 +220,15 @@ class ServeProcess:
                 **(settings or {}),
             }
         )
+        if database_url is not None:
+            env["AUDITD_DATABASE_URL"] = database_url
         if notify is not None:
             env["NOTIFY_SOCKET"] = str(notify.path)
         if watchdog_usec is not None:
             env["WATCHDOG_USEC"] = str(watchdog_usec)
+        self.started = time.monotonic()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "auditd", *args, "serve"],
+            [sys.executable, "-m", "auditd", *args, "serve", *args_after],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -294,3 +299,70 @@ class ServeProcess:
             self.process.kill()
         self.wait(timeout=10)
         assert PASSWORD not in self.output(), "a password reached the log output"
+
+
+class TcpProxy:
+    """A TCP port in front of PostgreSQL: refuses connections until :meth:`open`,
+    then forwards. One forwarded connection can be frozen: no byte passes
+    either way until it is thawed, as in a network partition that no timeout
+    of the server covers (the server never sees the query)."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self._server: socket.socket | None = None
+        self._flowing: dict[int, threading.Event] = {}  # upstream local port -> gate
+
+    def open(self) -> None:
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen()
+        self._server = server
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        assert self._server is not None
+        while True:
+            try:
+                client, _address = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.upstream)
+            gate = threading.Event()
+            gate.set()
+            self._flowing[upstream.getsockname()[1]] = gate
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(
+                    target=self._pump, args=(source, target, gate), daemon=True
+                ).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket, gate: threading.Event) -> None:
+        try:
+            while data := source.recv(65536):
+                gate.wait()
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, target):
+                with suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def freeze(self, server_side_port: int) -> None:
+        """Hold every byte of the connection the server sees coming from this
+        port (``pg_stat_activity.client_port``)."""
+        self._flowing[server_side_port].clear()
+
+    def thaw_all(self) -> None:
+        for gate in self._flowing.values():
+            gate.set()
+
+    def close(self) -> None:
+        self.thaw_all()
+        if self._server is not None:
+            self._server.close()

@@ -8,11 +8,8 @@ test checks that no password reached the process's output.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import signal
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +20,7 @@ import sqlalchemy as sa
 from test_daemon_support import (
     NotifySocket,
     ServeProcess,
+    TcpProxy,
     add_sessions,
     change_title_then_break_stamp,
     drifted_keys,
@@ -369,59 +367,12 @@ def test_a_connection_killed_mid_run_fails_that_run_and_the_next_run_succeeds(
     assert serve.wait(timeout=30) == 0
 
 
-class _Proxy:
-    """A TCP port that refuses connections until :meth:`open`, then forwards to PostgreSQL."""
-
-    def __init__(self, upstream: tuple[str, int]) -> None:
-        self.upstream = upstream
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        self.port = probe.getsockname()[1]
-        probe.close()
-        self._server: socket.socket | None = None
-
-    def open(self) -> None:
-        server = socket.socket()
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        server.bind(("127.0.0.1", self.port))
-        server.listen()
-        self._server = server
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        assert self._server is not None
-        while True:
-            try:
-                client, _address = self._server.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.upstream)
-            for source, target in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, target: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                target.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for end in (source, target):
-                with contextlib.suppress(OSError):
-                    end.shutdown(socket.SHUT_RDWR)
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-
-
 @pytest.mark.postgresql_only
 def test_an_unreachable_database_at_start_is_retried_then_ready_once_it_is_back(
     start: Callable[..., ServeProcess], notify: NotifySocket, serve_url: str
 ) -> None:
     url = sa.make_url(serve_url)
-    proxy = _Proxy((url.host or "127.0.0.1", url.port or 5432))
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
     behind_proxy = url.set(port=proxy.port).render_as_string(hide_password=False)
     try:
         serve = start(

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import NoReturn
 
 import pytest
 from sqlalchemy.engine import make_url
+from test_daemon_support import NotifySocket
 
 SYSTEMD_DIR = Path(__file__).resolve().parent.parent / "systemd"
 UNIT = SYSTEMD_DIR / "audittrail.service"
@@ -53,7 +56,7 @@ def systemd_analyze() -> tuple[str, int]:
 def test_unit_exec_start_points_at_the_production_binary() -> None:
     text = UNIT.read_text()
 
-    assert f"\nExecStart={PRODUCTION_BINARY} serve --config " in text
+    assert f"\nExecStart={PRODUCTION_BINARY} " in text
 
 
 def unit_settings(key: str) -> list[str]:
@@ -66,8 +69,12 @@ def unit_settings(key: str) -> list[str]:
     ]
 
 
-def test_example_config_and_environment_file_are_accepted_by_the_config_loader() -> None:
+def test_example_config_and_environment_file_are_accepted_by_the_config_loader(
+    tmp_path: Path,
+) -> None:
     from auditd.config import load_settings  # here: the unit tests need no config module
+
+    (tmp_path / "database-password").write_text("s3cret\n")  # what LoadCredential= copies
 
     environ = dict(
         line.split("=", 1)
@@ -77,16 +84,14 @@ def test_example_config_and_environment_file_are_accepted_by_the_config_loader()
     # What the unit adds: Environment= lines (with %d expanded) and StateDirectory=.
     for assignment in unit_settings("Environment"):
         name, value = assignment.split("=", 1)
-        environ[name] = value.replace("%d", "/run/credentials/audittrail.service")
+        environ[name] = value.replace("%d", str(tmp_path))
     environ["STATE_DIRECTORY"] = "/var/lib/audittrail"
 
     settings = load_settings(SYSTEMD_DIR / "audittrail.toml.example", environ=environ)
 
     assert settings.database.backend == "postgresql"
     assert make_url(settings.database.url).password is None  # the password is a credential
-    assert str(settings.database.password_file) == (
-        "/run/credentials/audittrail.service/database-password"
-    )
+    assert settings.database.password_file == tmp_path / "database-password"
     (timeout_stop,) = unit_settings("TimeoutStopSec")
     assert settings.service.shutdown_timeout_seconds < int(timeout_stop)
 
@@ -164,3 +169,92 @@ def test_security_exposure_is_at_most_two(tmp_path: Path) -> None:
 
     assert float(match[1]) <= MAX_EXPOSURE, exposed
     assert result.returncode == 0, output
+
+
+# --- the unit, run as systemd would run it -----------------------------------------
+
+
+def service_lines(key: str) -> list[str]:
+    """``key=`` values of the unit, with systemd's command prefixes (-@+!:) removed."""
+    return [value.lstrip("-@+!:") for value in unit_settings(key)]
+
+
+@pytest.mark.postgresql_only
+def test_the_units_exec_lines_start_reload_and_stop_the_real_daemon(
+    database_url: str, tmp_path: Path
+) -> None:
+    """ExecStart=, ExecReload= and the unit's environment, with only the install
+    paths replaced by this test's, run against a real notify socket."""
+    binary = Path(sys.executable).with_name("audittrail")
+    config = tmp_path / "audittrail.toml"
+    config.write_text((SYSTEMD_DIR / "audittrail.toml.example").read_text())
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "database-password").write_text("s3cret\n")
+    environment_file = tmp_path / "audittrail.env"
+    shipped_environment = (SYSTEMD_DIR / "audittrail.env.example").read_text().splitlines()
+    # The shipped file, pointed at this test's database (the password is the credential).
+    environment_file.write_text(
+        "\n".join(
+            f"AUDITD_DATABASE_URL={database_url}"
+            if line.startswith("AUDITD_DATABASE_URL=")
+            else line
+            for line in shipped_environment
+        )
+        + "\n"
+    )
+    install_paths = {
+        PRODUCTION_BINARY: str(binary),
+        "/etc/audittrail/audittrail.toml": str(config),
+        "/etc/audittrail/audittrail.env": str(environment_file),
+        "%d": str(credentials),
+    }
+
+    def installed(text: str) -> str:
+        for production, here in install_paths.items():
+            text = text.replace(production, here)
+        return text
+
+    (exec_start,) = service_lines("ExecStart")
+    (exec_reload,) = service_lines("ExecReload")
+    (environment_file_line,) = service_lines("EnvironmentFile")
+    (state_directory,) = unit_settings("StateDirectory")
+    (watchdog_seconds,) = unit_settings("WatchdogSec")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AUDITD_")}
+    for line in Path(installed(environment_file_line)).read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.split("=", 1)
+            env[name] = value
+    for assignment in unit_settings("Environment"):
+        name, value = installed(assignment).split("=", 1)
+        env[name] = value
+    notify = NotifySocket(tmp_path)
+    env |= {
+        "NOTIFY_SOCKET": str(notify.path),
+        "WATCHDOG_USEC": str(int(watchdog_seconds) * 1_000_000),
+        "STATE_DIRECTORY": str(tmp_path / "var-lib" / state_directory),
+    }
+    (tmp_path / "var-lib" / state_directory).mkdir(parents=True)
+    daemon = subprocess.Popen(
+        shlex.split(installed(exec_start)),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        ready = notify.wait_for("READY=1", timeout=60)
+        reload_command = installed(exec_reload).replace("$MAINPID", str(daemon.pid))
+        assert subprocess.run(shlex.split(reload_command), check=False).returncode == 0
+        reloading = notify.wait_for("RELOADING=1", timeout=30, after=ready)
+        notify.wait_for("READY=1", timeout=30, after=reloading)
+        daemon.send_signal(signal.SIGTERM)  # KillSignal=, systemd's default
+        assert daemon.wait(timeout=60) == 0
+        assert "STOPPING=1" in notify.assignments()[reloading:]
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait(timeout=10)
+        notify.close()
+    output = daemon.stdout.read() if daemon.stdout else ""
+    assert "configuration reloaded" in output, output

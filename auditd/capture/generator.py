@@ -18,7 +18,7 @@ import hashlib
 
 from auditd.registry import VersionedTable
 
-GENERATOR_VERSION = 6
+GENERATOR_VERSION = 7
 
 
 def _digest(text: str) -> str:

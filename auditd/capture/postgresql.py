@@ -34,6 +34,8 @@ from auditd.capture.generator import marker, shared_marker
 from auditd.registry import VersionedTable, quote
 
 TRANSACTION_FUNCTION_NAME = "audittrail_tx"
+# The daemon LISTENs here to sync within seconds of a commit (auditd.daemon.changes).
+CHANGES_CHANNEL = "audittrail_changes"
 
 # Finds or creates the transaction row of the current database transaction.
 # The id is the 64-bit xid, so no session state is needed; the setting only
@@ -41,7 +43,9 @@ TRANSACTION_FUNCTION_NAME = "audittrail_tx"
 # on rollback, also of a savepoint, together with the row it describes). An
 # AuditSession always publishes its origin with the rest of its context;
 # without it the writer is foreign and is attributed to its database role
-# and address.
+# and address. The transaction that creates its row also notifies
+# CHANGES_CHANNEL: PostgreSQL delivers a notification at commit only (never
+# after a rollback) and folds identical ones of one transaction into one.
 _TRANSACTION_BODY = f"""
 DECLARE
     cached text := current_setting('{TX_SETTING}', true);
@@ -71,6 +75,8 @@ BEGIN
     RETURNING t.issued_at INTO issued_at;
     IF issued_at IS NULL THEN
         SELECT t.issued_at INTO issued_at FROM "transaction" t WHERE t.id = tx;
+    ELSE
+        PERFORM pg_notify('{CHANGES_CHANNEL}', '');
     END IF;
     PERFORM set_config(
         '{TX_SETTING}',

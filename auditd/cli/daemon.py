@@ -13,6 +13,7 @@ from auditd.cli.render_jobs import write_jobs
 from auditd.daemon import service
 from auditd.daemon.jobs import job_overview, run_job
 from auditd.daemon.runs import RunRecord
+from auditd.daemon.signals import SIGNALS
 
 
 def register(commands: Any) -> None:
@@ -52,7 +53,7 @@ def register(commands: Any) -> None:
 
 def run_serve(context: CommandContext, args: argparse.Namespace) -> int:
     # SIGHUP re-reads the configuration from the same file, environment and flags.
-    return service.serve(context.settings, lambda: CommandContext(args).settings)
+    return service.serve(context.settings, lambda: CommandContext(args).settings, SIGNALS)
 
 
 def run_jobs(context: CommandContext, args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import version
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -19,6 +20,7 @@ from auditd.cli import admin, adopt, daemon, help, history
 from auditd.cli.cells import escape_line
 from auditd.cli.context import CommandContext
 from auditd.cli.progress import CURRENT_STDERR
+from auditd.daemon.signals import SIGNALS
 from auditd.errors import AuditdError, DatabaseUnavailableError, UsageError, first_line
 from auditd.logging import LEVELS, configure_logging, redact_secrets
 
@@ -32,21 +34,43 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message, f"see `{self.prog} --help`")
 
 
+def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """The options every command takes. On a command's own parser their default
+    is "not given" (SUPPRESS), so that an option given after the command
+    overrides one given before it, and one given only before it survives."""
+    given: Any = None if defaults else argparse.SUPPRESS
+    parser.add_argument("--config", metavar="PATH", default=given, help="TOML configuration file")
+    parser.add_argument(
+        "--database-url", metavar="URL", default=given, help="overrides database.url"
+    )
+    parser.add_argument(
+        "--log-level", choices=LEVELS, default=given, help="overrides logging.level"
+    )
+    parser.add_argument(
+        "--traceback",
+        action="store_true",
+        default=False if defaults else argparse.SUPPRESS,
+        help="show the stack on errors",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``audittrail`` parser. Global options are accepted before and after
+    the command (``audittrail --config X serve`` and ``audittrail serve --config X``)."""
     parser = _Parser(
         prog="audittrail",
         description="Change-tracking audit daemon for Open Event databases.",
         epilog="`audittrail COMMAND --help` shows a command's options, examples and exit codes.",
     )
     parser.add_argument("--version", action="version", version=f"audittrail {version('auditd')}")
-    parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
-    parser.add_argument("--database-url", metavar="URL", help="overrides database.url")
-    parser.add_argument("--log-level", choices=LEVELS, help="overrides logging.level")
-    parser.add_argument("--traceback", action="store_true", help="show the stack on errors")
+    _add_global_options(parser, defaults=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
     for module in COMMAND_MODULES:
         module.register(commands)
+    for command in dict.fromkeys(commands.choices.values()):
+        group = command.add_argument_group("global options (also accepted before the command)")
+        _add_global_options(group, defaults=False)  # type: ignore[arg-type]
     help.document(commands)
     return parser
 
@@ -58,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     context: CommandContext | None = None
     try:
         args = build_parser().parse_args(argv)
+        if args.command != "serve":
+            SIGNALS.release()  # only serve stops gracefully; other commands end as usual
         context = CommandContext(args)
         if args.command != "serve":
             logging = context.settings.logging

@@ -1,24 +1,27 @@
 """Configuration: frozen, validated settings from defaults, TOML, environment and flags.
 
-* :mod:`.settings` — the settings objects and :func:`load_settings`;
-* :mod:`.parse` — the keys, their types and the three input layers;
-* :mod:`.crontab` — crontab expressions as the scheduler runs them.
+* :mod:`.sections` — every key, declared once: type, default, range, choices, documentation;
+* :mod:`.settings` — the whole configuration, :func:`load_settings`, :func:`render_settings`;
+* :mod:`.parse` — the three input layers (TOML file, environment, overrides);
+* :mod:`.reference` — the documented TOML files, generated from the declarations;
+* :mod:`.keys`, :mod:`.database_url`, :mod:`.listen`, :mod:`.crontab` — what one key's
+  value may be.
 """
 
-from auditd.config.settings import (
+from auditd.config.sections import (
     DatabaseSettings,
     JobSettings,
     LoggingSettings,
+    MetricsSettings,
     ServiceSettings,
-    Settings,
-    load_settings,
-    render_settings,
 )
+from auditd.config.settings import Settings, load_settings, render_settings
 
 __all__ = [
     "DatabaseSettings",
     "JobSettings",
     "LoggingSettings",
+    "MetricsSettings",
     "ServiceSettings",
     "Settings",
     "load_settings",

@@ -4,10 +4,17 @@ APScheduler 3 numbers weekdays from Monday = 0, crontab from Sunday = 0 (and
 7). The day-of-week field is therefore expanded into the set of days it
 selects and handed over as day names, which mean the same to both. This
 translation is also what validates a configured expression, so whatever the
-configuration accepts, the daemon can schedule.
+configuration accepts, the daemon can schedule; an expression that selects
+no date at all (``0 3 30 2 *``) is refused rather than silently never run.
+
+As in APScheduler, a day-of-month and a day-of-week that are both restricted
+must both match (``0 3 1 * mon``: a 1st that is a Monday), whereas Vixie cron
+runs when either matches.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from apscheduler.triggers.cron import CronTrigger
 
@@ -45,10 +52,16 @@ def crontab_trigger(expression: str) -> CronTrigger:
     """A UTC trigger for ``expression`` (Sunday = 0 or 7).
 
     Raises ValueError, with the reason, for anything that is not a plain
-    5-field crontab expression.
+    5-field crontab expression, and for one that never fires.
     """
     fields = expression.split()
     if len(fields) != 5:
         raise ValueError(f"expected 5 fields, got {len(fields)}")
+    day, month = fields[2], fields[3]
     fields[4] = _weekdays(fields[4])
-    return CronTrigger.from_crontab(" ".join(fields), timezone="UTC")
+    trigger = CronTrigger.from_crontab(" ".join(fields), timezone="UTC")
+    # Weekdays cycle through every date over the years, so only a day of the
+    # month that no selected month has can make the expression never fire.
+    if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+        raise ValueError(f"it never fires: no month {month!r} has a day {day!r}")
+    return trigger

@@ -1,247 +1,56 @@
-"""The configuration keys and the parsing behind :mod:`auditd.config`.
+"""The three input layers of the configuration: TOML file, ``AUDITD_*`` environment,
+explicit overrides (the command-line flags).
 
-Private: callers import :mod:`auditd.config`. This module knows every dotted key
-and its type, reads the three input layers (TOML file, ``AUDITD_*`` environment,
-explicit overrides) into ``{dotted key: value}`` dicts, and checks single values.
-Every mistake is a one-line :class:`ConfigError` naming the key; database URLs
-are masked before they reach any message, because they may carry a password.
+Private: callers import :mod:`auditd.config`. Each layer is read into a
+``{dotted key: value}`` dict and checked against the declarations of
+:mod:`.sections`. Every mistake is a one-line :class:`ConfigError` naming the
+key and where the value came from.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-import math
 import os
-import re
+import stat
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
-
-from auditd.config.crontab import crontab_trigger
+from auditd.config.keys import ENV_PREFIX, check_value, did_you_mean, env_variable
+from auditd.config.sections import BATCH_SIZE_RANGE, JOB_NAMES, KEYS, shown_value
 from auditd.errors import ConfigError
-from auditd.logging import FORMATS, LEVELS
 
-JOB_NAMES = ("sync", "reconcile", "verify")
-SECTIONS = ("database", "service", "logging", "jobs")
+__all__ = [
+    "BATCH_SIZE_RANGE",
+    "CONFIG_FILE_VARIABLE",
+    "MAX_CONFIG_BYTES",
+    "TOP_SECTIONS",
+    "apply_layer",
+    "read_env_layer",
+    "read_file_layer",
+    "read_override_layer",
+    "toml_value",
+]
+
 CONFIG_FILE_VARIABLE = "AUDITD_CONFIG"
-ENV_PREFIX = "AUDITD_"
-
-_JOB_KEY_TYPES: dict[str, type] = {
-    "enabled": bool,
-    "interval_seconds": int,
-    "cron": str,
-    "misfire_grace_seconds": int,
-}
-
-# Every configuration key and the type of its value. In the file, the environment and
-# overrides, "" for database.url or a Path key means "not set: use the automatic default".
-KEY_TYPES: dict[str, type] = {
-    "database.url": str,
-    "database.password_file": Path,
-    "database.connect_timeout_seconds": int,
-    "database.statement_timeout_seconds": int,
-    "database.lock_timeout_seconds": int,
-    "service.state_dir": Path,
-    "service.batch_size": int,
-    "service.shutdown_timeout_seconds": int,
-    "service.startup_retry_initial_seconds": float,
-    "service.startup_retry_max_seconds": float,
-    "service.startup_retry_give_up_seconds": float,
-    "logging.level": str,
-    "logging.format": str,
-    **{f"jobs.{job}.{key}": kind for job in JOB_NAMES for key, kind in _JOB_KEY_TYPES.items()},
-}
-_AUTOMATIC_WHEN_EMPTY = frozenset({"database.url", "database.password_file", "service.state_dir"})
-_NULLABLE = frozenset(
-    {"database.password_file"}
-    | {f"jobs.{job}.{key}" for job in JOB_NAMES for key in ("interval_seconds", "cron")}
-)
-_TYPE_NAMES: dict[type, str] = {
-    bool: "true or false",
-    int: "an integer",
-    float: "a number",
-    str: "a string",
-    Path: "a path string",
-}
+TOP_SECTIONS = tuple(dict.fromkeys(key.split(".", 1)[0] for key in KEYS))
+# A configuration file is a few kilobytes; anything far larger is a mistake
+# (a log, a database, /dev/zero) that must not be read into memory.
+MAX_CONFIG_BYTES = 1024 * 1024
 _BOOL_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-BATCH_SIZE_RANGE = (1, 100_000)
-# Every other number is a duration in seconds. PostgreSQL takes timeouts up to
-# 2**31 - 1 ms (24.8 days); no interval or grace time needs more.
-MAX_SECONDS = 24 * 86_400
-
-# SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which is not installed.
-_PSYCOPG2 = "postgresql+psycopg2"
-_DRIVERS = {
-    "sqlite": "sqlite",
-    "sqlite+pysqlite": "sqlite",
-    "postgresql": _PSYCOPG2,
-    "postgres": _PSYCOPG2,
-    "postgresql+psycopg2": _PSYCOPG2,
-    "postgres+psycopg2": _PSYCOPG2,
-}
-_URL_EXAMPLES = "e.g. sqlite:////var/lib/audittrail/audittrail.db or postgresql://user@host/dbname"
 
 
-def env_variable(key: str) -> str:
-    """Return the environment variable for a dotted key (``service.batch_size`` ->
-    ``AUDITD_SERVICE_BATCH_SIZE``)."""
-    return ENV_PREFIX + key.upper().replace(".", "_")
+def _unset_when_empty(key: str) -> bool:
+    """``""`` means "not set": the automatic default, or none for an optional key."""
+    declared = KEYS[key]
+    return declared.automatic is not None or declared.optional
 
 
-def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
-    """Return a hint naming the closest candidates to a misspelt name, or None."""
-    matches = difflib.get_close_matches(name, list(candidates), n=3)
-    return f"did you mean {' or '.join(matches)}?" if matches else None
-
-
-# libpq also takes passwords as query parameters (?password=..., ?sslpassword=...).
-_QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&]*")
-
-
-def mask_url_text(text: str) -> str:
-    """Return a database URL with its passwords (user info and query) as ``***``.
-
-    A URL SQLAlchemy cannot parse shows only its scheme: without a parse we cannot
-    tell a password from a host (``postgresql://user:secret/db`` is a bad port).
-    """
-    try:
-        rendered = make_url(text).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        scheme, separator, _ = text.partition("://")
-        return f"{scheme}://***" if separator else "***"
-    return _QUERY_PASSWORD.sub(r"\1***", rendered)
-
-
-def normalise_database_url(text: str) -> str:
-    """Return a supported database URL in canonical form, password included.
-
-    Bare ``postgresql://`` and ``postgres://`` become ``postgresql+psycopg2://``,
-    ``sqlite+pysqlite`` becomes ``sqlite``. Raises ConfigError for anything unparseable,
-    another driver, in-memory SQLite, a relative SQLite path or a PostgreSQL URL
-    without a database name.
-    """
-    text = text.strip()
-    masked = mask_url_text(text)
-    try:
-        url: URL | None = make_url(text)
-    except (ArgumentError, ValueError):
-        url = None
-    if url is None:
-        # Raised outside the except block so that SQLAlchemy's error, which can quote
-        # the password, is not even kept as __context__.
-        raise ConfigError(f"database.url is not a valid database URL: {masked}", _URL_EXAMPLES)
-    driver = _DRIVERS.get(url.drivername)
-    if driver is None:
-        raise ConfigError(
-            f"database.url uses driver {url.drivername!r}: "
-            f"only sqlite and {_PSYCOPG2} are supported",
-            "psycopg 3 is not installed; write postgresql:// or postgresql+psycopg2://"
-            if url.drivername.startswith("postgres")
-            else _URL_EXAMPLES,
-        )
-    url = url.set(drivername=driver)
-    if driver == "sqlite":
-        url = _normalise_sqlite(url, masked)
-    elif not url.database:
-        raise ConfigError(f"database.url must name a PostgreSQL database: {masked}", _URL_EXAMPLES)
-    return url.render_as_string(hide_password=False)
-
-
-def _normalise_sqlite(url: URL, masked: str) -> URL:
-    database = url.database or ""
-    if (
-        database in ("", ":memory:")
-        or database.startswith("file::memory:")
-        or url.query.get("mode") == "memory"
-    ):
-        raise ConfigError(
-            f"database.url is an in-memory SQLite database ({masked}): "
-            "the audit history must persist",
-            "give a file path, e.g. sqlite:////var/lib/audittrail/audittrail.db",
-        )
-    if database.startswith("file:"):
-        return url  # an SQLite URI filename (with ?uri=true) is passed to SQLite as written
-    if not os.path.isabs(database):
-        # Relative to which directory? The service's differs from a shell's: refuse to guess.
-        raise ConfigError(
-            f"database.url has a relative SQLite path ({masked})",
-            f"give an absolute path, with four slashes: sqlite:////path/to/{os.path.basename(database)},"
-            " or leave database.url unset for service.state_dir/audittrail.db",
-        )
-    return url
-
-
-def check_cron(key: str, expression: str) -> None:
-    """Raise ConfigError unless ``expression`` is a 5-field crontab the daemon can schedule."""
-    try:
-        crontab_trigger(expression)
-    except ValueError as exc:
-        raise ConfigError(
-            f"{key} is not a valid crontab expression: {expression!r} ({exc})",
-            "use 5 fields: minute hour day-of-month month day-of-week, in UTC",
-        ) from None
-
-
-def _shown(key: str, value: object) -> str:
-    if key == "database.url":
-        return mask_url_text(value) if isinstance(value, str) else type(value).__name__
-    return repr(str(value) if isinstance(value, Path) else value)
-
-
-def validate(key: str, value: object) -> object:
-    """Return ``value`` checked for ``key`` and normalised (absolute paths, canonical
-    URL, lower-case level/format, int -> float); raise ConfigError naming the key."""
-    kind = KEY_TYPES[key]
-    if value is None and key in _NULLABLE:
-        return None
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if kind is Path and isinstance(value, str) and value:
-        value = Path(value)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(f"{key} must be {_TYPE_NAMES[kind]}, got: {_shown(key, value)}")
-    if isinstance(value, Path):
-        return Path(os.path.abspath(value))
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        _check_number(key, value)
-        return value
-    assert isinstance(value, str)
-    if key == "database.url":
-        return normalise_database_url(value)
-    if key in ("logging.level", "logging.format"):
-        choices = LEVELS if key == "logging.level" else FORMATS
-        if value.lower() not in choices:
-            raise ConfigError(f"{key} must be one of {', '.join(choices)}, got: {value!r}")
-        return value.lower()
-    check_cron(key, value)  # the only other string key
-    return value
-
-
-def _check_number(key: str, value: int | float) -> None:
-    noun = "integer" if isinstance(value, int) else "number"
-    if not math.isfinite(value):
-        raise ConfigError(f"{key} must be a finite number, got: {value}")
-    if key == "service.batch_size":
-        low, high = BATCH_SIZE_RANGE
-        if not low <= value <= high:
-            raise ConfigError(f"{key} must be between {low} and {high}, got: {value}")
-    elif key == "service.startup_retry_give_up_seconds":
-        if value < 0:
-            raise ConfigError(f"{key} must be 0 (retry forever) or positive, got: {value}")
-    elif value <= 0:
-        raise ConfigError(f"{key} must be a positive {noun}, got: {value}")
-    if key != "service.batch_size" and value > MAX_SECONDS:
-        raise ConfigError(f"{key} must be at most {MAX_SECONDS} seconds (24 days), got: {value}")
-
-
-def _parse_text(key: str, kind: type, text: str) -> object:
-    """Turn an environment/override string into ``kind``; a bad string is a type error."""
+def _parse_text(key: str, text: str) -> object:
+    """Turn an environment/override string into the key's type; a bad string is a type error."""
+    kind = KEYS[key].kind
     stripped = text.strip()
     try:
         if kind is bool:
@@ -251,7 +60,7 @@ def _parse_text(key: str, kind: type, text: str) -> object:
         if kind is float:
             return float(stripped)
     except (KeyError, ValueError):
-        expected = "true/false/1/0/yes/no" if kind is bool else _TYPE_NAMES[kind]
+        expected = "true/false/1/0/yes/no" if kind is bool else KEYS[key].type_name()
         raise ConfigError(f"{key} must be {expected}, got: {text!r}") from None
     return text
 
@@ -259,7 +68,7 @@ def _parse_text(key: str, kind: type, text: str) -> object:
 def convert_layer(
     raw: Mapping[str, object], *, from_text: bool, origin: Callable[[str], str]
 ) -> dict[str, object]:
-    """Return one layer's values validated; ``None`` marks "use the automatic default".
+    """Return one layer's values checked; ``None`` marks "not set".
 
     ``from_text``: strings are parsed to the key's type (environment, command line).
     ``origin(key)`` says where a value came from and becomes the error's hint.
@@ -268,12 +77,12 @@ def convert_layer(
     layer: dict[str, object] = {}
     for key, value in raw.items():
         try:
-            if key in _AUTOMATIC_WHEN_EMPTY and value == "":
+            if value == "" and _unset_when_empty(key):
                 layer[key] = None
                 continue
-            if from_text and isinstance(value, str) and KEY_TYPES[key] in (bool, int, float):
-                value = _parse_text(key, KEY_TYPES[key], value)
-            layer[key] = validate(key, value)
+            if from_text and isinstance(value, str):
+                value = _parse_text(key, value)
+            layer[key] = check_value(key, KEYS[key], value, partial(shown_value, key))
         except ConfigError as exc:
             hint = f"{exc.hint}; {origin(key)}" if exc.hint else origin(key)
             raise ConfigError(exc.message, hint) from None
@@ -288,44 +97,74 @@ def convert_layer(
 
 def apply_layer(values: dict[str, object], layer: Mapping[str, object]) -> None:
     """Update ``values`` with ``layer``: a job schedule given in a layer replaces the
-    schedule kind (interval or cron) from the layers below."""
+    schedule kind (interval or cron) from the layers below; an empty one unsets
+    only itself."""
     for job in JOB_NAMES:
-        if f"jobs.{job}.interval_seconds" in layer:
+        if layer.get(f"jobs.{job}.interval_seconds") is not None:
             values[f"jobs.{job}.cron"] = None
-        if f"jobs.{job}.cron" in layer:
+        if layer.get(f"jobs.{job}.cron") is not None:
             values[f"jobs.{job}.interval_seconds"] = None
     values.update(layer)
 
 
-def read_file_layer(path: Path) -> dict[str, object]:
-    """Return the validated values of a TOML config file.
-
-    Raises ConfigError if the file is missing or unreadable, is not TOML (with the
-    line), has an unknown section or key, or holds a bad value.
-    """
+def _read_config_text(path: Path) -> str:
+    """The text of a configuration file: a regular file, not too large, UTF-8."""
     try:
-        with path.open("rb") as file:
-            data = tomllib.load(file)
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise ConfigError(f"config file {path} is {kind}", "give the path of a TOML file")
+    with os.fdopen(fd, "rb") as file:
+        try:
+            data = file.read(MAX_CONFIG_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"config file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB",
+            "is this the right file?",
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        problem = f"byte 0x{data[exc.start]:02x} at line {line} is not UTF-8"
+    raise ConfigError(f"config file {path} is not UTF-8 text: {problem}")
+
+
+def read_file_layer(path: Path) -> dict[str, object]:
+    """Return the checked values of a TOML config file.
+
+    Raises ConfigError if the file is missing, unreadable, not a regular file,
+    larger than :data:`MAX_CONFIG_BYTES`, not UTF-8, not TOML (with the line),
+    has an unknown section or key, or holds a bad value.
+    """
+    text = _read_config_text(path)
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     raw: dict[str, object] = {}
     for section, table in data.items():
-        if section not in SECTIONS and not isinstance(table, dict):
-            leaf_keys = {key.rsplit(".", 1)[1]: key for key in KEY_TYPES}
+        if section not in TOP_SECTIONS and not isinstance(table, dict):
+            leaf_keys = {key.rsplit(".", 1)[1]: key for key in KEYS}
             close = [leaf_keys[name] for name in difflib.get_close_matches(section, leaf_keys)]
             raise ConfigError(
                 f"unknown top-level key {section!r} in {path}; settings belong in sections: "
-                + ", ".join(SECTIONS),
+                + ", ".join(TOP_SECTIONS),
                 f"did you mean {' or '.join(close)}?" if close else None,
             )
-        if section not in SECTIONS:
+        if section not in TOP_SECTIONS:
             raise ConfigError(
-                f"unknown section [{section}] in {path}; valid sections: {', '.join(SECTIONS)}",
-                did_you_mean(section, SECTIONS),
+                f"unknown section [{section}] in {path}; valid sections: {', '.join(TOP_SECTIONS)}",
+                did_you_mean(section, TOP_SECTIONS),
             )
         if section != "jobs":
             _collect_table(section, table, raw, path)
@@ -346,7 +185,7 @@ def read_file_layer(path: Path) -> dict[str, object]:
 def _collect_table(prefix: str, table: object, raw: dict[str, object], path: Path) -> None:
     if not isinstance(table, dict):
         raise ConfigError(f"[{prefix}] in {path} must be a table, got: {table!r}")
-    valid = [key.removeprefix(prefix + ".") for key in KEY_TYPES if key.startswith(prefix + ".")]
+    valid = [key.removeprefix(prefix + ".") for key in KEYS if key.startswith(prefix + ".")]
     for name, value in table.items():
         if name not in valid:
             raise ConfigError(
@@ -357,12 +196,12 @@ def _collect_table(prefix: str, table: object, raw: dict[str, object], path: Pat
 
 
 def read_env_layer(environ: Mapping[str, str]) -> dict[str, object]:
-    """Return the validated values of the ``AUDITD_*`` variables in ``environ``.
+    """Return the checked values of the ``AUDITD_*`` variables in ``environ``.
 
     ``AUDITD_CONFIG`` (the file selector) is skipped; any other ``AUDITD_*`` name
     that matches no key is a ConfigError listing close matches.
     """
-    keys_by_variable = {env_variable(key): key for key in KEY_TYPES}
+    keys_by_variable = {env_variable(key): key for key in KEYS}
     raw: dict[str, object] = {}
     for variable, text in sorted(environ.items()):
         if not variable.startswith(ENV_PREFIX) or variable == CONFIG_FILE_VARIABLE:
@@ -381,13 +220,13 @@ def read_env_layer(environ: Mapping[str, str]) -> dict[str, object]:
 
 
 def read_override_layer(overrides: Mapping[str, object]) -> dict[str, object]:
-    """Return validated explicit overrides (dotted keys; ``None`` = flag not given).
+    """Return checked explicit overrides (dotted keys; ``None`` = flag not given).
 
     Strings are parsed like environment values. Unknown keys are a ConfigError.
     """
     for key in overrides:
-        if key not in KEY_TYPES:
-            raise ConfigError(f"unknown setting {key!r}", did_you_mean(key, KEY_TYPES))
+        if key not in KEYS:
+            raise ConfigError(f"unknown setting {key!r}", did_you_mean(key, KEYS))
     given = {key: value for key, value in overrides.items() if value is not None}
     return convert_layer(given, from_text=True, origin=lambda key: f"set by override {key}")
 

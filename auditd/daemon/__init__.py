@@ -1,6 +1,11 @@
 """The daemon: ``audittrail serve`` and the jobs it runs.
 
-* :mod:`.service` — lifecycle, signals, watchdog, reload;
+* :mod:`.service` — lifecycle, the watchdog, status and reload;
+* :mod:`.signals` — stop and reload requests, recorded from the first moment;
+* :mod:`.startup` — what is checked before ``READY=1``;
+* :mod:`.progress` — each job's progress, for the watchdog, status and health;
+* :mod:`.changes` — sync woken by commits (LISTEN/NOTIFY, or a poll on SQLite);
+* :mod:`.metrics` — Prometheus metrics and ``/healthz``;
 * :mod:`.scheduler` — the only APScheduler import;
 * :mod:`.jobs` — sync, reconcile and verify as thin functions over :mod:`auditd.stamps`;
 * :mod:`.runner`, :mod:`.runs` — one run: lock, claim, batches, record;

@@ -24,10 +24,12 @@ import sqlalchemy as sa
 
 from auditd import capture, db
 from auditd.config import JobSettings, Settings
-from auditd.daemon.runner import Heartbeat, JobBody, ProgressCallback, RunHandle, execute_run
+from auditd.daemon.progress import ProgressTracker
+from auditd.daemon.runner import JobBody, ProgressCallback, RunHandle, execute_run
 from auditd.daemon.runs import RunRecord, last_runs, read_watermark, store_watermark
 from auditd.daemon.scheduler import next_run_time
 from auditd.logging import get_logger
+from auditd.models.audit import TRANSACTION
 from auditd.stamps.derive import load_stamps
 from auditd.stamps.horizon import changes_since, next_watermark
 from auditd.stamps.repair import BatchOutcome, count_rows, key_batches
@@ -59,6 +61,9 @@ def sync_changed_since_watermark(handle: RunHandle) -> None:
     it never moves past work that did not commit. Rows skipped because they
     were locked hold it back to their first change, so the next sync looks
     at them again. A dry run only counts and leaves the watermark alone.
+    When rows were repaired, the run's findings say when the oldest change
+    among them was made (``oldest_repaired_change_at``): the commit-to-repair
+    lag of the metrics.
     """
     stamps = load_stamps(handle.engine)
     watermark = read_watermark(handle.engine)
@@ -87,11 +92,27 @@ def sync_changed_since_watermark(handle: RunHandle) -> None:
         new_watermark.append(next_watermark(changes, unprocessed))
         with db.write_transaction(handle.engine) as connection:
             store_watermark(connection, new_watermark[-1])
+    repaired_since: list[int] = []  # the first transaction of each repaired row
     for index, (stamp, chunk) in enumerate(batches):
         last = index == len(batches) - 1
         outcome = handle.repair(stamp, chunk, also=advance if last else None)
         unprocessed[stamp.table].update(outcome.skipped)
+        first = changes.keys.get(stamp.table, {})
+        repaired_since.extend(first[key] for key in outcome.drifted_keys if key in first)
     handle.watermark_to = new_watermark[-1]
+    if repaired_since:
+        oldest = _issued_at(handle.engine, min(repaired_since))
+        if oldest is not None:
+            handle.findings = {"oldest_repaired_change_at": oldest.isoformat()}
+
+
+def _issued_at(engine: sa.Engine, transaction_id: int) -> datetime | None:
+    """When a transaction wrote its first change (its row's ``issued_at``)."""
+    with engine.connect() as connection:
+        issued: datetime | None = connection.scalar(
+            sa.select(TRANSACTION.c.issued_at).where(TRANSACTION.c.id == transaction_id)
+        )
+    return issued
 
 
 def reconcile_all(handle: RunHandle) -> None:
@@ -154,7 +175,7 @@ def run_job(
     scheduled_for: datetime | None = None,
     dry_run: bool = False,
     stop: threading.Event | None = None,
-    heartbeat: Heartbeat | None = None,
+    tracker: ProgressTracker | None = None,
     progress: ProgressCallback | None = None,
 ) -> RunRecord | None:
     """Run ``job`` (sync, reconcile or verify) once; see :func:`auditd.daemon.runner.execute_run`.
@@ -172,7 +193,7 @@ def run_job(
         scheduled_for=scheduled_for,
         dry_run=dry_run,
         stop=stop,
-        heartbeat=heartbeat,
+        tracker=tracker,
         progress=progress,
     )
 

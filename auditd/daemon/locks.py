@@ -8,8 +8,12 @@ stale lock behind; the run checks the connection before every batch and
 stops if it is gone. (A session-level lock would be worse: a pool that
 silently reconnects drops it while the run carries on, unprotected.)
 
-SQLite: ``flock`` on a file next to the database. The kernel releases it
-when the process dies, however it dies.
+SQLite: ``flock`` on a file next to the database for each job, and for
+``serve`` on the database file itself, so that the lock belongs to the
+file's identity (device and inode): a hard link, a symbolic link or another
+path to the same file finds it taken. (SQLite locks with ``fcntl`` byte
+ranges, which Linux keeps apart from ``flock``.) The kernel releases these
+locks when the process dies, however it dies.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from auditd.errors import first_line
 from auditd.logging import redact_secrets
 
 __all__ = [
+    "DatabaseFileLock",
     "FileLock",
     "JobLock",
     "LockLostError",
@@ -80,6 +85,51 @@ class FileLock:
             return self.path.read_text().strip() or "unknown"
         except OSError:
             return "unknown"
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+class DatabaseFileLock:
+    """An exclusive ``flock`` on a SQLite database file itself, for one ``serve``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def try_acquire(self) -> bool:
+        """Take the lock if free; False at once if another process holds it.
+
+        Raises OSError if the file cannot be opened (it is created empty if
+        missing, as SQLite itself would).
+        """
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def holder(self) -> str:
+        """The pid of the process holding the lock, from ``/proc/locks``, or "unknown"."""
+        try:
+            info = os.stat(self.path)
+            with open("/proc/locks", encoding="ascii") as locks:
+                lines = locks.read().splitlines()
+        except OSError:
+            return "unknown"
+        # "1: FLOCK  ADVISORY  WRITE 4242 fe:00:2147016 0 EOF": major:minor in hex.
+        identity = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == identity:
+                return fields[4]
+        return "unknown"
 
     def release(self) -> None:
         if self._fd is not None:

@@ -40,8 +40,8 @@ class SystemdNotifier:
     """Sends state notifications to systemd, if the process runs under it.
 
     The socket is opened on first use and kept until :meth:`close`. Instances
-    are safe to share between threads (the scheduler's watchdog job and the
-    main thread's status updates). Usable as a context manager.
+    are safe to share between threads, although ``serve`` sends everything,
+    the watchdog included, from its main loop. Usable as a context manager.
     """
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:

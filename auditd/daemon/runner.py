@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from auditd import db
 from auditd.daemon.locks import JobLock, describe_error, job_lock
+from auditd.daemon.progress import ProgressTracker
 from auditd.daemon.runs import RunRecord, claim_run, finish_run, record_counters, runner_name
 from auditd.errors import AlreadyRunningError
 from auditd.logging import get_logger
@@ -30,7 +31,6 @@ from auditd.stamps.repair import BatchOutcome, InTransaction, count_batch, repai
 from auditd.timestamps import utcnow
 
 __all__ = [
-    "Heartbeat",
     "JobBody",
     "ProgressCallback",
     "RunHandle",
@@ -41,55 +41,6 @@ __all__ = [
 
 class RunInterrupted(Exception):
     """A stop was requested; the run ends between two batches."""
-
-
-# --- progress, for the watchdog --------------------------------------------------------
-
-
-class Heartbeat:
-    """Which jobs are in progress and when one last made progress.
-
-    Shared by the runs (worker threads) and the service's main loop, which
-    feeds the systemd watchdog only while no run has been stuck for too long
-    and, on shutdown, waits for the runs in progress. The service marks each
-    tick ``started``/``finished``; the run's batches ``beat``.
-    """
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._active: set[str] = set()
-        self._last_beat = time.monotonic()
-
-    def started(self, job: str) -> None:
-        with self._condition:
-            self._active.add(job)
-            self._last_beat = time.monotonic()
-
-    def beat(self) -> None:
-        with self._condition:
-            self._last_beat = time.monotonic()
-
-    def finished(self, job: str) -> None:
-        with self._condition:
-            self._active.discard(job)
-            self._last_beat = time.monotonic()
-            self._condition.notify_all()
-
-    def active(self) -> list[str]:
-        with self._condition:
-            return sorted(self._active)
-
-    def stalled_for(self) -> float:
-        """Seconds since the last progress while a run is active (0 when idle)."""
-        with self._condition:
-            if not self._active:
-                return 0.0
-            return time.monotonic() - self._last_beat
-
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait until no run is active; False if ``timeout`` seconds passed first."""
-        with self._condition:
-            return self._condition.wait_for(lambda: not self._active, timeout=timeout)
 
 
 # --- running a job -----------------------------------------------------------------
@@ -113,7 +64,7 @@ class RunHandle:
         dry_run: bool = False,
         lock: JobLock | None = None,
         stop: threading.Event | None = None,
-        heartbeat: Heartbeat | None = None,
+        tracker: ProgressTracker | None = None,
         progress: ProgressCallback | None = None,
     ) -> None:
         self.engine = engine
@@ -128,7 +79,7 @@ class RunHandle:
         self.findings: dict[str, Any] = {}
         self._lock = lock
         self._stop = stop
-        self._heartbeat = heartbeat
+        self._tracker = tracker
         self._progress = progress
 
     def checkpoint(self) -> None:
@@ -168,8 +119,8 @@ class RunHandle:
     def _count(self, outcome: BatchOutcome) -> None:
         for name, count in outcome.counters().items():
             self.counters[name] += count
-        if self._heartbeat is not None:
-            self._heartbeat.beat()
+        if self._tracker is not None:
+            self._tracker.beat(self.job)
         if self._progress is not None:
             self._progress(self.counters["rows_scanned"], self.total)
 
@@ -188,7 +139,7 @@ def execute_run(
     scheduled_for: datetime | None = None,
     dry_run: bool = False,
     stop: threading.Event | None = None,
-    heartbeat: Heartbeat | None = None,
+    tracker: ProgressTracker | None = None,
     progress: ProgressCallback | None = None,
 ) -> RunRecord | None:
     """Run ``body`` as one run of ``job``: lock, claim, run, record, log one summary.
@@ -226,10 +177,10 @@ def execute_run(
             batch_size=batch_size,
             lock=lock,
             stop=stop,
-            heartbeat=heartbeat,
+            tracker=tracker,
             progress=progress,
         )
-        return _run_recorded(engine, handle, body, scheduled_for, log)
+        return _run_recorded(engine, handle, body, kind, scheduled_for, log)
     finally:
         lock.release()
 
@@ -238,6 +189,7 @@ def _run_recorded(
     engine: sa.Engine,
     handle: RunHandle,
     body: JobBody,
+    kind: str,
     scheduled_for: datetime | None,
     log: Any,
 ) -> RunRecord:
@@ -266,7 +218,7 @@ def _run_recorded(
         log.error(
             "could not record the run's outcome", run_id=handle.run_id, error=describe_error(exc)
         )
-        record = _unrecorded_record(handle, status, error, detail, scheduled_for)
+        record = _unrecorded_record(handle, kind, status, error, detail, scheduled_for)
     summary = {
         "run_id": record.id,
         "scheduled_for": scheduled_for.isoformat() if scheduled_for else None,
@@ -301,11 +253,12 @@ def _run_unrecorded(
     except RunInterrupted:
         status = "interrupted"
     detail = json.dumps(handle.findings, sort_keys=True) if handle.findings else None
-    return _unrecorded_record(handle, status, None, detail, None)
+    return _unrecorded_record(handle, "manual", status, None, detail, None)
 
 
 def _unrecorded_record(
     handle: RunHandle,
+    kind: str,
     status: str,
     error: str | None,
     detail: str | None,
@@ -314,7 +267,7 @@ def _unrecorded_record(
     return RunRecord(
         id=handle.run_id,
         job=handle.job,
-        kind="manual" if scheduled_for is None else "schedule",
+        kind=kind,
         scheduled_for=scheduled_for,
         runner=runner_name(),
         started_at=utcnow(),

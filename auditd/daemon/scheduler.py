@@ -28,7 +28,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from auditd.config import JobSettings
 from auditd.config.crontab import crontab_trigger
 
-__all__ = ["JobScheduler", "build_trigger", "next_run_time", "scheduled_tick"]
+__all__ = ["JobScheduler", "build_trigger", "next_run_time", "period_seconds", "scheduled_tick"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -45,6 +45,19 @@ def next_run_time(job: JobSettings, now: datetime) -> datetime | None:
     """When ``job`` is next due after ``now``."""
     fire: datetime | None = build_trigger(job).get_next_fire_time(None, now)
     return fire
+
+
+def period_seconds(job: JobSettings, now: datetime) -> float:
+    """Seconds between ``job``'s next two ticks after ``now`` (its interval, or
+    the gap its cron schedule leaves there)."""
+    if job.interval_seconds is not None:
+        return float(job.interval_seconds)
+    trigger = build_trigger(job)
+    first: datetime | None = trigger.get_next_fire_time(None, now)
+    if first is None:
+        return 0.0
+    second: datetime | None = trigger.get_next_fire_time(first, first + timedelta(seconds=1))
+    return 0.0 if second is None else (second - first).total_seconds()
 
 
 def scheduled_tick(job: JobSettings, now: datetime) -> datetime:

@@ -1,19 +1,17 @@
 """``audittrail serve``: the daemon's lifecycle around the scheduler.
 
-The shape is a plain worker loop: bootstrap, install signal handlers, loop
-(check for a stop or reload request, feed the watchdog if healthy, sleep),
-tear down in ``finally``.
+The shape is a plain worker loop: start up (:mod:`.startup`), loop (a stop
+or reload requested? the watchdog, the status line, sleep), tear down in
+``finally``. Signal handlers are installed before anything else
+(:mod:`.signals`), so a stop during start-up exits 0 without ``READY=1``.
 
-* **Start.** SQLite: take the database's lock file, or exit 6 at once.
-  Then wait for the database with capped, jittered exponential backoff
-  (``service.startup_retry_*``), telling systemd why (``STATUS=``), keeping
-  its start timeout and watchdog at bay meanwhile. A schema that is not at
-  the migration head exits 5: waiting cannot fix it. ``READY=1`` is sent
-  only once the database answered and the schema matched.
 * **Watchdog.** ``WATCHDOG=1`` every half ``WATCHDOG_USEC``, from the main
-  loop, and only while the scheduler thread is alive and no job run has
-  gone without progress longer than the database's own timeouts allow. A
-  hung run thus ends in systemd's watchdog restart instead of a silent stall.
+  loop, only while the scheduler thread is alive and no enabled job is
+  stalled (:mod:`.progress`: each job is judged on its own). ``STATUS=``
+  says which job is failing or stuck, and since when; ``/healthz`` answers
+  the same question over HTTP (:mod:`.metrics`).
+* **Sync on change.** With ``service.sync_on_change``, commits wake a sync
+  within a fraction of a second (:mod:`.changes`); the schedule stays.
 * **Signals.** The first SIGTERM/SIGINT stops the scheduler, lets the running
   batches finish (no new batch starts) and exits 0 within
   ``service.shutdown_timeout_seconds``; a batch still running then is
@@ -26,63 +24,105 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import random
-import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from auditd import db, migrate
 from auditd.config import Settings
+from auditd.daemon import startup
+from auditd.daemon.changes import ChangeWatcher, CoalescingSync
 from auditd.daemon.jobs import run_job
-from auditd.daemon.locks import FileLock, describe_error, sqlite_database_path
+from auditd.daemon.locks import DatabaseFileLock, describe_error
 from auditd.daemon.notify import SystemdNotifier
-from auditd.daemon.runner import Heartbeat
+from auditd.daemon.progress import ProgressTracker, Stall, StallLimit
 from auditd.daemon.runs import RunRecord
-from auditd.daemon.scheduler import JobScheduler
-from auditd.errors import AlreadyRunningError, DatabaseUnavailableError
+from auditd.daemon.scheduler import JobScheduler, period_seconds
+from auditd.daemon.signals import SIGNALS, SignalRequests
 from auditd.logging import configure_logging, get_logger
+from auditd.timestamps import utcnow
 
-__all__ = ["Service", "serve"]
+if TYPE_CHECKING:
+    from auditd.daemon.metrics import DaemonMetrics, MetricsServer
+
+__all__ = ["Service", "serve", "stall_limits"]
 
 log = get_logger(__name__)
 
 
-def serve(settings: Settings, load_settings: Callable[[], Settings]) -> int:
+def serve(
+    settings: Settings,
+    load_settings: Callable[[], Settings],
+    signals: SignalRequests = SIGNALS,
+) -> int:
     """Run the daemon in the foreground until stopped; returns the exit code.
 
     ``load_settings`` re-reads the configuration from the same sources on
-    SIGHUP. Raises AlreadyRunningError (SQLite file in use), SchemaMismatchError
-    and DatabaseUnavailableError (gave up waiting) before ``READY=1``.
+    SIGHUP. Raises, before ``READY=1``: AlreadyRunningError (SQLite file in
+    use), DatabaseAccessError (credentials, privileges or a read-only SQLite
+    file), ConfigError (metrics address), SchemaMismatchError and
+    DatabaseUnavailableError (gave up waiting).
     """
+    signals.install()  # already done by the audittrail command; needed for API callers
     configure_logging(settings.logging.level, settings.logging.format, stream=sys.stdout)
     with SystemdNotifier() as notifier:
-        return Service(settings, load_settings, notifier).run()
+        return Service(settings, load_settings, notifier, signals).run()
+
+
+def stall_limits(settings: Settings) -> dict[str, StallLimit]:
+    """Each enabled job's stall limit.
+
+    A run's every statement is bounded by the server's timeouts; a run
+    quiet for longer than a few of them is stuck (e.g. a network partition
+    that no timeout covers), not slow.
+    """
+    database = settings.database
+    run_seconds = float(
+        2 * database.statement_timeout_seconds
+        + database.lock_timeout_seconds
+        + database.connect_timeout_seconds
+    )
+    now = utcnow()
+    return {
+        name: StallLimit(run_seconds=run_seconds, period_seconds=period_seconds(job, now))
+        for name, job in settings.jobs.items()
+        if job.enabled
+    }
 
 
 class Service:
     """One ``serve`` process. Construct, then :meth:`run` in the main thread."""
 
     def __init__(
-        self, settings: Settings, load_settings: Callable[[], Settings], notifier: SystemdNotifier
+        self,
+        settings: Settings,
+        load_settings: Callable[[], Settings],
+        notifier: SystemdNotifier,
+        signals: SignalRequests,
     ) -> None:
         self.settings = settings
         self._load_settings = load_settings
         self._notifier = notifier
-        self._stop = threading.Event()  # seen by every run before each batch
-        self._wake = threading.Event()
-        self._reload_requested = False
-        self._heartbeat = Heartbeat()
+        self._signals = signals
+        self._requested_stop = signals.stop  # set by SIGTERM/SIGINT, from the first moment
+        # Set when the service stops for any reason; seen by every run before each
+        # batch and by the change watcher. Kept apart from the signal's flag so
+        # that a first SIGTERM during a stop for another reason is not taken
+        # for a second one.
+        self._stop = threading.Event()
+        self._tracker = ProgressTracker(stall_limits(settings))
+        self._metrics: DaemonMetrics | None = None
+        self._metrics_server: MetricsServer | None = None
         self._engine: sa.Engine | None = None
         self._scheduler: JobScheduler | None = None
-        self._file_lock: FileLock | None = None
-        self._previous_handlers: dict[int, Any] = {}
+        self._database_lock: DatabaseFileLock | None = None
+        self._change_sync: CoalescingSync | None = None
+        self._watcher: ChangeWatcher | None = None
+        self._ready = False
         self._last_run: RunRecord | None = None
         self._status = ""
 
@@ -90,232 +130,224 @@ class Service:
 
     def run(self) -> int:
         """Start, serve until a stop signal, stop. Returns 0 after a requested
-        stop, 1 if the scheduler thread died."""
-        self._install_signal_handlers()
+        stop (also one during start-up), 1 if the scheduler thread died."""
         try:
-            if self.settings.database.backend == "sqlite":
-                self._lock_database_file()
-            engine = self._wait_for_database()
-            if engine is None:
+            if self.settings.database.backend == "sqlite" and not self._requested_stop.is_set():
+                self._database_lock = startup.lock_sqlite_database(self.settings)
+            if self.settings.metrics.enabled and not self._requested_stop.is_set():
+                self._serve_metrics()
+            if self._requested_stop.is_set():
+                return 0
+            engine = startup.wait_for_database(self.settings, self._notifier, self._requested_stop)
+            if engine is None or self._requested_stop.is_set():
                 return 0  # stopped while waiting
             self._engine = engine
             self._scheduler = JobScheduler(self.settings.jobs, self._run_tick)
             self._scheduler.start()
-            self._status = self._status_line()
+            self._watch_changes()
+            self._ready = True
+            self._status = self._status_line([])
             self._notifier.ready(self._status)
             log.info(
                 "serve ready",
                 database=self.settings.database.masked_url(),
-                jobs={
-                    name: job.describe() for name, job in self.settings.jobs.items() if job.enabled
-                },
+                jobs=self._schedules(),
+                sync_on_change=self._change_sync is not None,
                 watchdog_seconds=self._notifier.watchdog_interval(),
             )
             return self._loop()
         finally:
             self._teardown()
 
+    def _serve_metrics(self) -> None:
+        # Imported here: prometheus-client costs a daemon without metrics 10 MB.
+        from auditd.daemon.metrics import DaemonMetrics, MetricsServer
+
+        self._metrics = DaemonMetrics(self.settings.jobs)
+        self._metrics_server = MetricsServer(
+            self.settings.metrics.listen_address, self._metrics, self.health
+        )
+        self._metrics_server.start()
+
     def _loop(self) -> int:
         interval = self._notifier.watchdog_interval()
         next_ping = 0.0
-        stall_reported = False
+        reported: set[str] = set()
         while True:
-            self._wake.clear()
-            if self._stop.is_set():
+            self._signals.wake.clear()
+            if self._requested_stop.is_set():
                 return 0
-            if self._reload_requested:
+            if self._signals.reload_requested():
                 self._reload()
             assert self._scheduler is not None
             if not self._scheduler.is_alive():
                 log.error("the scheduler thread died; exiting so that systemd restarts the service")
                 return 1
-            stalled = self._heartbeat.stalled_for()
-            if stalled > self._stall_limit():
-                if not stall_reported:
-                    log.error(
-                        "job run made no progress; withholding the watchdog",
-                        jobs=self._heartbeat.active(),
-                        stalled_seconds=round(stalled),
-                    )
-                    stall_reported = True
-            elif interval is not None and time.monotonic() >= next_ping:
+            stalls = self._tracker.stalls()
+            if self._metrics is not None:
+                self._metrics.observe_health(
+                    not stalls, (stall.job for stall in stalls), self.settings.jobs
+                )
+            stalled = {stall.job for stall in stalls}
+            if stalled - reported:
+                log.error(
+                    "job made no progress; withholding the watchdog",
+                    stalls=[stall.describe() for stall in stalls],
+                )
+            if reported and not stalled:
+                log.info("every job makes progress again; feeding the watchdog")
+            reported = stalled
+            if not stalls and interval is not None and time.monotonic() >= next_ping:
                 self._notifier.watchdog()
                 next_ping = time.monotonic() + interval
-                stall_reported = False
-            self._publish_status()
-            self._wake.wait(min(interval, 1.0) if interval else 1.0)
+            self._publish_status(stalls)
+            self._signals.wake.wait(min(interval, 1.0) if interval else 1.0)
 
-    def _stall_limit(self) -> float:
-        # Every statement of a batch is bounded by the server's timeouts; a
-        # run quiet for longer than a few of them is stuck (e.g. a network
-        # partition that no timeout covers), not slow.
-        database = self.settings.database
-        return float(
-            2 * database.statement_timeout_seconds
-            + database.lock_timeout_seconds
-            + database.connect_timeout_seconds
-        )
+    def health(self) -> tuple[bool, str]:
+        """Whether the watchdog would be fed now, and why (for ``/healthz``)."""
+        if self._stop.is_set() or self._requested_stop.is_set():
+            return False, "stopping"
+        if not self._ready or self._scheduler is None:
+            return False, "starting"
+        if not self._scheduler.is_alive():
+            return False, "the scheduler thread died"
+        stalls = self._tracker.stalls()
+        if stalls:
+            return False, "; ".join(stall.describe() for stall in stalls)
+        return True, self._status_line([])
 
     def _teardown(self) -> None:
+        self._ready = False
+        self._stop.set()  # also ends the change watcher and the coalescing sync
         self._notifier.stopping()
         self._notifier.status("stopping")
         if self._scheduler is not None:
             self._scheduler.shutdown()
         timeout = self.settings.service.shutdown_timeout_seconds
-        if self._engine is not None and not self._heartbeat.wait_idle(timeout):
+        if self._engine is not None and not self._tracker.wait_idle(timeout):
             log.warning(
                 "shutdown timeout: leaving the batch in progress, the database rolls it back",
-                jobs=self._heartbeat.active(),
+                jobs=self._tracker.active(),
                 timeout_seconds=timeout,
             )
             sys.stdout.flush()
             os._exit(0)
+        for worker in (self._watcher, self._change_sync):
+            if worker is not None:
+                worker.join(timeout=5)
         if self._engine is not None:
             self._engine.dispose()
-        if self._file_lock is not None:
-            self._file_lock.release()
-        for signum, handler in self._previous_handlers.items():
-            signal.signal(signum, handler)
+        # After the engine: closing our descriptor of the database file must
+        # not come while SQLite still has connections to it in this process.
+        if self._database_lock is not None:
+            self._database_lock.release()
+        if self._metrics_server is not None:
+            self._metrics_server.close()
         log.info("serve stopped")
-
-    # --- start-up --------------------------------------------------------------------
-
-    def _lock_database_file(self) -> None:
-        db.ensure_sqlite_folder(self.settings.database)
-        database = sqlite_database_path(self.settings.database.connect_url())
-        lock = FileLock(database.with_name(database.name + ".lock"))
-        if not lock.try_acquire():
-            raise AlreadyRunningError(
-                f"another audittrail serve (pid {lock.holder()}) is using {database}",
-                f"only one serve may run per SQLite database; its lock file is {lock.path}",
-            )
-        self._file_lock = lock
-
-    def _wait_for_database(self) -> sa.Engine | None:
-        """A connected engine whose schema is at head; None if stopped while waiting."""
-        settings = self.settings
-        engine = db.create_engine(settings.database)
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                db.check_connection(engine, settings.database)
-                migrate.require_head(engine)  # SchemaMismatchError: waiting cannot fix it
-                return engine
-            except DatabaseUnavailableError as error:
-                reason = error.message
-            except sa.exc.DBAPIError as error:  # the database went away during the check
-                reason = db.describe_connection_error(error, settings.database)
-            elapsed = time.monotonic() - started
-            give_up = settings.service.startup_retry_give_up_seconds
-            if give_up and elapsed >= give_up:
-                engine.dispose()
-                raise DatabaseUnavailableError(
-                    reason, f"gave up after {elapsed:.0f}s (service.startup_retry_give_up_seconds)"
-                )
-            ceiling = min(
-                settings.service.startup_retry_max_seconds,
-                settings.service.startup_retry_initial_seconds * 2 ** (attempt - 1),
-            )
-            # Equal jitter: replicas restarted together do not retry in lockstep.
-            delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 (not crypto)
-            if give_up:
-                delay = min(delay, max(give_up - elapsed, 0.0))
-            log.warning(
-                "database unavailable, retrying",
-                attempt=attempt,
-                retry_in_seconds=round(delay, 2),
-                error=reason,
-            )
-            self._notifier.status(f"waiting for the database (attempt {attempt}): {reason}")
-            self._notifier.extend_timeout(delay + settings.database.connect_timeout_seconds + 5)
-            if self._sleep(delay):
-                engine.dispose()
-                return None
-
-    def _sleep(self, seconds: float) -> bool:
-        """Sleep, feeding the watchdog; True if a stop was requested meanwhile."""
-        deadline = time.monotonic() + seconds
-        interval = self._notifier.watchdog_interval() or 1.0
-        while not self._stop.is_set():
-            self._notifier.watchdog()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            self._stop.wait(min(interval, remaining))
-        return True
 
     # --- jobs --------------------------------------------------------------------------
 
     def _run_tick(self, job: str, scheduled_for: datetime) -> None:
         """One tick of one job, in a scheduler worker thread; never raises."""
+        self._run(job, kind="schedule", scheduled_for=scheduled_for)
+
+    def _run(self, job: str, *, kind: str, scheduled_for: datetime | None = None) -> bool:
+        """Run ``job`` once; True if a run happened. Never raises."""
         if self._stop.is_set():
-            return
+            return False
         assert self._engine is not None
-        self._heartbeat.started(job)  # from here on, shutdown waits for this tick
+        self._tracker.started(job)  # from here on, shutdown waits for this run
+        record: RunRecord | None = None
+        error: str | None = None
         try:
             record = run_job(
                 self._engine,
                 self.settings,
                 job,
-                kind="schedule",
+                kind=kind,
                 scheduled_for=scheduled_for,
                 stop=self._stop,
-                heartbeat=self._heartbeat,
+                tracker=self._tracker,
             )
-        except Exception as error:  # the run could not even be claimed or recorded
+        except Exception as exc:  # the run could not even be claimed or recorded
+            error = describe_error(exc)
             log.error(
                 "job run could not start",
                 job=job,
-                scheduled_for=scheduled_for.isoformat(),
-                error=describe_error(error),
+                scheduled_for=scheduled_for.isoformat() if scheduled_for else None,
+                error=error,
             )
-            return
-        finally:
-            self._heartbeat.finished(job)
         if record is not None:
+            self._tracker.finished(job, record.status, record.error)
             self._last_run = record
-            self._wake.set()
+        else:
+            self._tracker.finished(job, "error" if error else "skipped", error)
+        if self._metrics is not None:
+            if record is not None:
+                self._metrics.observe_run(record)
+            else:
+                self._metrics.observe_outcome(job, "error" if error else "skipped")
+        self._signals.wake.set()
+        return record is not None
 
-    def _status_line(self) -> str:
+    def _watch_changes(self) -> None:
+        """Start syncing on commits if the configuration asks for it (once)."""
+        settings = self.settings
+        wanted = settings.service.sync_on_change and settings.jobs["sync"].enabled
+        if not wanted or self._change_sync is not None or self._engine is None:
+            return
+        self._change_sync = CoalescingSync(self._sync_on_change, self._stop)
+        self._watcher = ChangeWatcher(
+            self._engine,
+            self._change_sync.request,
+            self._stop,
+            poll_seconds=settings.service.change_poll_seconds,
+        )
+        self._change_sync.start()
+        self._watcher.start()
+        self._change_sync.request()  # catch up with commits made while the daemon was away
+
+    def _sync_on_change(self) -> bool:
+        settings = self.settings  # read once: a reload may replace it meanwhile
+        if not (settings.service.sync_on_change and settings.jobs["sync"].enabled):
+            return True  # switched off by a reload: nothing to retry
+        return self._run("sync", kind="change")
+
+    # --- status ------------------------------------------------------------------------
+
+    def _schedules(self) -> dict[str, str]:
+        return {name: job.describe() for name, job in self.settings.jobs.items() if job.enabled}
+
+    def _status_line(self, stalls: list[Stall]) -> str:
+        if stalls:
+            return "; ".join(stall.describe() for stall in stalls)
+        failing = [
+            f"{job} failing since {state.failing_since.isoformat(timespec='seconds')}: "
+            f"{state.last_error}"
+            for job, state in sorted(self._tracker.snapshot().items())
+            if state.failing_since is not None and job in self.settings.jobs
+        ]
+        if failing:
+            return "; ".join(failing)
         run = self._last_run
         if run is None:
             return "ready, no run yet"
+        finished = run.finished_at.isoformat(timespec="seconds") if run.finished_at else "?"
         return (
-            f"last run: {run.job} {run.status}, {run.rows_repaired} repaired of "
-            f"{run.rows_scanned} scanned"
+            f"ok; last run: {run.job} {run.status} at {finished}, {run.rows_repaired} "
+            f"repaired of {run.rows_scanned} scanned"
         )
 
-    def _publish_status(self) -> None:
-        status = self._status_line()
+    def _publish_status(self, stalls: list[Stall]) -> None:
+        status = self._status_line(stalls)
         if status != self._status:
             self._status = status
             self._notifier.status(status)
 
-    # --- signals and reload ------------------------------------------------------------
-
-    def _install_signal_handlers(self) -> None:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            self._previous_handlers[signum] = signal.signal(signum, self._on_stop_signal)
-        self._previous_handlers[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_hangup)
-
-    def _on_stop_signal(self, signum: int, _frame: FrameType | None) -> None:
-        # Only flags here: logging from a signal handler could re-enter a
-        # write that the interrupted main thread is in the middle of.
-        if self._stop.is_set():
-            os.write(2, b"audittrail: second stop signal, exiting now\n")
-            os._exit(128 + signum)
-        self._stop.set()
-        self._wake.set()
-
-    def _on_hangup(self, _signum: int, _frame: FrameType | None) -> None:
-        self._reload_requested = True
-        self._wake.set()
+    # --- reload ------------------------------------------------------------------------
 
     def _reload(self) -> None:
         """Apply a new configuration atomically, or keep the old one entirely."""
-        self._reload_requested = False
         self._notifier.reloading()
         try:
             new = self._load_settings()
@@ -326,14 +358,15 @@ class Service:
         if new.database != self.settings.database:
             log.warning("database settings changed; they take effect after a restart")
             new = dataclasses.replace(new, database=self.settings.database)
+        if new.metrics != self.settings.metrics:
+            log.warning("metrics settings changed; they take effect after a restart")
+            new = dataclasses.replace(new, metrics=self.settings.metrics)
         configure_logging(new.logging.level, new.logging.format, stream=sys.stdout)
         assert self._scheduler is not None
         changed = self._scheduler.apply(new.jobs)
+        self._tracker.configure(stall_limits(new))
         self.settings = new
-        log.info(
-            "configuration reloaded",
-            changed_jobs=changed,
-            jobs={name: job.describe() for name, job in new.jobs.items() if job.enabled},
-        )
-        self._status = self._status_line()
+        self._watch_changes()
+        log.info("configuration reloaded", changed_jobs=changed, jobs=self._schedules())
+        self._status = self._status_line([])
         self._notifier.ready(self._status)

@@ -19,7 +19,7 @@ from auditd.models.base import Base
 from auditd.timestamps import UTCDateTime
 
 RUN_STATUSES = ("running", "succeeded", "failed", "interrupted", "abandoned")
-RUN_KINDS = ("schedule", "manual")
+RUN_KINDS = ("schedule", "manual", "change")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -43,7 +43,8 @@ class JobRun(Base):
 
     id: orm.Mapped[int] = orm.mapped_column(sa.Integer, primary_key=True, autoincrement=True)
     job: orm.Mapped[str] = orm.mapped_column(sa.String(32))
-    # "schedule" (a tick of the scheduler) or "manual" (a command run on demand).
+    # "schedule" (a tick of the scheduler), "manual" (a command run on demand) or
+    # "change" (a sync woken by a commit).
     kind: orm.Mapped[str] = orm.mapped_column(sa.String(16))
     # The tick this run claimed; NULL for runs started on demand.
     scheduled_for: orm.Mapped[datetime | None] = orm.mapped_column(UTCDateTime)

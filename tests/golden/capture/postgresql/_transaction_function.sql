@@ -4,7 +4,7 @@ DECLARE
     cached text := current_setting('audittrail.tx', true);
     published_origin text;
 BEGIN
-    -- audittrail-capture shared 6f15c0ee3f9818cc
+    -- audittrail-capture shared a4db78973c1a4da4
     tx := pg_current_xact_id()::text::bigint;
     IF cached IS NOT NULL AND split_part(cached, '|', 1) = tx::text THEN
         issued_at := split_part(cached, '|', 2)::timestamptz;
@@ -28,6 +28,8 @@ BEGIN
     RETURNING t.issued_at INTO issued_at;
     IF issued_at IS NULL THEN
         SELECT t.issued_at INTO issued_at FROM "transaction" t WHERE t.id = tx;
+    ELSE
+        PERFORM pg_notify('audittrail_changes', '');
     END IF;
     PERFORM set_config(
         'audittrail.tx',

@@ -5,7 +5,7 @@ DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- audittrail-capture events d18a54154463cb55
+    -- audittrail-capture events 1de35ae9417a1842
     IF TG_OP = 'UPDATE' AND ROW(OLD."id", OLD."name", OLD."description", OLD."location_name", OLD."timezone", OLD."starts_at", OLD."ends_at", OLD."state", OLD."deleted_at") IS NOT DISTINCT FROM ROW(NEW."id", NEW."name", NEW."description", NEW."location_name", NEW."timezone", NEW."starts_at", NEW."ends_at", NEW."state", NEW."deleted_at") THEN
         RETURN NULL;
     END IF;
@@ -67,7 +67,7 @@ DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- audittrail-capture events d18a54154463cb55
+    -- audittrail-capture events 1de35ae9417a1842
     IF NOT EXISTS (SELECT 1 FROM "events") THEN
         RETURN NULL;
     END IF;

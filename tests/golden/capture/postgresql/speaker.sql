@@ -5,7 +5,7 @@ DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- audittrail-capture speaker 30b6634c3550cc27
+    -- audittrail-capture speaker 294f4fd01c611546
     IF TG_OP = 'UPDATE' AND ROW(OLD."id", OLD."name", OLD."email", OLD."organisation", OLD."position", OLD."short_biography", OLD."event_id", OLD."user_id", OLD."deleted_at") IS NOT DISTINCT FROM ROW(NEW."id", NEW."name", NEW."email", NEW."organisation", NEW."position", NEW."short_biography", NEW."event_id", NEW."user_id", NEW."deleted_at") THEN
         RETURN NULL;
     END IF;
@@ -67,7 +67,7 @@ DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- audittrail-capture speaker 30b6634c3550cc27
+    -- audittrail-capture speaker 294f4fd01c611546
     IF NOT EXISTS (SELECT 1 FROM "speaker") THEN
         RETURN NULL;
     END IF;

@@ -5,7 +5,7 @@ DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- audittrail-capture speakers_sessions b35209f1df8ca570
+    -- audittrail-capture speakers_sessions 68479b2eff799a10
     IF TG_OP = 'UPDATE' AND ROW(OLD."speaker_id", OLD."session_id") IS NOT DISTINCT FROM ROW(NEW."speaker_id", NEW."session_id") THEN
         RETURN NULL;
     END IF;
@@ -83,7 +83,7 @@ DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- audittrail-capture speakers_sessions b35209f1df8ca570
+    -- audittrail-capture speakers_sessions 68479b2eff799a10
     IF NOT EXISTS (SELECT 1 FROM "speakers_sessions") THEN
         RETURN NULL;
     END IF;

@@ -5,7 +5,7 @@ DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- audittrail-capture tracks 454550333a86fc6e
+    -- audittrail-capture tracks 00c48c53ae2bc70d
     IF TG_OP = 'UPDATE' AND ROW(OLD."id", OLD."name", OLD."description", OLD."color", OLD."event_id", OLD."deleted_at") IS NOT DISTINCT FROM ROW(NEW."id", NEW."name", NEW."description", NEW."color", NEW."event_id", NEW."deleted_at") THEN
         RETURN NULL;
     END IF;
@@ -67,7 +67,7 @@ DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- audittrail-capture tracks 454550333a86fc6e
+    -- audittrail-capture tracks 00c48c53ae2bc70d
     IF NOT EXISTS (SELECT 1 FROM "tracks") THEN
         RETURN NULL;
     END IF;
