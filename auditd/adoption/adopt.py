@@ -26,7 +26,7 @@ from auditd.errors import CaptureError, UsageError, first_line
 from auditd.models.audit import Adoption
 from auditd.models.versioned import DECLARATIONS, DECLARED_TABLES, version_table_name
 from auditd.registry import VersionedTable, quote
-from auditd.stamps.derive import DerivedStamp, derived_stamps, derived_value, drift_condition
+from auditd.stamps.derive import DerivedStamp, derived_stamps, stamp_update
 from auditd.timestamps import SQLITE_NOW, utcnow
 
 DEFAULT_BATCH_SIZE = 5000
@@ -391,15 +391,13 @@ def _write_baseline(run: _Run, plan: _Plan, tx: int) -> None:
 
 def _repair_stamps(run: _Run, stamp: DerivedStamp) -> None:
     """Set each row's stamp to its derived value where it is missing or wrong."""
-    row = stamp.table_clause()
 
     def write(connection: sa.Connection, after: Any, last: tuple[Any, ...]) -> int:
-        condition, params = _range_condition(stamp.table, (stamp.key,), after, last)
-        return connection.execute(
-            sa.update(row)
-            .values({stamp.column: derived_value(stamp, row)})
-            .where(sa.text(condition).bindparams(**params), drift_condition(stamp, row))
-        ).rowcount
+        def within(column: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+            upper = column <= last[0]
+            return upper if after is None else sa.and_(column > after[0], upper)
+
+        return len(connection.execute(stamp_update(stamp, within, connection.dialect.name)).all())
 
     _in_batches(
         run, "stamps", stamp.table, (stamp.key,), "NO KEY UPDATE", adoption.c.stamps_done_at, write
