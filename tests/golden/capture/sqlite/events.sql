@@ -8,7 +8,7 @@ DROP TRIGGER IF EXISTS audittrail_events_delete
 ;
 CREATE TRIGGER audittrail_events_insert AFTER INSERT ON "events" FOR EACH ROW
 BEGIN
-    -- audittrail-capture events f6ff8e9810ce548f
+    -- audittrail-capture events 75045a0551e60f89
     
     INSERT INTO "transaction" (issued_at, origin)
         SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), 'sql' WHERE NOT EXISTS (SELECT 1 FROM audittrail_open_transaction WHERE slot = 1 AND (statement_stamp IS NULL OR statement_stamp = (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')));
@@ -29,7 +29,7 @@ END
 ;
 CREATE TRIGGER audittrail_events_update AFTER UPDATE ON "events" FOR EACH ROW WHEN NOT (OLD."id" IS NOT NEW."id") AND (OLD."name" IS NOT NEW."name" OR OLD."description" IS NOT NEW."description" OR OLD."location_name" IS NOT NEW."location_name" OR OLD."timezone" IS NOT NEW."timezone" OR OLD."starts_at" IS NOT NEW."starts_at" OR OLD."ends_at" IS NOT NEW."ends_at" OR OLD."state" IS NOT NEW."state" OR OLD."deleted_at" IS NOT NEW."deleted_at")
 BEGIN
-    -- audittrail-capture events f6ff8e9810ce548f
+    -- audittrail-capture events 75045a0551e60f89
     
     INSERT INTO "transaction" (issued_at, origin)
         SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), 'sql' WHERE NOT EXISTS (SELECT 1 FROM audittrail_open_transaction WHERE slot = 1 AND (statement_stamp IS NULL OR statement_stamp = (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')));
@@ -51,7 +51,7 @@ END
 ;
 CREATE TRIGGER audittrail_events_rekey AFTER UPDATE ON "events" FOR EACH ROW WHEN (OLD."id" IS NOT NEW."id")
 BEGIN
-    -- audittrail-capture events f6ff8e9810ce548f
+    -- audittrail-capture events 75045a0551e60f89
     
     INSERT INTO "transaction" (issued_at, origin)
         SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), 'sql' WHERE NOT EXISTS (SELECT 1 FROM audittrail_open_transaction WHERE slot = 1 AND (statement_stamp IS NULL OR statement_stamp = (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')));
@@ -75,7 +75,7 @@ END
 ;
 CREATE TRIGGER audittrail_events_delete AFTER DELETE ON "events" FOR EACH ROW
 BEGIN
-    -- audittrail-capture events f6ff8e9810ce548f
+    -- audittrail-capture events 75045a0551e60f89
     
     INSERT INTO "transaction" (issued_at, origin)
         SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), 'sql' WHERE NOT EXISTS (SELECT 1 FROM audittrail_open_transaction WHERE slot = 1 AND (statement_stamp IS NULL OR statement_stamp = (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')));

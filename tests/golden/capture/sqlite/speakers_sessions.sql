@@ -8,7 +8,7 @@ DROP TRIGGER IF EXISTS audittrail_speakers_sessions_delete
 ;
 CREATE TRIGGER audittrail_speakers_sessions_insert AFTER INSERT ON "speakers_sessions" FOR EACH ROW
 BEGIN
-    -- audittrail-capture speakers_sessions e5ffd9a28e83e262
+    -- audittrail-capture speakers_sessions 22a992a2fc8e0ec7
     
     INSERT INTO "transaction" (issued_at, origin)
         SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), 'sql' WHERE NOT EXISTS (SELECT 1 FROM audittrail_open_transaction WHERE slot = 1 AND (statement_stamp IS NULL OR statement_stamp = (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')));
@@ -29,7 +29,7 @@ END
 ;
 CREATE TRIGGER audittrail_speakers_sessions_rekey AFTER UPDATE ON "speakers_sessions" FOR EACH ROW WHEN (OLD."speaker_id" IS NOT NEW."speaker_id" OR OLD."session_id" IS NOT NEW."session_id")
 BEGIN
-    -- audittrail-capture speakers_sessions e5ffd9a28e83e262
+    -- audittrail-capture speakers_sessions 22a992a2fc8e0ec7
     
     INSERT INTO "transaction" (issued_at, origin)
         SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), 'sql' WHERE NOT EXISTS (SELECT 1 FROM audittrail_open_transaction WHERE slot = 1 AND (statement_stamp IS NULL OR statement_stamp = (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')));
@@ -53,7 +53,7 @@ END
 ;
 CREATE TRIGGER audittrail_speakers_sessions_delete AFTER DELETE ON "speakers_sessions" FOR EACH ROW
 BEGIN
-    -- audittrail-capture speakers_sessions e5ffd9a28e83e262
+    -- audittrail-capture speakers_sessions 22a992a2fc8e0ec7
     
     INSERT INTO "transaction" (issued_at, origin)
         SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), 'sql' WHERE NOT EXISTS (SELECT 1 FROM audittrail_open_transaction WHERE slot = 1 AND (statement_stamp IS NULL OR statement_stamp = (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')));

@@ -8,7 +8,7 @@ DROP TRIGGER IF EXISTS audittrail_tracks_delete
 ;
 CREATE TRIGGER audittrail_tracks_insert AFTER INSERT ON "tracks" FOR EACH ROW
 BEGIN
-    -- audittrail-capture tracks 6d15453f907be88f
+    -- audittrail-capture tracks 6eda59cf5bd145dd
     
     INSERT INTO "transaction" (issued_at, origin)
         SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), 'sql' WHERE NOT EXISTS (SELECT 1 FROM audittrail_open_transaction WHERE slot = 1 AND (statement_stamp IS NULL OR statement_stamp = (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')));
@@ -29,7 +29,7 @@ END
 ;
 CREATE TRIGGER audittrail_tracks_update AFTER UPDATE ON "tracks" FOR EACH ROW WHEN NOT (OLD."id" IS NOT NEW."id") AND (OLD."name" IS NOT NEW."name" OR OLD."description" IS NOT NEW."description" OR OLD."color" IS NOT NEW."color" OR OLD."event_id" IS NOT NEW."event_id" OR OLD."deleted_at" IS NOT NEW."deleted_at")
 BEGIN
-    -- audittrail-capture tracks 6d15453f907be88f
+    -- audittrail-capture tracks 6eda59cf5bd145dd
     
     INSERT INTO "transaction" (issued_at, origin)
         SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), 'sql' WHERE NOT EXISTS (SELECT 1 FROM audittrail_open_transaction WHERE slot = 1 AND (statement_stamp IS NULL OR statement_stamp = (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')));
@@ -51,7 +51,7 @@ END
 ;
 CREATE TRIGGER audittrail_tracks_rekey AFTER UPDATE ON "tracks" FOR EACH ROW WHEN (OLD."id" IS NOT NEW."id")
 BEGIN
-    -- audittrail-capture tracks 6d15453f907be88f
+    -- audittrail-capture tracks 6eda59cf5bd145dd
     
     INSERT INTO "transaction" (issued_at, origin)
         SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), 'sql' WHERE NOT EXISTS (SELECT 1 FROM audittrail_open_transaction WHERE slot = 1 AND (statement_stamp IS NULL OR statement_stamp = (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')));
@@ -75,7 +75,7 @@ END
 ;
 CREATE TRIGGER audittrail_tracks_delete AFTER DELETE ON "tracks" FOR EACH ROW
 BEGIN
-    -- audittrail-capture tracks 6d15453f907be88f
+    -- audittrail-capture tracks 6eda59cf5bd145dd
     
     INSERT INTO "transaction" (issued_at, origin)
         SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), 'sql' WHERE NOT EXISTS (SELECT 1 FROM audittrail_open_transaction WHERE slot = 1 AND (statement_stamp IS NULL OR statement_stamp = (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')));
