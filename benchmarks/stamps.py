@@ -33,9 +33,7 @@ def floor_statement(stamp: DerivedStamp) -> sa.Select[tuple[int]]:
     for source in stamp.sources:
         version = source.table_clause()
         branches.append(
-            sa.select(
-                version.c[source.column].label("key"), version.c.transaction_id.label("tx")
-            )
+            sa.select(version.c[source.column].label("key"), version.c.transaction_id.label("tx"))
         )
     touches = sa.union_all(*branches).subquery("touches")
     derived = (
@@ -93,9 +91,7 @@ def _change_some_rows(engine: sa.Engine, stamp: DerivedStamp) -> Callable[[], ob
     return change
 
 
-def measure(
-    engine: sa.Engine, settings: Settings, repetitions: int, group: str
-) -> list[Figure]:
+def measure(engine: sa.Engine, settings: Settings, repetitions: int, group: str) -> list[Figure]:
     """Reconcile and verify against the floor; sync after a 1% change against reconcile."""
     stamps = load_stamps(engine)
     floor = _floor(engine, stamps)
