@@ -19,8 +19,10 @@ import csv
 import json
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Any, TextIO
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from auditd.history.records import (
@@ -80,7 +82,9 @@ class Renderer:
         return value.astimezone(self.zone).isoformat(timespec="seconds" if table else "auto")
 
     def json_value(self, value: Any) -> Any:
-        """A value as JSON: times as ISO 8601 strings in the display zone."""
+        """A value as JSON: times as ISO 8601 strings in the display zone;
+        the other values an adopted table's columns may hold (numeric, date,
+        uuid, bytea) as the closest JSON value."""
         if isinstance(value, datetime):
             return self.time(value)
         if isinstance(value, SpeakerRef):
@@ -89,6 +93,14 @@ class Renderer:
             return {str(k): self.json_value(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.json_value(v) for v in value]
+        if isinstance(value, Decimal):
+            return _decimal(value)
+        if isinstance(value, date | time):
+            return value.isoformat()
+        if isinstance(value, bytes | memoryview):
+            return bytes(value).hex()
+        if isinstance(value, UUID):
+            return str(value)
         return value
 
     def cell(self, value: Any) -> str:
@@ -142,6 +154,17 @@ class Renderer:
         """A line for people, written in table format only."""
         if self.format == "table":
             self.out.write(text + "\n")
+
+
+def _decimal(value: Decimal) -> int | float | str:
+    """A number JSON readers get exactly: an int, a float that reads back as
+    the same decimal, or else the decimal's text."""
+    if not value.is_finite():
+        return str(value)
+    if value == value.to_integral_value():
+        return int(value)
+    as_float = float(value)
+    return as_float if Decimal(repr(as_float)) == value else str(value)
 
 
 def _clip(cell: str) -> str:

@@ -76,11 +76,13 @@ class VersionDiff:
 
     def changed(self, field: str) -> sa.ColumnElement[bool]:
         """True where ``field`` differs from the predecessor (or is set on insert)."""
-        return self._comparable(self.v.c[field]).is_distinct_from(
-            self._comparable(self.prev.c[field])
+        return self._comparable(field, self.v.c[field]).is_distinct_from(
+            self._comparable(field, self.prev.c[field])
         )
 
-    def _comparable(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    def _comparable(self, field: str, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        if field in self.model.text_compared:
+            return sa.cast(column, sa.Text)
         # SQLite keeps timestamps as text: CURRENT_TIMESTAMP defaults lack the
         # fraction SQLAlchemy writes, so the same instant can be stored as two
         # strings. Compare them the way the Python diff compares the values.
@@ -210,32 +212,36 @@ def change_keys(
     each version to its predecessor (for conditions on ``diff.prev``).
     """
     selects: list[sa.Select[Any]] = []
+
+    def add(tx: Any, name: str, row_id: Any, source: sa.FromClause, where: Conditions) -> None:
+        selects.append(
+            sa.select(tx.label("tx"), sa.literal(name).label("model"), row_id.label("row_id"))
+            .select_from(source)
+            .where(*where)
+        )
+
     for model in models:
         diff = VersionDiff.of(model, dialect)
         conditions = versions(diff)
         if conditions is not None:
-            selects.append(
-                sa.select(
-                    diff.v.c.transaction_id.label("tx"),
-                    sa.literal(model.name).label("model"),
-                    diff.row_key.label("row_id"),
-                )
-                .select_from(diff.joined(with_prev=with_prev))
-                .where(*conditions)
+            add(
+                diff.v.c.transaction_id,
+                model.name,
+                diff.row_key,
+                diff.joined(with_prev=with_prev),
+                conditions,
             )
         if model.members is None:
             continue
         association = MembersDiff.of(model)
         conditions = members(association)
         if conditions is not None:
-            selects.append(
-                sa.select(
-                    association.s.c.transaction_id.label("tx"),
-                    sa.literal(model.name).label("model"),
-                    association.parent_id.label("row_id"),
-                )
-                .select_from(association.joined(with_prev=False))
-                .where(*conditions)
+            add(
+                association.s.c.transaction_id,
+                model.name,
+                association.parent_id,
+                association.joined(with_prev=False),
+                conditions,
             )
     return sa.union(*selects).subquery("changes")
 

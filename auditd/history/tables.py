@@ -32,7 +32,9 @@ MODEL_NAMES: tuple[str, ...] = tuple(sorted(d.model for d in DECLARATIONS if d.m
 _TYPES: dict[ColumnKind, Any] = {
     "timestamp": UTCDateTime(),
     "boolean": sa.Boolean(),
-    "json": sa.JSON().with_variant(postgresql.JSONB(), "postgresql"),
+    "json": sa.JSON(none_as_null=True).with_variant(
+        postgresql.JSONB(none_as_null=True), "postgresql"
+    ),
 }
 
 
@@ -74,7 +76,11 @@ class Members:
 
 @dataclass(frozen=True, eq=False)
 class VersionedModel:
-    """One model: its live and version tables, key, fields and members."""
+    """One model: its live and version tables, key, fields and members.
+
+    ``text_compared`` are the fields PostgreSQL cannot compare with ``=``
+    (``json``): history compares them as text.
+    """
 
     name: str
     table: sa.Table
@@ -83,6 +89,7 @@ class VersionedModel:
     fields: tuple[str, ...]
     event_column: str | None
     members: Members | None
+    text_compared: frozenset[str] = frozenset()
 
     @property
     def all_fields(self) -> tuple[str, ...]:
@@ -156,6 +163,7 @@ def catalog_of(reg: Registry) -> Catalog:
             fields=entry.value_columns,
             event_column=entry.event_column,
             members=members,
+            text_compared=frozenset(entry.text_compared),
         )
     return Catalog(models)
 

@@ -42,7 +42,7 @@ class OpenTransaction(Base):
 
     Holds at most one row, for the write transaction in progress (SQLite
     allows one writer at a time). ``statement_stamp`` is NULL when an
-    :class:`~auditd.versioning.AuditSession` published the row and will clear
+    :class:`~auditd.capture.attribution.AuditSession` published the row and will clear
     it before commit; otherwise the triggers created it for a foreign writer
     and it is valid only for statements sharing that clock value.
     """
@@ -60,9 +60,10 @@ class OpenTransaction(Base):
     remote_addr: orm.Mapped[str | None] = orm.mapped_column(sa.String(50))
 
 
-class CaptureRegistration(Base):
-    """The capture spec installed on each table, as JSON (see
-    :mod:`auditd.capture`): what `verify` checks the live schema against."""
+class RegistryEntry(Base):
+    """The registry: one canonical JSON entry per versioned table (see
+    :mod:`auditd.registry`), written when capture is installed and read by
+    every layer."""
 
     __tablename__ = "audittrail_capture"
 

@@ -17,17 +17,12 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from auditd.errors import SchemaMismatchError
+from auditd.models.audit import RegistryEntry
 from auditd.registry.entry import VersionedTable
-from auditd.timestamps import UTCDateTime, utcnow
+from auditd.timestamps import utcnow
 
-REGISTRY_TABLE = "audittrail_capture"
-
-_registry = sa.table(
-    REGISTRY_TABLE,
-    sa.column("table_name"),
-    sa.column("spec"),
-    sa.column("installed_at", UTCDateTime()),
-)
+_registry: sa.Table = RegistryEntry.__table__  # type: ignore[assignment]
+REGISTRY_TABLE = _registry.name
 
 
 @dataclass(frozen=True)

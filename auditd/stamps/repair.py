@@ -125,10 +125,10 @@ def _history_of(dialect: str, keys: Sequence[int]) -> KeyRestriction:
 def batch_settings(connection: sa.Connection) -> None:
     """Planner settings for the current transaction's batch statements (PostgreSQL).
 
-    * no JIT: our UPDATE fires the capture trigger, whose statements the
-      planner costs high enough to JIT-compile on every call (about 1.4 s
-      per batch instead of 1 ms, measured); batches are small index-driven
-      statements, for which JIT never pays off;
+    * no JIT: the capture triggers a repair UPDATE fires, and the
+      derivation's subqueries, are costed high enough to be JIT-compiled on
+      every call (about 1.4 s per batch instead of 1 ms, measured); batches
+      are small index-driven statements, for which JIT never pays off;
     * no parallel workers: starting them costs more than a batch's work;
     * no sequential scans where an index serves: a batch reads a bounded
       slice of each table, and stale statistics (no autovacuum) must not be
