@@ -28,11 +28,11 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from auditd import db
+from auditd import capture, db, registry
 from auditd.daemon.runs import store_watermark
 from auditd.models import Base
 from auditd.stamps.horizon import read_horizon
@@ -76,8 +76,6 @@ class Dataset:
 
     def middle(self) -> datetime:
         """A time halfway through the history."""
-        from datetime import timedelta
-
         return EPOCH + timedelta(seconds=SECONDS_PER_TRANSACTION * self.transactions / 2)
 
 
@@ -215,14 +213,11 @@ def build(engine: sa.Engine, dataset: Dataset, log: Callable[[str], None] = prin
                 ),
                 {"m": highest},
             )
-            for table in ("sessions", "speakers_sessions"):  # no capture during the load
-                for (trigger,) in connection.execute(
-                    sa.text(
-                        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"
-                    ),
-                    {"t": table},
-                ):
-                    connection.exec_driver_sql(f'DROP TRIGGER "{trigger}"')
+            # No capture during the load; reinstalled afterwards.
+            for (trigger,) in connection.execute(
+                sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            ).all():
+                connection.exec_driver_sql(f'DROP TRIGGER "{trigger}"')
         for label, statements in _steps(dialect):
             started = time.perf_counter()
             for statement in statements:
@@ -235,8 +230,6 @@ def build(engine: sa.Engine, dataset: Dataset, log: Callable[[str], None] = prin
         if dialect == "sqlite":
             connection.execute(sa.text("DROP TABLE bench_numbers"))
     if dialect == "sqlite":
-        from auditd import capture, registry
-
         with db.write_transaction(engine) as connection:
             capture.install(connection, registry.load(connection))
     analyze(engine)

@@ -14,6 +14,7 @@ Latencies are reported as p95 and median over all calls.
 
 from __future__ import annotations
 
+import functools
 import random
 import statistics
 import time
@@ -97,10 +98,12 @@ def measure(engine: sa.Engine, dataset: Dataset, calls: int, group: str) -> list
     figures = []
     for label, statements, call in CALLS:
         floor = _floor(engine, statements)
-        floor_times, call_times = [], []
+        api_call = functools.partial(call, engine)
+        floor_times: list[float] = []
+        call_times: list[float] = []
         for position, row_id in enumerate(ids):
             floor(row_id, at)  # untimed: the row's pages in the buffer cache for both
-            pair = [(floor_times, floor), (call_times, lambda i, t: call(engine, i, t))]
+            pair = [(floor_times, floor), (call_times, api_call)]
             for times, action in pair if position % 2 else reversed(pair):
                 started = time.perf_counter()
                 action(row_id, at)
