@@ -4,7 +4,7 @@ A throwaway database is migrated, so ``sessions`` carries the capture
 triggers that the migration installs with :func:`auditd.capture.install`
 (and its real version table with all its indexes). ``bench_plain`` is an
 identical copy of ``sessions`` without triggers. Both get the same 2,000
-rows; then 20,000 row updates are timed on each, as
+rows; then the scale's number of row updates is timed on each, as
 
 * one row per transaction and 500 rows per transaction,
 * through the ORM, the way an application writes (load, assign, commit; an
