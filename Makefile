@@ -23,9 +23,10 @@ test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# SCALE=small|medium|large; writes docs/benchmarks.md (see that file).
+SCALE ?= medium
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.capture
-	$(BIN)/python -m benchmarks.history
+	$(BIN)/python -m benchmarks --scale $(SCALE)
 
 clean:
 	rm -rf $(VENV) state

@@ -1,1 +1,2 @@
-"""Benchmarks: run as modules, e.g. ``.venv/bin/python -m benchmarks.history``."""
+"""Benchmarks: ``python -m benchmarks --scale small|medium|large`` (``make bench``)
+measures everything and writes ``docs/benchmarks.md``."""

@@ -4,7 +4,7 @@ A throwaway database is migrated, so ``sessions`` carries the capture
 triggers that the migration installs with :func:`auditd.capture.install`
 (and its real version table with all its indexes). ``bench_plain`` is an
 identical copy of ``sessions`` without triggers. Both get the same 2,000
-rows; then 20,000 row updates are timed on each, as
+rows; then the scale's number of row updates is timed on each, as
 
 * one row per transaction and 500 rows per transaction,
 * through the ORM, the way an application writes (load, assign, commit; an
@@ -15,19 +15,14 @@ rows; then 20,000 row updates are timed on each, as
 
 Plain and captured runs alternate; every figure is the median of the
 repetitions, and each run starts after ``VACUUM ANALYZE`` (``ANALYZE`` on
-SQLite) so neither side pays for the other's dead rows. Not a test: run ::
-
-    .venv/bin/python -m benchmarks.capture [--rows 20000] [--repetitions 3]
-        [--backend postgresql --backend sqlite]
-
-``AUDITTRAIL_BENCH_POSTGRES_URL`` overrides the server (admin database URL).
+SQLite) so neither side pays for the other's dead rows. Run through
+``python -m benchmarks`` (``AUDITTRAIL_BENCH_POSTGRES_URL`` overrides the
+server's admin database URL).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import statistics
 import tempfile
 import time
 import uuid
@@ -41,13 +36,19 @@ from sqlalchemy import orm
 from auditd import db, migrate
 from auditd.capture.attribution import audit_context, session_factory
 from auditd.config import DatabaseSettings
+from benchmarks.measure import Figure
 
 ADMIN_URL = os.environ.get(
     "AUDITTRAIL_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 )
 TABLE_ROWS = 2000
 BATCH = 500
-TARGETS = {"1 row per transaction": 1.5, "500 rows per transaction": 2.0}
+# The ratios the issue asks for, per backend and shape (None: none stated).
+TARGETS = {
+    ("postgresql", "500 rows in one statement"): 3.0,
+    ("postgresql", "1 row per transaction"): 1.35,
+    ("sqlite", "500 rows per transaction"): 4.0,
+}
 CAPTURED, PLAIN = "sessions", "bench_plain"
 
 
@@ -67,7 +68,7 @@ def throwaway_database(backend: str) -> Iterator[sa.Engine]:
         with admin.connect() as connection:
             connection.exec_driver_sql(f"CREATE DATABASE {name}")
         url = sa.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-        engine = db.create_engine(DatabaseSettings(url=url))
+        engine = db.create_engine(DatabaseSettings(url=url, statement_timeout_seconds=3600))
         try:
             migrate.upgrade(engine)
             yield engine
@@ -206,9 +207,11 @@ def map_tables(engine: sa.Engine) -> None:
         MAPPED[table] = mapped
 
 
-def measure(engine: sa.Engine, rows: int, repetitions: int) -> list[tuple[str, str, float, float]]:
-    """(layer, shape, plain seconds, captured seconds): medians, runs alternating."""
-    results = []
+def measure(engine: sa.Engine, rows: int, repetitions: int, group: str) -> list[Figure]:
+    """Every workload on the plain copy and on the captured table, alternating;
+    each run starts after ``VACUUM ANALYZE`` so neither pays for the other's
+    dead rows."""
+    figures = []
     for layer, shape, workload in WORKLOADS:
         timings: dict[str, list[float]] = {PLAIN: [], CAPTURED: []}
         for _ in range(repetitions):
@@ -217,64 +220,24 @@ def measure(engine: sa.Engine, rows: int, repetitions: int) -> list[tuple[str, s
                 started = time.perf_counter()
                 workload(engine, table, rows)
                 timings[table].append(time.perf_counter() - started)
-        plain, captured = (statistics.median(timings[t]) for t in (PLAIN, CAPTURED))
-        results.append((layer, shape, plain, captured))
-        print(f"  {layer} {shape}: plain {plain:.2f} s, captured {captured:.2f} s", flush=True)
-    return results
-
-
-def report(
-    backend: str,
-    version: str,
-    rows: int,
-    repetitions: int,
-    results: list[tuple[str, str, float, float]],
-) -> str:
-    lines = [
-        f"{backend} {version}: {rows:,} row updates, median of {repetitions} alternating runs",
-        f"{'layer':<6} {'shape':<27} {'plain s':>8} {'captured s':>11} {'ratio':>6}  target",
-    ]
-    for layer, shape, plain, captured in results:
-        target = TARGETS.get(shape)
-        verdict = (
-            f"<= {target}x {'met' if captured / plain <= target else 'missed'}" if target else "-"
-        )
-        ratio = captured / plain
-        lines.append(
-            f"{layer:<6} {shape:<27} {plain:>8.2f} {captured:>11.2f} {ratio:>5.2f}x  {verdict}"
-        )
-    return "\n".join(lines)
-
-
-def run_backend(backend: str, rows: int, repetitions: int) -> str:
-    with throwaway_database(backend) as engine:
-        with engine.connect() as connection:
-            version = str(
-                connection.exec_driver_sql(
-                    "SHOW server_version" if backend == "postgresql" else "SELECT sqlite_version()"
-                ).scalar_one()
+        figures.append(
+            Figure(
+                group=group,
+                subject=f"{layer}: {shape}",
+                baseline="plain",
+                samples=tuple(timings[CAPTURED]),
+                baseline_samples=tuple(timings[PLAIN]),
+                target=TARGETS.get((engine.dialect.name, shape)),
+                note="audittrail capture",
             )
+        )
+    return figures
+
+
+def run_backend(backend: str, rows: int, repetitions: int, group: str) -> list[Figure]:
+    """Our capture against plain writes on a throwaway database of ``backend``."""
+    with throwaway_database(backend) as engine:
         create_plain_copy(engine)
         seed(engine)
         map_tables(engine)
-        print(f"{backend} {version}:", flush=True)
-        return report(backend, version, rows, repetitions, measure(engine, rows, repetitions))
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=20_000, help="row updates per run")
-    parser.add_argument("--repetitions", type=int, default=3, help="runs per side (median)")
-    parser.add_argument(
-        "--backend", action="append", choices=("postgresql", "sqlite"), help="default: both"
-    )
-    args = parser.parse_args()
-    reports = [
-        run_backend(b, args.rows, args.repetitions)
-        for b in args.backend or ("postgresql", "sqlite")
-    ]
-    print("\n\n".join(reports))
-
-
-if __name__ == "__main__":
-    main()
+        return measure(engine, rows, repetitions, group)

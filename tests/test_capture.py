@@ -212,6 +212,50 @@ def test_multi_row_statement_versions_each_changed_row_once_in_one_transaction(
     assert_chain_intact(engine, "sessions", "id")
 
 
+def test_statements_after_a_multi_row_statement_in_one_transaction_are_versioned(
+    engine: sa.Engine, sessions: Sessions
+) -> None:
+    # PostgreSQL versions a multi-row statement set-based in its first row's
+    # trigger call and lets the others return at once: the statements that
+    # follow in the same transaction, of any size, must still be versioned.
+    talks, _ = seed(sessions, talks=6)
+    with db.write_transaction(engine) as connection:
+        connection.execute(
+            sa.text("UPDATE sessions SET level = 'one' WHERE id <= :id"), {"id": talks[3]}
+        )
+        connection.execute(
+            sa.text("UPDATE sessions SET level = 'two' WHERE id = :id"), {"id": talks[4]}
+        )
+        connection.execute(sa.text("UPDATE sessions SET level = 'three'"))
+        connection.execute(sa.text("UPDATE sessions SET level = 'three'"))  # a no-op
+        connection.execute(
+            sa.text("DELETE FROM sessions WHERE id IN (:a, :b)"), {"a": talks[0], "b": talks[1]}
+        )
+    latest = {v["id"]: v for v in versions(engine, "sessions") if v["end_transaction_id"] is None}
+    assert {key: (v["level"], v["operation_type"]) for key, v in latest.items()} == {
+        talks[0]: ("three", DELETE),
+        talks[1]: ("three", DELETE),
+        **{key: ("three", UPDATE) for key in talks[2:]},
+    }
+    assert_chain_intact(engine, "sessions", "id")
+
+
+def test_a_multi_row_statement_that_changes_keys_is_versioned_as_deletes_and_inserts(
+    engine: sa.Engine, sessions: Sessions
+) -> None:
+    talks, _ = seed(sessions, talks=3)
+    raw(engine, "UPDATE sessions SET id = id + 1000, title = title || '!'")
+    operations = sorted(
+        (v["id"], v["operation_type"])
+        for v in versions(engine, "sessions")
+        if v["end_transaction_id"] is None
+    )
+    assert operations == sorted(
+        [(key, DELETE) for key in talks] + [(key + 1000, INSERT) for key in talks]
+    )
+    assert_chain_intact(engine, "sessions", "id")
+
+
 def test_core_bulk_statements_in_an_orm_session_are_versioned_and_attributed(
     engine: sa.Engine, sessions: Sessions
 ) -> None:

@@ -23,10 +23,11 @@ from auditd.capture import version_tables
 from auditd.config.parse import BATCH_SIZE_RANGE
 from auditd.db import writer
 from auditd.errors import CaptureError, UsageError, first_line
-from auditd.models.audit import Adoption
+from auditd.models.audit import TRANSACTION, Adoption
 from auditd.models.versioned import DECLARATIONS, DECLARED_TABLES, version_table_name
 from auditd.registry import VersionedTable, quote
-from auditd.stamps.derive import DerivedStamp, derived_stamps, derived_value, drift_condition
+from auditd.stamps.derive import DerivedStamp, derived_stamps, stamp_update
+from auditd.stamps.statistics import analyze
 from auditd.timestamps import SQLITE_NOW, utcnow
 
 DEFAULT_BATCH_SIZE = 5000
@@ -141,9 +142,14 @@ def adopt(
         tx = _baseline_transaction(engine, actor)
         for plan in plans:
             _write_baseline(run, plan, tx)
+        # The baseline is the bulk of every version table: plan the stamp
+        # repair, and the daemon's first passes, with statistics that know it.
+        analyze(engine, [TRANSACTION.name, *(p.entry.version_table for p in plans)])
         if not run.stopped:
-            for stamp in derived_stamps(registry.Registry(tuple(p.entry for p in plans))):
+            stamps = derived_stamps(registry.Registry(tuple(p.entry for p in plans)))
+            for stamp in stamps:
                 _repair_stamps(run, stamp)
+            analyze(engine, [stamp.table for stamp in stamps])
     except (sa.exc.ProgrammingError, sa.exc.OperationalError) as error:
         if _lacks_privilege(error):
             raise CaptureError(
@@ -391,15 +397,13 @@ def _write_baseline(run: _Run, plan: _Plan, tx: int) -> None:
 
 def _repair_stamps(run: _Run, stamp: DerivedStamp) -> None:
     """Set each row's stamp to its derived value where it is missing or wrong."""
-    row = stamp.table_clause()
 
     def write(connection: sa.Connection, after: Any, last: tuple[Any, ...]) -> int:
-        condition, params = _range_condition(stamp.table, (stamp.key,), after, last)
-        return connection.execute(
-            sa.update(row)
-            .values({stamp.column: derived_value(stamp, row)})
-            .where(sa.text(condition).bindparams(**params), drift_condition(stamp, row))
-        ).rowcount
+        def within(column: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+            upper = column <= last[0]
+            return upper if after is None else sa.and_(column > after[0], upper)
+
+        return len(connection.execute(stamp_update(stamp, within, connection.dialect.name)).all())
 
     _in_batches(
         run, "stamps", stamp.table, (stamp.key,), "NO KEY UPDATE", adoption.c.stamps_done_at, write

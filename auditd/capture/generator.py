@@ -18,7 +18,7 @@ import hashlib
 
 from auditd.registry import VersionedTable
 
-GENERATOR_VERSION = 7
+GENERATOR_VERSION = 8
 
 
 def _digest(text: str) -> str:

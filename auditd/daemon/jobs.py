@@ -30,9 +30,10 @@ from auditd.daemon.runs import RunRecord, last_runs, read_watermark, store_water
 from auditd.daemon.scheduler import next_run_time
 from auditd.logging import get_logger
 from auditd.models.audit import TRANSACTION
-from auditd.stamps.derive import load_stamps
+from auditd.stamps.derive import DerivedStamp, load_stamps
 from auditd.stamps.horizon import changes_since, next_watermark
 from auditd.stamps.repair import BatchOutcome, count_rows, key_batches
+from auditd.stamps.statistics import audit_tables, refresh_stale
 from auditd.timestamps import utcnow
 
 __all__ = [
@@ -52,6 +53,14 @@ DRIFT_SAMPLE = 20
 def _chunks(keys: Sequence[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(keys), size):
         yield list(keys[start : start + size])
+
+
+def _refresh_statistics(handle: RunHandle, stamps: Sequence[DerivedStamp]) -> None:
+    """Before a full pass: analyse the audit tables whose statistics went stale
+    (see :mod:`auditd.stamps.statistics`)."""
+    analysed = refresh_stale(handle.engine, audit_tables(stamps))
+    if analysed:
+        get_logger(__name__).info("statistics refreshed", job=handle.job, tables=list(analysed))
 
 
 def sync_changed_since_watermark(handle: RunHandle) -> None:
@@ -123,6 +132,7 @@ def reconcile_all(handle: RunHandle) -> None:
     again. A dry run only counts.
     """
     stamps = load_stamps(handle.engine)
+    _refresh_statistics(handle, stamps)
     handle.total = sum(count_rows(handle.engine, stamp) for stamp in stamps)
     for stamp in stamps:
         for keys in key_batches(handle.engine, stamp, handle.batch_size):
@@ -141,6 +151,7 @@ def verify_all(handle: RunHandle) -> None:
     with handle.engine.connect() as connection:
         problems = [str(problem) for problem in capture.verify(connection)]
     stamps = load_stamps(handle.engine)
+    _refresh_statistics(handle, stamps)
     handle.total = sum(count_rows(handle.engine, stamp) for stamp in stamps)
     samples: dict[str, list[int]] = {}
     for stamp in stamps:

@@ -27,7 +27,13 @@ from auditd.daemon.runs import RunRecord, claim_run, finish_run, record_counters
 from auditd.errors import AlreadyRunningError
 from auditd.logging import get_logger
 from auditd.stamps.derive import DerivedStamp
-from auditd.stamps.repair import BatchOutcome, InTransaction, count_batch, repair_batch
+from auditd.stamps.repair import (
+    BatchOutcome,
+    InTransaction,
+    batch_settings,
+    count_batch,
+    repair_batch,
+)
 from auditd.timestamps import utcnow
 
 __all__ = [
@@ -112,6 +118,7 @@ class RunHandle:
         outcome = count_batch(self.engine, stamp, keys)
         if self.run_id is not None:
             with db.writer(self.engine).begin() as connection:
+                batch_settings(connection)
                 record_counters(connection, self.run_id, outcome)
         self._count(outcome)
         return outcome

@@ -13,7 +13,7 @@ Everything here is a pure query builder or a read; repairs live in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -81,47 +81,94 @@ def load_stamps(engine: sa.Engine) -> tuple[DerivedStamp, ...]:
         return derived_stamps(load(connection))
 
 
-def derived_value(stamp: DerivedStamp, row: sa.TableClause) -> sa.ColumnElement[datetime]:
-    """A correlated scalar subquery: the derived stamp of ``row``'s current row.
+KeyRestriction = Callable[[sa.ColumnElement[int]], sa.ColumnElement[bool]]
 
-    Each branch is an index range scan on (key, transaction_id) of one version
-    table, so the cost is proportional to the row's own history.
+
+def derived_by_key(
+    stamp: DerivedStamp, restrict: KeyRestriction, dialect: str
+) -> sa.Select[int, datetime | None]:
+    """``(key, derived)`` for every key that has history and satisfies ``restrict``.
+
+    ``restrict`` is applied to each version table's key column, so each
+    branch is an index range scan of (key, transaction_id). A key whose
+    version rows all lack their transaction row derives NULL but is listed
+    (it has history).
+
+    Each version row's transaction is a probe of its primary key (a
+    ``LATERAL`` subquery on PostgreSQL, a scalar subquery on SQLite, whose
+    planner only nests loops), not a join, on purpose: a join lets the
+    planner pick a hash join over a sequential scan of the whole
+    ``transaction`` table, which is right for one statement over every row
+    and ruinous when repeated per batch or per row (the plan stale
+    statistics produced: a full scan per session). A key lookup's plan does
+    not depend on statistics, so neither does the cost, which stays
+    proportional to the history of the rows derived.
     """
     branches = []
     for source in stamp.sources:
         version = source.table_clause()
         branches.append(
-            sa.select(version.c.transaction_id)
-            .where(version.c[source.column] == row.c[stamp.key])
-            .correlate(row)
+            sa.select(
+                version.c[source.column].label("key"),
+                version.c.transaction_id.label("transaction_id"),
+            ).where(restrict(version.c[source.column]))
         )
-    transaction_ids = sa.union_all(*branches)
-    return sa.type_coerce(
-        sa.select(sa.func.max(TRANSACTION.c.issued_at))
-        .where(TRANSACTION.c.id.in_(transaction_ids))
-        .correlate(row)
-        .scalar_subquery(),
-        UTCDateTime(),
+    touches = sa.union_all(*branches).subquery("touches")
+    issued_at = sa.select(TRANSACTION.c.issued_at).where(
+        TRANSACTION.c.id == touches.c.transaction_id
+    )
+    if dialect == "postgresql":
+        transaction = issued_at.lateral("issued")
+        derived: sa.ColumnElement[datetime] = sa.func.max(transaction.c.issued_at)
+        source_rows: sa.FromClause = touches.outerjoin(transaction, sa.true())
+    else:
+        derived = sa.func.max(issued_at.scalar_subquery())
+        source_rows = touches
+    return (
+        sa.select(touches.c.key, sa.type_coerce(derived, UTCDateTime()).label("derived"))
+        .select_from(source_rows)
+        .group_by(touches.c.key)
     )
 
 
 def derivation_query(
-    stamp: DerivedStamp, keys: Iterable[int] | None = None
+    stamp: DerivedStamp, dialect: str, keys: Iterable[int] | None = None
 ) -> sa.Select[int, datetime | None, datetime | None]:
-    """``(key, stored, derived)`` for the given keys (all rows when None)."""
+    """``(key, stored, derived)`` for the given keys (all rows when None), set-based."""
     row = stamp.table_clause()
-    query = sa.select(
-        row.c[stamp.key], row.c[stamp.column], derived_value(stamp, row).label("derived")
+    wanted = None if keys is None else list(keys)
+
+    def restrict(column: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+        return sa.true() if wanted is None else column.in_(wanted)
+
+    derived = derived_by_key(stamp, restrict, dialect).subquery("derived")
+    query = sa.select(row.c[stamp.key], row.c[stamp.column], derived.c.derived).select_from(
+        row.outerjoin(derived, derived.c.key == row.c[stamp.key])
     )
-    if keys is not None:
-        query = query.where(row.c[stamp.key].in_(list(keys)))
+    if wanted is not None:
+        query = query.where(row.c[stamp.key].in_(wanted))
     return query.order_by(row.c[stamp.key])
 
 
-def drift_condition(stamp: DerivedStamp, row: sa.TableClause) -> sa.ColumnElement[bool]:
-    """True where history has a value and the stored stamp differs from it."""
-    derived = derived_value(stamp, row)
-    return sa.and_(derived.is_not(None), row.c[stamp.column].is_distinct_from(derived))
+def stamp_update(stamp: DerivedStamp, restrict: KeyRestriction, dialect: str) -> sa.Update:
+    """An UPDATE setting the stamp of every row whose key satisfies ``restrict``
+    to its derived value, where history has one and the stored stamp differs;
+    it returns the keys it changed. Set-based: the rows' history is read once
+    and grouped by key."""
+    row = stamp.table_clause()
+    key = row.c[stamp.key]
+    derived = derived_by_key(stamp, restrict, dialect).subquery("derived")
+    return (
+        sa.update(row)
+        .values({stamp.column: derived.c.derived})
+        .where(
+            derived.c.key == key,
+            restrict(key),
+            derived.c.derived.is_not(None),
+            row.c[stamp.column].is_distinct_from(derived.c.derived),
+        )
+        .returning(key)
+    )
 
 
 def derive_last_modified(
@@ -142,5 +189,5 @@ def derive_last_modified(
             f"{table or 'no table'} carries no derived stamp",
             f"stamped tables: {', '.join(sorted(stamps)) or 'none'}",
         )
-    rows = connection.execute(derivation_query(stamps[table], keys))
+    rows = connection.execute(derivation_query(stamps[table], connection.dialect.name, keys))
     return {row[0]: row[2] for row in rows}

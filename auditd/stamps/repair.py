@@ -1,15 +1,16 @@
 """Repair and count drift of derived stamps, one bounded batch per transaction.
 
-A batch is a set of primary keys of one stamped table. :func:`repair_batch`
-makes their stored ``last_modified_at`` equal to the value derived from
-history (:mod:`auditd.stamps.derive`) with one set-based UPDATE; :func:`count_batch`
-only looks. Nothing here knows about schedules, runs or watermarks: callers
+A batch is a set of primary keys of one stamped table. :func:`count_batch`
+compares their stored ``last_modified_at`` with the value derived from
+history (:mod:`auditd.stamps.derive`) in one set-based statement;
+:func:`repair_batch` does the same, then locks the drifted rows and repairs
+them with one set-based UPDATE. Nothing here knows about schedules, runs or watermarks: callers
 pass an ``in_transaction`` hook to record their bookkeeping atomically with
 the batch.
 
 Why a repair is safe under concurrency (PostgreSQL, READ COMMITTED):
 
-1. The batch's rows are locked first, ``FOR NO KEY UPDATE SKIP LOCKED``.
+1. The drifted rows are locked, ``FOR NO KEY UPDATE SKIP LOCKED``.
    A row that another transaction has locked (a user writing it right now)
    is skipped, never waited for, so a repair cannot block the application
    or deadlock with it; the caller picks skipped rows up later.
@@ -36,13 +37,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from auditd import db
-from auditd.stamps.derive import DerivedStamp, derived_value, drift_condition
+from auditd.stamps.derive import DerivedStamp, KeyRestriction, derived_by_key, stamp_update
 
 __all__ = [
     "BatchOutcome",
+    "batch_settings",
     "count_batch",
     "count_rows",
-    "has_history",
     "key_batches",
     "repair_batch",
 ]
@@ -84,45 +85,68 @@ class BatchOutcome:
 InTransaction = Callable[[sa.Connection, BatchOutcome], None]
 
 
-def has_history(stamp: DerivedStamp, row: sa.TableClause) -> sa.ColumnElement[bool]:
-    """True where at least one version row counts for ``row`` (index probes only)."""
-    checks = []
-    for source in stamp.sources:
-        version = source.table_clause()
-        checks.append(
-            sa.exists().where(version.c[source.column] == row.c[stamp.key]).correlate(row)
-        )
-    return sa.or_(*checks)
+def _members(dialect: str, keys: Sequence[int]) -> KeyRestriction:
+    """``column IN keys`` as one bound parameter, whatever the number of keys
+    (an expanded IN list would hit SQLite's limit on parameters): one index
+    probe per key.
 
-
-def _key_filter(
-    dialect: str, row: sa.TableClause, key: str, keys: Sequence[int]
-) -> sa.ColumnElement[bool]:
-    """``row.key IN keys`` as one bound parameter, whatever the number of keys
-    (an expanded IN list would hit SQLite's limit on parameters).
-
-    The range bound lets the planner use the primary key even with stale
-    statistics (a freshly loaded table looks tiny, and a sequential scan
-    that tests every row against every key is quadratic); the array has the
-    column's own type, so PostgreSQL can hash it rather than search it.
+    No range bound beside it: with ``min(keys) <= column <= max(keys)`` also
+    given, PostgreSQL walks the whole range and filters it by the array (2 s
+    for 1,000 keys scattered over 2,000,000 versions). A sequential scan is
+    excluded by :func:`batch_settings`, not by the shape of the condition.
+    On PostgreSQL the array has the column's own type.
     """
-    column = row.c[key]
-    within = column.between(min(keys), max(keys))
     if dialect == "postgresql":
         array = sa.bindparam("keys", list(keys), type_=postgresql.ARRAY(sa.Integer))
-        return sa.and_(within, column == sa.any_(array))
-    values = sa.func.json_each(json.dumps(list(keys))).table_valued("value")
-    return sa.and_(within, column.in_(sa.select(values.c.value)))
+        return lambda column: column == sa.any_(array)
+    encoded = json.dumps(list(keys))
+
+    def restrict_sqlite(column: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+        values = sa.func.json_each(encoded).table_valued("value")
+        return column.in_(sa.select(values.c.value))
+
+    return restrict_sqlite
+
+
+def _history_of(dialect: str, keys: Sequence[int]) -> KeyRestriction:
+    """Which version rows to read for ``keys``: a plain key range when the keys
+    nearly fill it (a keyset batch: one index range scan per version table,
+    and rows outside the batch are few), else exact membership (a sync's
+    scattered keys: one index probe per key)."""
+    low, high = min(keys), max(keys)
+    if high - low + 1 <= 2 * len(keys):
+        return lambda column: column.between(low, high)
+    return _members(dialect, keys)
+
+
+def batch_settings(connection: sa.Connection) -> None:
+    """Planner settings for the current transaction's batch statements (PostgreSQL).
+
+    * no JIT: the capture triggers a repair UPDATE fires, and the
+      derivation's subqueries, are costed high enough to be JIT-compiled on
+      every call (about 1.4 s per batch instead of 1 ms, measured); batches
+      are small index-driven statements, for which JIT never pays off;
+    * no parallel workers: starting them costs more than a batch's work;
+    * no sequential scans where an index serves: a batch reads a bounded
+      slice of each table, and stale statistics (no autovacuum) must not be
+      able to turn that into a scan of a whole table per batch;
+    * asynchronous commit: a batch writes only what a rerun writes again (a
+      repaired stamp, run counters, the sync watermark, which may only lag),
+      so a crash that loses its commit loses nothing, and waiting for the
+      WAL flush of every batch was an eighth of a full reconcile.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(
+            "SELECT set_config('jit', 'off', true),"
+            " set_config('max_parallel_workers_per_gather', '0', true),"
+            " set_config('enable_seqscan', 'off', true),"
+            " set_config('synchronous_commit', 'off', true)"
+        )
 
 
 def without_jit(connection: sa.Connection) -> None:
-    """Turn PostgreSQL's JIT compiler off for the current transaction.
-
-    The derivation's correlated subqueries, and the capture triggers a repair
-    UPDATE fires, are costed high enough to be JIT-compiled on every call:
-    about 1.4 s per batch instead of 1 ms (PostgreSQL 15 defaults, measured).
-    Our batches are small index-driven statements, for which JIT never pays off.
-    """
+    """Turn PostgreSQL's JIT compiler off for the current transaction (see
+    :func:`batch_settings` for why)."""
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql("SET LOCAL jit = off")
 
@@ -131,17 +155,51 @@ def _present_keys(
     connection: sa.Connection, stamp: DerivedStamp, keys: Sequence[int], *, lock: bool = False
 ) -> list[int]:
     row = stamp.table_clause()
-    query = (
-        sa.select(row.c[stamp.key])
-        .where(_key_filter(connection.dialect.name, row, stamp.key, keys))
-        .order_by(row.c[stamp.key])
-    )
+    member = _members(connection.dialect.name, keys)
+    query = sa.select(row.c[stamp.key]).where(member(row.c[stamp.key])).order_by(row.c[stamp.key])
     if lock:
         # FOR NO KEY UPDATE: the weakest lock that excludes other writers of
         # the row while still letting inserts that reference it (speakers)
         # check their foreign key.
         query = query.with_for_update(key_share=True, skip_locked=True)
     return [int(key) for (key,) in connection.execute(query)]
+
+
+def _states(dialect: str, stamp: DerivedStamp, keys: Sequence[int]) -> sa.Select[int, str]:
+    """``(key, state)`` of each existing row among ``keys``: ``unversioned`` (no
+    history), ``drifted`` (history has a value and the stored stamp differs)
+    or ``ok``. One statement: the batch's history is read once, grouped by
+    key (no correlated subquery per row)."""
+    row = stamp.table_clause()
+    key = row.c[stamp.key]
+    derived = derived_by_key(stamp, _history_of(dialect, keys), dialect).subquery("derived")
+    state = sa.case(
+        (derived.c.key.is_(None), sa.literal("unversioned")),
+        (
+            sa.and_(
+                derived.c.derived.is_not(None),
+                row.c[stamp.column].is_distinct_from(derived.c.derived),
+            ),
+            sa.literal("drifted"),
+        ),
+        else_=sa.literal("ok"),
+    )
+    return (
+        sa.select(key, state)
+        .select_from(row.outerjoin(derived, derived.c.key == key))
+        .where(_members(dialect, keys)(key))
+        .order_by(key)
+    )
+
+
+def _repair_locked(
+    connection: sa.Connection, stamp: DerivedStamp, locked: Sequence[int]
+) -> list[int]:
+    """Set the stamp of each drifted row among ``locked`` to its derived value;
+    the keys repaired. Derived in this statement's snapshot, after locking:
+    see the module docstring for why that is safe."""
+    update = stamp_update(stamp, _members(connection.dialect.name, locked), connection.dialect.name)
+    return sorted(int(value) for (value,) in connection.execute(update))
 
 
 def repair_batch(
@@ -153,6 +211,10 @@ def repair_batch(
 ) -> BatchOutcome:
     """Repair the drifted rows among ``keys`` in one transaction; returns what it did.
 
+    The batch is first compared without locks (one statement); only the
+    drifted rows are then locked and repaired, so a batch with nothing to
+    repair costs what counting it costs and writes nothing.
+
     ``in_transaction(connection, outcome)`` runs inside that transaction
     after the UPDATE (for run counters, a watermark): it commits or rolls
     back together with the repair. Raises SQLAlchemy errors (connection
@@ -160,42 +222,27 @@ def repair_batch(
     """
     if not keys:
         return BatchOutcome(table=stamp.table)
-    row = stamp.table_clause()
     with db.writer(engine).begin() as connection:
-        without_jit(connection)
+        batch_settings(connection)
         dialect = connection.dialect.name
-        if dialect == "postgresql":
-            locked = _present_keys(connection, stamp, keys, lock=True)
-            missing = sorted(set(keys) - set(locked))
+        states = connection.execute(_states(dialect, stamp, keys)).all()
+        drifted = [int(key) for key, state in states if state == "drifted"]
+        locked: list[int] = []
+        skipped: tuple[int, ...] = ()
+        if drifted and dialect == "postgresql":
+            # A row changed since the comparison is compared again by the
+            # UPDATE; one locked by a writer is left to that writer.
+            locked = _present_keys(connection, stamp, drifted, lock=True)
+            missing = sorted(set(drifted) - set(locked))
             skipped = tuple(_present_keys(connection, stamp, missing)) if missing else ()
-        else:
-            locked = _present_keys(connection, stamp, keys)
-            skipped = ()
-        repaired: list[int] = []
-        unversioned = 0
-        if locked:
-            mine = _key_filter(dialect, row, stamp.key, locked)
-            # Derived after locking: see the module docstring for why that is safe.
-            update = (
-                sa.update(row)
-                .values({stamp.column: derived_value(stamp, row)})
-                .where(mine, drift_condition(stamp, row))
-                .returning(row.c[stamp.key])
-            )
-            repaired = sorted(int(key) for (key,) in connection.execute(update))
-            unversioned = int(
-                connection.scalar(
-                    sa.select(sa.func.count())
-                    .select_from(row)
-                    .where(mine, sa.not_(has_history(stamp, row)))
-                )
-                or 0
-            )
+        elif drifted:  # SQLite: BEGIN IMMEDIATE already excludes every other writer
+            locked = drifted
+        repaired = _repair_locked(connection, stamp, locked) if locked else []
         outcome = BatchOutcome(
             table=stamp.table,
-            scanned=len(locked) + len(skipped),
+            scanned=len(states),
             repaired=len(repaired),
-            unversioned=unversioned,
+            unversioned=sum(1 for _key, state in states if state == "unversioned"),
             skipped=skipped,
             drifted_keys=tuple(repaired),
         )
@@ -212,32 +259,28 @@ def count_batch(engine: sa.Engine, stamp: DerivedStamp, keys: Sequence[int]) -> 
     """
     if not keys:
         return BatchOutcome(table=stamp.table)
-    row = stamp.table_clause()
     with engine.connect() as connection, connection.begin():
-        without_jit(connection)
-        state = sa.case(
-            (sa.not_(has_history(stamp, row)), sa.literal("unversioned")),
-            (drift_condition(stamp, row), sa.literal("drifted")),
-            else_=sa.literal("ok"),
-        )
-        query = (
-            sa.select(row.c[stamp.key], state)
-            .where(_key_filter(connection.dialect.name, row, stamp.key, keys))
-            .order_by(row.c[stamp.key])
-        )
-        states = [(int(key), str(value)) for key, value in connection.execute(query)]
-    drifted = tuple(key for key, value in states if value == "drifted")
+        batch_settings(connection)
+        states = [
+            (int(key), str(state))
+            for key, state in connection.execute(_states(connection.dialect.name, stamp, keys))
+        ]
     return BatchOutcome(
         table=stamp.table,
         scanned=len(states),
-        unversioned=sum(1 for _key, value in states if value == "unversioned"),
-        drifted_keys=drifted,
+        unversioned=sum(1 for _key, state in states if state == "unversioned"),
+        drifted_keys=tuple(key for key, state in states if state == "drifted"),
     )
+
+
+# Keys read per query by key_batches, in batches: one short index-only range
+# read serves several batches, and memory stays bounded by this many keys.
+KEY_READ_BATCHES = 16
 
 
 def key_batches(engine: sa.Engine, stamp: DerivedStamp, batch_size: int) -> Iterator[list[int]]:
     """Every key of ``stamp``'s table in ascending batches of ``batch_size`` (keyset
-    pagination: each batch is one short index range read, however large the table).
+    pagination: each read is one short index range read, however large the table).
 
     Rows inserted behind the cursor while iterating are not returned; they
     were stamped by the capture triggers when they were written.
@@ -246,16 +289,17 @@ def key_batches(engine: sa.Engine, stamp: DerivedStamp, batch_size: int) -> Iter
     key = row.c[stamp.key]
     after: int | None = None
     while True:
-        query = sa.select(key).order_by(key).limit(batch_size)
+        query = sa.select(key).order_by(key).limit(batch_size * KEY_READ_BATCHES)
         if after is not None:
             query = query.where(key > after)
         with engine.connect() as connection:
-            batch = [int(value) for (value,) in connection.execute(query)]
+            keys = [int(value) for (value,) in connection.execute(query)]
             connection.rollback()
-        if not batch:
+        if not keys:
             return
-        yield batch
-        after = batch[-1]
+        for start in range(0, len(keys), batch_size):
+            yield keys[start : start + batch_size]
+        after = keys[-1]
 
 
 def count_rows(engine: sa.Engine, stamp: DerivedStamp) -> int:

@@ -4,7 +4,7 @@ DECLARE
     cached text := current_setting('audittrail.tx', true);
     published_origin text;
 BEGIN
-    -- audittrail-capture shared a4db78973c1a4da4
+    -- audittrail-capture shared 91325dab5d969766
     tx := pg_current_xact_id()::text::bigint;
     IF cached IS NOT NULL AND split_part(cached, '|', 1) = tx::text THEN
         issued_at := split_part(cached, '|', 2)::timestamptz;

@@ -4,8 +4,99 @@ DECLARE
     cached text;
     tx bigint;
     ts timestamptz;
+    pending text;
+    note text;
+    left_over bigint;
+    statement_rows bigint;
+    mode text;
 BEGIN
-    -- audittrail-capture speakers_sessions 68479b2eff799a10
+    -- audittrail-capture speakers_sessions 22a992a2fc8e0ec7
+    pending := 'audittrail.pending_' || lower(TG_OP);
+    note := current_setting(pending, true);
+    IF starts_with(note, TG_RELID || ':' || pg_trigger_depth() || ':') THEN
+        left_over := split_part(note, ':', 3)::bigint;
+        IF left_over > 0 THEN
+            PERFORM set_config(pending, TG_RELID || ':' || pg_trigger_depth() || ':'
+                || (left_over - 1) || ':' || split_part(note, ':', 4), true);
+            IF split_part(note, ':', 4) = 'set' THEN
+                RETURN NULL;
+            END IF;
+        END IF;
+    END IF;
+    IF left_over IS NULL OR left_over = 0 THEN
+        IF TG_OP = 'DELETE' THEN
+            SELECT count(*) INTO statement_rows FROM audittrail_old_rows;
+        ELSE
+            SELECT count(*) INTO statement_rows FROM audittrail_new_rows;
+        END IF;
+        IF statement_rows > 1 THEN
+            mode := 'set';
+            -- (nested: a query naming a transition table the event lacks fails to plan)
+            IF TG_OP = 'UPDATE' THEN
+                IF EXISTS (
+                    SELECT 1 FROM audittrail_old_rows o
+                     WHERE NOT EXISTS (SELECT 1 FROM audittrail_new_rows n WHERE (n."speaker_id", n."session_id") = (o."speaker_id", o."session_id"))
+                ) THEN
+                    mode := 'row';  -- a key changed: old and new rows pair only row by row
+                END IF;
+            END IF;
+            PERFORM set_config(pending, TG_RELID || ':' || pg_trigger_depth() || ':'
+                || (statement_rows - 1) || ':' || mode, true);
+        END IF;
+    END IF;
+    IF mode = 'set' THEN
+        IF TG_OP = 'UPDATE' THEN
+            IF NOT EXISTS (SELECT n.* FROM audittrail_new_rows n JOIN audittrail_old_rows o ON (o."speaker_id", o."session_id") = (n."speaker_id", n."session_id") WHERE ROW(o."speaker_id", o."session_id") IS DISTINCT FROM ROW(n."speaker_id", n."session_id")) THEN
+                RETURN NULL;  -- no row changed: no version, no transaction row
+            END IF;
+        END IF;
+        cached := current_setting('audittrail.tx', true);
+        IF cached IS NOT NULL
+           AND split_part(cached, '|', 1) = pg_current_xact_id_if_assigned()::text THEN
+            tx := split_part(cached, '|', 1)::bigint;
+            ts := split_part(cached, '|', 2)::timestamptz;
+        ELSE
+            SELECT t.tx, t.issued_at INTO tx, ts FROM audittrail_tx() t;
+        END IF;
+        IF TG_OP = 'INSERT' THEN
+            WITH r AS (SELECT * FROM audittrail_new_rows),
+            closed AS (
+                UPDATE "speakers_sessions_version" v SET end_transaction_id = tx FROM r
+                 WHERE v."speaker_id" = r."speaker_id" AND v."session_id" = r."session_id" AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
+            INSERT INTO "speakers_sessions_version" AS v
+                ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
+            SELECT r."speaker_id", r."session_id", tx, NULL, 0 FROM r
+            ON CONFLICT ("speaker_id", "session_id", transaction_id) DO UPDATE SET operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
+            UPDATE "sessions" SET "last_modified_at" = ts
+             WHERE "id" IN (SELECT r."session_id" FROM (SELECT * FROM audittrail_new_rows) r)
+               AND ("last_modified_at" IS NULL OR "last_modified_at" < ts);
+        ELSIF TG_OP = 'DELETE' THEN
+            WITH r AS (SELECT * FROM audittrail_old_rows),
+            closed AS (
+                UPDATE "speakers_sessions_version" v SET end_transaction_id = tx FROM r
+                 WHERE v."speaker_id" = r."speaker_id" AND v."session_id" = r."session_id" AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
+            INSERT INTO "speakers_sessions_version" AS v
+                ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
+            SELECT r."speaker_id", r."session_id", tx, NULL, 2 FROM r
+            ON CONFLICT ("speaker_id", "session_id", transaction_id) DO UPDATE SET operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
+            UPDATE "sessions" SET "last_modified_at" = ts
+             WHERE "id" IN (SELECT r."session_id" FROM (SELECT * FROM audittrail_old_rows) r)
+               AND ("last_modified_at" IS NULL OR "last_modified_at" < ts);
+        ELSE
+            WITH r AS (SELECT n.* FROM audittrail_new_rows n JOIN audittrail_old_rows o ON (o."speaker_id", o."session_id") = (n."speaker_id", n."session_id") WHERE ROW(o."speaker_id", o."session_id") IS DISTINCT FROM ROW(n."speaker_id", n."session_id")),
+            closed AS (
+                UPDATE "speakers_sessions_version" v SET end_transaction_id = tx FROM r
+                 WHERE v."speaker_id" = r."speaker_id" AND v."session_id" = r."session_id" AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
+            INSERT INTO "speakers_sessions_version" AS v
+                ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
+            SELECT r."speaker_id", r."session_id", tx, NULL, 1 FROM r
+            ON CONFLICT ("speaker_id", "session_id", transaction_id) DO UPDATE SET operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
+            UPDATE "sessions" SET "last_modified_at" = ts
+             WHERE "id" IN (SELECT r."session_id" FROM (SELECT n.* FROM audittrail_new_rows n JOIN audittrail_old_rows o ON (o."speaker_id", o."session_id") = (n."speaker_id", n."session_id") WHERE ROW(o."speaker_id", o."session_id") IS DISTINCT FROM ROW(n."speaker_id", n."session_id")) r)
+               AND ("last_modified_at" IS NULL OR "last_modified_at" < ts);
+        END IF;
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'UPDATE' AND ROW(OLD."speaker_id", OLD."session_id") IS NOT DISTINCT FROM ROW(NEW."speaker_id", NEW."session_id") THEN
         RETURN NULL;
     END IF;
@@ -83,7 +174,7 @@ DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- audittrail-capture speakers_sessions 68479b2eff799a10
+    -- audittrail-capture speakers_sessions 22a992a2fc8e0ec7
     IF NOT EXISTS (SELECT 1 FROM "speakers_sessions") THEN
         RETURN NULL;
     END IF;
@@ -113,10 +204,10 @@ DROP TRIGGER IF EXISTS audittrail_stamp_insert ON "speakers_sessions"
 ;
 DROP TRIGGER IF EXISTS audittrail_stamp_update ON "speakers_sessions"
 ;
-CREATE TRIGGER audittrail_capture_insert AFTER INSERT ON "speakers_sessions" FOR EACH ROW EXECUTE FUNCTION audittrail_speakers_sessions_capture()
+CREATE TRIGGER audittrail_capture_insert AFTER INSERT ON "speakers_sessions" REFERENCING NEW TABLE AS audittrail_new_rows FOR EACH ROW EXECUTE FUNCTION audittrail_speakers_sessions_capture()
 ;
-CREATE TRIGGER audittrail_capture_update AFTER UPDATE ON "speakers_sessions" FOR EACH ROW EXECUTE FUNCTION audittrail_speakers_sessions_capture()
+CREATE TRIGGER audittrail_capture_update AFTER UPDATE ON "speakers_sessions" REFERENCING OLD TABLE AS audittrail_old_rows NEW TABLE AS audittrail_new_rows FOR EACH ROW EXECUTE FUNCTION audittrail_speakers_sessions_capture()
 ;
-CREATE TRIGGER audittrail_capture_delete AFTER DELETE ON "speakers_sessions" FOR EACH ROW EXECUTE FUNCTION audittrail_speakers_sessions_capture()
+CREATE TRIGGER audittrail_capture_delete AFTER DELETE ON "speakers_sessions" REFERENCING OLD TABLE AS audittrail_old_rows FOR EACH ROW EXECUTE FUNCTION audittrail_speakers_sessions_capture()
 ;
 CREATE TRIGGER audittrail_capture_truncate BEFORE TRUNCATE ON "speakers_sessions" FOR EACH STATEMENT EXECUTE FUNCTION audittrail_speakers_sessions_truncate()

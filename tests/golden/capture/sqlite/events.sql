@@ -8,7 +8,7 @@ DROP TRIGGER IF EXISTS audittrail_events_delete
 ;
 CREATE TRIGGER audittrail_events_insert AFTER INSERT ON "events" FOR EACH ROW
 BEGIN
-    -- audittrail-capture events 1de35ae9417a1842
+    -- audittrail-capture events 75045a0551e60f89
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -31,7 +31,7 @@ END
 ;
 CREATE TRIGGER audittrail_events_update AFTER UPDATE ON "events" FOR EACH ROW WHEN NOT (OLD."id" IS NOT NEW."id") AND (OLD."name" IS NOT NEW."name" OR OLD."description" IS NOT NEW."description" OR OLD."location_name" IS NOT NEW."location_name" OR OLD."timezone" IS NOT NEW."timezone" OR OLD."starts_at" IS NOT NEW."starts_at" OR OLD."ends_at" IS NOT NEW."ends_at" OR OLD."state" IS NOT NEW."state" OR OLD."deleted_at" IS NOT NEW."deleted_at")
 BEGIN
-    -- audittrail-capture events 1de35ae9417a1842
+    -- audittrail-capture events 75045a0551e60f89
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -55,7 +55,7 @@ END
 ;
 CREATE TRIGGER audittrail_events_rekey AFTER UPDATE ON "events" FOR EACH ROW WHEN (OLD."id" IS NOT NEW."id")
 BEGIN
-    -- audittrail-capture events 1de35ae9417a1842
+    -- audittrail-capture events 75045a0551e60f89
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -81,7 +81,7 @@ END
 ;
 CREATE TRIGGER audittrail_events_delete AFTER DELETE ON "events" FOR EACH ROW
 BEGIN
-    -- audittrail-capture events 1de35ae9417a1842
+    -- audittrail-capture events 75045a0551e60f89
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true

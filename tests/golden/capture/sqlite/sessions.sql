@@ -8,7 +8,7 @@ DROP TRIGGER IF EXISTS audittrail_sessions_delete
 ;
 CREATE TRIGGER audittrail_sessions_insert AFTER INSERT ON "sessions" FOR EACH ROW
 BEGIN
-    -- audittrail-capture sessions 60c1894da94960f9
+    -- audittrail-capture sessions be975f37803f64e5
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -31,7 +31,7 @@ END
 ;
 CREATE TRIGGER audittrail_sessions_update AFTER UPDATE ON "sessions" FOR EACH ROW WHEN NOT (OLD."id" IS NOT NEW."id") AND (OLD."title" IS NOT NEW."title" OR OLD."subtitle" IS NOT NEW."subtitle" OR OLD."short_abstract" IS NOT NEW."short_abstract" OR OLD."long_abstract" IS NOT NEW."long_abstract" OR OLD."comments" IS NOT NEW."comments" OR OLD."language" IS NOT NEW."language" OR OLD."level" IS NOT NEW."level" OR OLD."starts_at" IS NOT NEW."starts_at" OR OLD."ends_at" IS NOT NEW."ends_at" OR OLD."track_id" IS NOT NEW."track_id" OR OLD."microlocation_id" IS NOT NEW."microlocation_id" OR OLD."session_type_id" IS NOT NEW."session_type_id" OR OLD."event_id" IS NOT NEW."event_id" OR OLD."creator_id" IS NOT NEW."creator_id" OR OLD."slides_url" IS NOT NEW."slides_url" OR OLD."video_url" IS NOT NEW."video_url" OR OLD."audio_url" IS NOT NEW."audio_url" OR OLD."signup_url" IS NOT NEW."signup_url" OR OLD."state" IS NOT NEW."state" OR OLD."created_at" IS NOT NEW."created_at" OR OLD."submitted_at" IS NOT NEW."submitted_at" OR OLD."submission_modifier" IS NOT NEW."submission_modifier" OR OLD."is_mail_sent" IS NOT NEW."is_mail_sent" OR OLD."send_email" IS NOT NEW."send_email" OR OLD."is_locked" IS NOT NEW."is_locked" OR OLD."complex_field_values" IS NOT NEW."complex_field_values" OR OLD."deleted_at" IS NOT NEW."deleted_at")
 BEGIN
-    -- audittrail-capture sessions 60c1894da94960f9
+    -- audittrail-capture sessions be975f37803f64e5
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -55,7 +55,7 @@ END
 ;
 CREATE TRIGGER audittrail_sessions_rekey AFTER UPDATE ON "sessions" FOR EACH ROW WHEN (OLD."id" IS NOT NEW."id")
 BEGIN
-    -- audittrail-capture sessions 60c1894da94960f9
+    -- audittrail-capture sessions be975f37803f64e5
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -81,7 +81,7 @@ END
 ;
 CREATE TRIGGER audittrail_sessions_delete AFTER DELETE ON "sessions" FOR EACH ROW
 BEGIN
-    -- audittrail-capture sessions 60c1894da94960f9
+    -- audittrail-capture sessions be975f37803f64e5
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true

@@ -8,7 +8,7 @@ DROP TRIGGER IF EXISTS audittrail_speaker_delete
 ;
 CREATE TRIGGER audittrail_speaker_insert AFTER INSERT ON "speaker" FOR EACH ROW
 BEGIN
-    -- audittrail-capture speaker 294f4fd01c611546
+    -- audittrail-capture speaker 6e4a7a8bd4ee710f
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -31,7 +31,7 @@ END
 ;
 CREATE TRIGGER audittrail_speaker_update AFTER UPDATE ON "speaker" FOR EACH ROW WHEN NOT (OLD."id" IS NOT NEW."id") AND (OLD."name" IS NOT NEW."name" OR OLD."email" IS NOT NEW."email" OR OLD."organisation" IS NOT NEW."organisation" OR OLD."position" IS NOT NEW."position" OR OLD."short_biography" IS NOT NEW."short_biography" OR OLD."event_id" IS NOT NEW."event_id" OR OLD."user_id" IS NOT NEW."user_id" OR OLD."deleted_at" IS NOT NEW."deleted_at")
 BEGIN
-    -- audittrail-capture speaker 294f4fd01c611546
+    -- audittrail-capture speaker 6e4a7a8bd4ee710f
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -55,7 +55,7 @@ END
 ;
 CREATE TRIGGER audittrail_speaker_rekey AFTER UPDATE ON "speaker" FOR EACH ROW WHEN (OLD."id" IS NOT NEW."id")
 BEGIN
-    -- audittrail-capture speaker 294f4fd01c611546
+    -- audittrail-capture speaker 6e4a7a8bd4ee710f
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -81,7 +81,7 @@ END
 ;
 CREATE TRIGGER audittrail_speaker_delete AFTER DELETE ON "speaker" FOR EACH ROW
 BEGIN
-    -- audittrail-capture speaker 294f4fd01c611546
+    -- audittrail-capture speaker 6e4a7a8bd4ee710f
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true

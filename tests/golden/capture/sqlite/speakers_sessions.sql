@@ -8,7 +8,7 @@ DROP TRIGGER IF EXISTS audittrail_speakers_sessions_delete
 ;
 CREATE TRIGGER audittrail_speakers_sessions_insert AFTER INSERT ON "speakers_sessions" FOR EACH ROW
 BEGIN
-    -- audittrail-capture speakers_sessions 68479b2eff799a10
+    -- audittrail-capture speakers_sessions 22a992a2fc8e0ec7
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -31,7 +31,7 @@ END
 ;
 CREATE TRIGGER audittrail_speakers_sessions_rekey AFTER UPDATE ON "speakers_sessions" FOR EACH ROW WHEN (OLD."speaker_id" IS NOT NEW."speaker_id" OR OLD."session_id" IS NOT NEW."session_id")
 BEGIN
-    -- audittrail-capture speakers_sessions 68479b2eff799a10
+    -- audittrail-capture speakers_sessions 22a992a2fc8e0ec7
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -57,7 +57,7 @@ END
 ;
 CREATE TRIGGER audittrail_speakers_sessions_delete AFTER DELETE ON "speakers_sessions" FOR EACH ROW
 BEGIN
-    -- audittrail-capture speakers_sessions 68479b2eff799a10
+    -- audittrail-capture speakers_sessions 22a992a2fc8e0ec7
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true

@@ -8,7 +8,7 @@ DROP TRIGGER IF EXISTS audittrail_tracks_delete
 ;
 CREATE TRIGGER audittrail_tracks_insert AFTER INSERT ON "tracks" FOR EACH ROW
 BEGIN
-    -- audittrail-capture tracks 00c48c53ae2bc70d
+    -- audittrail-capture tracks 6eda59cf5bd145dd
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -31,7 +31,7 @@ END
 ;
 CREATE TRIGGER audittrail_tracks_update AFTER UPDATE ON "tracks" FOR EACH ROW WHEN NOT (OLD."id" IS NOT NEW."id") AND (OLD."name" IS NOT NEW."name" OR OLD."description" IS NOT NEW."description" OR OLD."color" IS NOT NEW."color" OR OLD."event_id" IS NOT NEW."event_id" OR OLD."deleted_at" IS NOT NEW."deleted_at")
 BEGIN
-    -- audittrail-capture tracks 00c48c53ae2bc70d
+    -- audittrail-capture tracks 6eda59cf5bd145dd
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -55,7 +55,7 @@ END
 ;
 CREATE TRIGGER audittrail_tracks_rekey AFTER UPDATE ON "tracks" FOR EACH ROW WHEN (OLD."id" IS NOT NEW."id")
 BEGIN
-    -- audittrail-capture tracks 00c48c53ae2bc70d
+    -- audittrail-capture tracks 6eda59cf5bd145dd
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -81,7 +81,7 @@ END
 ;
 CREATE TRIGGER audittrail_tracks_delete AFTER DELETE ON "tracks" FOR EACH ROW
 BEGIN
-    -- audittrail-capture tracks 00c48c53ae2bc70d
+    -- audittrail-capture tracks 6eda59cf5bd145dd
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
