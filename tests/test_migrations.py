@@ -9,15 +9,34 @@ from alembic.runtime.migration import MigrationContext
 from auditd import capture, db, migrate, registry
 from auditd.config import DatabaseSettings
 from auditd.errors import SchemaMismatchError
-from auditd.models import Base
+from auditd.models import Base, SessionVersion
+from auditd.models.namespace import AUDIT_SCHEMA, LEGACY, Layout, audit_schema, current_layout
+
+
+def _models_as_placed(connection: sa.Connection) -> sa.MetaData:
+    """The models' metadata with the audit schema as this connection's engine
+    translates it (Alembic's comparison does not apply the translation)."""
+    placed = sa.MetaData(naming_convention=Base.metadata.naming_convention)
+    schema = audit_schema(connection)
+    for table in Base.metadata.tables.values():
+        table.to_metadata(placed, schema=schema if table.schema == AUDIT_SCHEMA else table.schema)
+    return placed
 
 
 def _differences(engine: sa.Engine) -> list[object]:
     with engine.connect() as connection:
+        schema = audit_schema(connection)
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "version_table": migrate.VERSION_TABLE}
+            connection,
+            opts={
+                "compare_type": True,
+                "include_schemas": schema is not None,
+                "include_name": lambda name, kind, _parent: kind != "schema"
+                or name in (None, schema),
+                **migrate.version_table_options(connection),
+            },
         )
-        return list(compare_metadata(context, Base.metadata))
+        return list(compare_metadata(context, _models_as_placed(connection)))
 
 
 def test_upgrade_head_matches_models_exactly(empty_database_url: str) -> None:
@@ -62,11 +81,17 @@ def test_require_head_refuses_an_empty_database(empty_database_url: str) -> None
     engine.dispose()
 
 
-def _version_indexes(engine: sa.Engine) -> set[str]:
+def _version_indexes(engine: sa.Engine, layout: Layout = LEGACY) -> set[str]:
     with engine.connect() as connection:
-        return {
-            str(index["name"]) for index in sa.inspect(connection).get_indexes("sessions_version")
-        }
+        indexes = sa.inspect(connection).get_indexes(
+            layout.version_table("sessions"), schema=layout.schema
+        )
+        return {str(index["name"]) for index in indexes}
+
+
+def _head_layout(engine: sa.Engine) -> Layout:
+    with engine.connect() as connection:
+        return current_layout(connection)
 
 
 def test_lean_index_revision_round_trips_on_a_database_with_history(
@@ -81,18 +106,22 @@ def test_lean_index_revision_round_trips_on_a_database_with_history(
             " VALUES (1, 'Talk', 'pending', false, false)"
         )
     migrate.upgrade(engine)
-    assert _version_indexes(engine) == {
-        "ix_sessions_version_transaction_id",
-        "ix_sessions_version_predecessor",
+    head = _head_layout(engine)
+    assert _version_indexes(engine, head) == {
+        "ix_audittrail_sessions_version_transaction_id",
+        "ix_audittrail_sessions_version_predecessor",
     }
     with engine.connect() as connection:
         assert capture.verify(connection) == []
     with db.write_transaction(engine) as connection:
         connection.exec_driver_sql("UPDATE sessions SET title = 'Renamed' WHERE id = 1")
     with engine.connect() as connection:
-        chain = connection.exec_driver_sql(
-            "SELECT title, operation_type, end_transaction_id IS NULL FROM sessions_version"
-            " ORDER BY transaction_id"
+        chain = connection.execute(
+            sa.select(
+                SessionVersion.title,
+                SessionVersion.operation_type,
+                SessionVersion.end_transaction_id.is_(None),
+            ).order_by(SessionVersion.transaction_id)
         ).all()
     assert [tuple(row) for row in chain] == [("Talk", 0, False), ("Renamed", 1, True)]
     migrate.downgrade(engine, "0003")

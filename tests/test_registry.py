@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from golden_capture import models_registry  # type: ignore[import-not-found]
 from test_adopt import open_event_schema
 from test_capture import run_dbapi
 from test_cli_admin import run_cli
@@ -31,7 +32,7 @@ def test_the_catalog_of_a_migrated_database_gives_the_models_registry(engine: sa
     with engine.connect() as connection:
         stored = tuple(registry.load(connection))
         from_catalog = registry.from_catalog(connection)
-    by_table = {entry.table: entry for entry in registry.from_models()}
+    by_table = {entry.table: entry for entry in models_registry(engine.dialect.name)}
     assert [entry.table for entry in stored] == sorted(by_table)
     assert {entry.table: entry for entry in from_catalog} == by_table
     assert {entry.table: entry for entry in stored} == by_table
