@@ -14,6 +14,7 @@ from typing import Any
 import psycopg2
 import pytest
 import sqlalchemy as sa
+from audit_names import transactions, versions
 from test_capture import assert_chain_intact, run_dbapi
 from test_cli_admin import assert_one_line_error, run_cli
 
@@ -21,6 +22,7 @@ from auditd import capture, db, migrate, registry
 from auditd.adoption.adopt import AdoptionResult, BatchDone, adopt, adopted_tables
 from auditd.config import DatabaseSettings
 from auditd.errors import CaptureError, UsageError
+from auditd.models.namespace import current_layout
 from auditd.stamps.derive import derive_last_modified
 
 SESSIONS = 23
@@ -116,7 +118,10 @@ def version_counts(engine: sa.Engine) -> dict[str, tuple[int, int]]:
         return {
             table: tuple(  # type: ignore[misc]
                 connection.execute(
-                    sa.text(f"SELECT count(*), count(DISTINCT transaction_id) FROM {table}_version")
+                    sa.text(
+                        "SELECT count(*), count(DISTINCT transaction_id)"
+                        f" FROM {versions(connection, table)}"
+                    )
                 ).one()
             )
             for table in KNOWN_ROWS
@@ -135,7 +140,11 @@ def test_interrupted_adoption_resumes_to_a_complete_baseline_and_then_changes_no
     assert second.complete
     assert version_counts(open_event) == {table: (rows, 1) for table, rows in KNOWN_ROWS.items()}
     with open_event.connect() as connection:
-        origins = connection.execute(sa.text('SELECT origin FROM "transaction"')).scalars().all()
+        origins = (
+            connection.execute(sa.text(f"SELECT origin FROM {transactions(connection)}"))
+            .scalars()
+            .all()
+        )
         assert origins == ["baseline"]
         stored = dict(
             connection.execute(sa.text("SELECT id, last_modified_at FROM sessions")).all()
@@ -169,7 +178,8 @@ def test_writes_between_an_interruption_and_the_rerun_keep_one_chain_per_row(
     with open_event.connect() as connection:
         rows = connection.execute(
             sa.text(
-                "SELECT id, title, operation_type FROM sessions_version WHERE id IN (2, 20)"
+                f"SELECT id, title, operation_type FROM {versions(connection, 'sessions')}"
+                " WHERE id IN (2, 20)"
                 " ORDER BY id, operation_type"
             )
         ).all()
@@ -193,8 +203,8 @@ def test_adopted_tables_capture_columns_the_models_do_not_declare(open_event: sa
     with open_event.connect() as connection:
         rows = connection.execute(
             sa.text(
-                "SELECT website, operation_type FROM sessions_version WHERE id = 3"
-                " ORDER BY operation_type, website"
+                f"SELECT website, operation_type FROM {versions(connection, 'sessions')}"
+                " WHERE id = 3 ORDER BY operation_type, website"
             )
         ).all()
         assert derive_last_modified(connection, [3]) == {3: _typed_stamps(connection)[3]}
@@ -245,7 +255,7 @@ def test_a_column_added_after_adoption_is_versioned_after_a_rerun(open_event: sa
     with db.write_transaction(open_event) as connection:
         connection.exec_driver_sql("ALTER TABLE sessions ADD COLUMN slides varchar(255)")
         problems = [str(p) for p in capture.verify(connection)]
-    assert problems == ["sessions: column slides is not in sessions_version"]
+    assert problems == ["sessions: column slides is not in audittrail_sessions_version"]
     result = adopt(open_event)
     assert next(t for t in result.tables if t.table == "sessions").added_version_columns == (
         "slides",
@@ -256,7 +266,7 @@ def test_a_column_added_after_adoption_is_versioned_after_a_rerun(open_event: sa
         assert (
             connection.execute(
                 sa.text(
-                    "SELECT slides FROM sessions_version"
+                    f"SELECT slides FROM {versions(connection, 'sessions')}"
                     " WHERE id = 1 AND end_transaction_id IS NULL"
                 )
             ).scalar_one()
@@ -292,8 +302,13 @@ def test_adopt_refuses_databases_it_must_not_touch(
         adopt(empty)
     with db.write_transaction(empty) as connection:
         connection.exec_driver_sql("CREATE TABLE sessions (id integer PRIMARY KEY)")
+        # An application's own transaction table is not in the way; one of
+        # ours left behind without our revision is.
         connection.exec_driver_sql('CREATE TABLE "transaction" (id integer PRIMARY KEY)')
-    with pytest.raises(CaptureError, match="earlier history"):
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("CREATE SCHEMA audittrail")
+        connection.exec_driver_sql(f"CREATE TABLE {transactions(connection)} (id integer)")
+    with pytest.raises(CaptureError, match="earlier audittrail history"):
         adopt(empty)
     empty.dispose()
     managed = db.create_engine(DatabaseSettings(url=database_url))
@@ -312,7 +327,10 @@ def test_adopt_refuses_a_stamp_column_without_time_zone(empty_database_url: str)
     with pytest.raises(CaptureError, match="without time zone"):
         adopt(engine)
     with engine.connect() as connection:
-        assert not sa.inspect(connection).has_table("sessions_version")
+        layout = current_layout(connection)
+        assert not sa.inspect(connection).has_table(
+            layout.version_table("sessions"), schema=layout.schema
+        )
     engine.dispose()
 
 
@@ -369,9 +387,13 @@ def test_adopted_version_tables_are_indexed_like_migrated_ones(
     def indexes(target: sa.Engine) -> dict[str, set[tuple[str, ...]]]:
         with target.connect() as connection:
             inspector = sa.inspect(connection)
+            layout = current_layout(connection)
             return {
                 f"{table}_version": {
-                    tuple(i["column_names"]) for i in inspector.get_indexes(f"{table}_version")
+                    tuple(i["column_names"])
+                    for i in inspector.get_indexes(
+                        layout.version_table(table), schema=layout.schema
+                    )
                 }
                 for table in KNOWN_ROWS
             }
@@ -397,7 +419,8 @@ def test_an_adopted_database_upgrades_keeping_its_live_columns_captured(
     with open_event.connect() as connection:
         current = connection.execute(
             sa.text(
-                "SELECT website FROM sessions_version WHERE id = 4 AND end_transaction_id IS NULL"
+                f"SELECT website FROM {versions(connection, 'sessions')}"
+                " WHERE id = 4 AND end_transaction_id IS NULL"
             )
         ).all()
     assert [tuple(r) for r in current] == [("https://up",)]

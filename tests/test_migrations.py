@@ -31,8 +31,9 @@ def _differences(engine: sa.Engine) -> list[object]:
             opts={
                 "compare_type": True,
                 "include_schemas": schema is not None,
-                "include_name": lambda name, kind, _parent: kind != "schema"
-                or name in (None, schema),
+                "include_name": lambda name, kind, _parent: (
+                    kind != "schema" or name in (None, schema)
+                ),
                 **migrate.version_table_options(connection),
             },
         )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from audit_names import versions
 from golden_capture import models_registry  # type: ignore[import-not-found]
 from test_adopt import open_event_schema
 from test_capture import run_dbapi
@@ -131,8 +132,12 @@ def test_every_history_command_works_on_an_adopted_database_in_every_format(
     url, engine = adopted
     _edit_extra_columns(engine)
     with engine.connect() as connection:
-        edit = connection.scalar(sa.text("SELECT max(transaction_id) FROM sessions_version"))
-        baseline = connection.scalar(sa.text("SELECT min(transaction_id) FROM sessions_version"))
+        edit = connection.scalar(
+            sa.text(f"SELECT max(transaction_id) FROM {versions(connection, 'sessions')}")
+        )
+        baseline = connection.scalar(
+            sa.text(f"SELECT min(transaction_id) FROM {versions(connection, 'sessions')}")
+        )
     wait_for_horizon(engine, edit)  # the feed serves finished transactions only
     since, until = "2000-01-01T00:00Z", "2100-01-01T00:00Z"
     expected = [
@@ -199,7 +204,9 @@ def test_revert_restores_an_adopted_tables_own_columns(
     url, engine = adopted
     _edit_extra_columns(engine)
     with engine.connect() as connection:
-        baseline = connection.scalar(sa.text("SELECT min(transaction_id) FROM sessions_version"))
+        baseline = connection.scalar(
+            sa.text(f"SELECT min(transaction_id) FROM {versions(connection, 'sessions')}")
+        )
     result = run_cli(
         "--database-url", url, "revert", "session", "2", "--to", str(baseline), cwd=tmp_path
     )
