@@ -29,9 +29,25 @@ SESSIONS = 23
 KNOWN_ROWS = {"events": 1, "tracks": 2, "speaker": 3, "sessions": SESSIONS, "speakers_sessions": 4}
 
 
+# Open Event Server's own history at its head (SQLAlchemy-Continuum, strategy
+# "subquery"): its transaction table and events_version, written by the app.
+OPEN_EVENT_HISTORY = ("alembic_version", "events_version", "transaction", "users")
+
+
 def open_event_schema(dialect: str) -> list[str]:
-    """An Open Event Server-like database, created without our migrations."""
+    """An Open Event Server-like database at its head, created without our
+    migrations: its live tables with columns our models do not declare, its
+    own alembic_version, and its Continuum history of events (transaction
+    with bigint ids from transaction_id_seq and naive issued_at,
+    events_version without end_transaction_id, columns since renamed or
+    dropped from events)."""
     stamp = "timestamp with time zone" if dialect == "postgresql" else "DATETIME"
+    naive = "timestamp without time zone" if dialect == "postgresql" else "DATETIME"
+    transaction_id = (
+        "id bigint DEFAULT nextval('transaction_id_seq') PRIMARY KEY"
+        if dialect == "postgresql"
+        else "id INTEGER PRIMARY KEY"
+    )
     document = "json" if dialect == "postgresql" else "JSON"
     sessions = [
         f"({i}, 'Talk {i}', 'accepted', NULL, NULL, 4.5, '{{\"room\": {i}}}', 1, {1 + i % 2}, "
@@ -39,9 +55,19 @@ def open_event_schema(dialect: str) -> list[str]:
         + ")"
         for i in range(1, SESSIONS + 1)
     ]
+    sequence = ["CREATE SEQUENCE transaction_id_seq"] if dialect == "postgresql" else []
     return [
         "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)",
         "INSERT INTO alembic_version VALUES ('open-event-head')",
+        "CREATE TABLE users (id integer PRIMARY KEY, _email varchar(120))",
+        "INSERT INTO users VALUES (7, 'organizer@example.org')",
+        *sequence,
+        f'CREATE TABLE "transaction" (issued_at {naive}, {transaction_id},'
+        " remote_addr varchar(50), user_id integer REFERENCES users (id))",
+        f"CREATE TABLE events_version (id integer NOT NULL, name varchar(255),"
+        f" start_time {naive}, deleted_at {naive}, location_name varchar(255),"
+        " transaction_id bigint NOT NULL, operation_type smallint NOT NULL,"
+        " PRIMARY KEY (id, transaction_id))",
         f"CREATE TABLE events (id integer PRIMARY KEY, name varchar(255) NOT NULL,"
         f" starts_at {stamp}, deleted_at {stamp})",
         "CREATE TABLE tracks (id integer PRIMARY KEY, name varchar(255),"
@@ -64,6 +90,11 @@ def open_event_schema(dialect: str) -> list[str]:
         "INSERT INTO sessions VALUES " + ", ".join(sessions),
         "INSERT INTO speakers_sessions VALUES (1, 1), (2, 1), (3, 2), (1, 5)",
         "INSERT INTO tickets VALUES (1, 'Early bird', 10)",
+        'INSERT INTO "transaction" (id, issued_at, remote_addr, user_id) VALUES'
+        " (1, '2016-02-01 09:00:00', '10.0.0.1', 7), (2, '2016-03-01 17:30:00', NULL, 7)",
+        "INSERT INTO events_version VALUES"
+        " (1, 'FOSSASIA 2016', '2016-03-18 09:00:00', NULL, 'Singapore', 1, 0),"
+        " (1, 'FOSSASIA', '2016-03-18 09:00:00', NULL, NULL, 2, 1)",
     ]
 
 
@@ -214,7 +245,7 @@ def test_adopted_tables_capture_columns_the_models_do_not_declare(open_event: sa
 def test_unknown_tables_are_listed_and_left_untouched(open_event: sa.Engine) -> None:
     before = snapshot(open_event)
     result = adopt(open_event)
-    assert result.untouched_tables == ("alembic_version", "tickets")
+    assert result.untouched_tables == tuple(sorted((*OPEN_EVENT_HISTORY, "tickets")))
     after = snapshot(open_event)
     assert {t: after[t] for t in result.untouched_tables} == {
         t: before[t] for t in result.untouched_tables
@@ -334,17 +365,29 @@ def test_adopt_refuses_a_stamp_column_without_time_zone(empty_database_url: str)
     engine.dispose()
 
 
+def _drop_open_event_history(engine: sa.Engine) -> None:
+    """An adopted database whose application keeps no history of its own can
+    go back below revision 0010 (whose names Open Event's own history holds)."""
+    for table in ("events_version", "transaction"):
+        with db.write_transaction(engine) as connection:
+            connection.exec_driver_sql(f'DROP TABLE "{table}"')
+    if engine.dialect.name == "postgresql":
+        with db.write_transaction(engine) as connection:
+            connection.exec_driver_sql("DROP SEQUENCE transaction_id_seq")
+
+
 def test_downgrading_an_adopted_database_keeps_its_own_tables(open_event: sa.Engine) -> None:
+    _drop_open_event_history(open_event)
     adopt(open_event)
     before = snapshot(open_event)
     migrate.downgrade(open_event, "base")
     after = snapshot(open_event)
-    kept = [*KNOWN_ROWS, "tickets", "alembic_version"]
+    kept = [*KNOWN_ROWS, "tickets", "alembic_version", "users"]
     assert {t: after[t] for t in kept} == {t: before[t] for t in kept}
     assert not [
         t
         for t in after
-        if t.endswith("_version") and t != "alembic_version" and t != migrate.VERSION_TABLE
+        if t.endswith("_version") and t not in OPEN_EVENT_HISTORY and t != migrate.VERSION_TABLE
     ]
     assert "transaction" not in after
     result: AdoptionResult = adopt(open_event)  # and it can be adopted again
@@ -363,7 +406,10 @@ def test_cli_adopt_reports_what_it_did_and_refuses_with_one_line(
     second = run_cli("--database-url", url, "adopt", "--batch-size", "10", cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     assert "adoption complete" in second.stdout
-    assert "left untouched (not versioned): alembic_version, tickets" in second.stdout
+    assert (
+        "left untouched (not versioned): alembic_version, events_version, tickets,"
+        " transaction, users" in second.stdout
+    )
     refused = run_cli("--database-url", database_url, "adopt", cwd=tmp_path)
     assert_one_line_error(refused, 2, "audittrail migrate")
 
@@ -405,9 +451,21 @@ def test_adopted_version_tables_are_indexed_like_migrated_ones(
     }
 
 
+def test_downgrading_below_the_namespace_refuses_while_the_application_holds_its_names(
+    open_event: sa.Engine,
+) -> None:
+    adopt(open_event)
+    before = snapshot(open_event)
+    with pytest.raises(UsageError, match="events_version, transaction hold the names"):
+        migrate.downgrade(open_event, "0009")
+    assert snapshot(open_event) == before
+    assert migrate.current_revision(open_event) == migrate.head_revision()
+
+
 def test_an_adopted_database_upgrades_keeping_its_live_columns_captured(
     open_event: sa.Engine,
 ) -> None:
+    _drop_open_event_history(open_event)
     adopt(open_event)
     migrate.downgrade(open_event, "0003")  # as adopted by a build of revision 0003
     migrate.upgrade(open_event)

@@ -28,6 +28,7 @@ from alembic import op
 
 from auditd import capture, registry
 from auditd.capture import postgresql
+from auditd.errors import UsageError
 from auditd.models.namespace import LEGACY, Layout, current_layout, legacy_layout, qualify
 from auditd.registry import VersionedTable
 
@@ -189,10 +190,27 @@ def upgrade() -> None:
     capture.install(connection, [_in_layout(entry, layout, table_schema) for entry in legacy])
 
 
+def _refuse_taken_names(connection: sa.Connection, tables: list[str]) -> None:
+    """Revision 0009's names belong to the application in an adopted Open
+    Event database (its own transaction, events_version): moving back would
+    take them."""
+    taken = registry.catalog.table_names(connection) & {
+        LEGACY.transaction_table(),
+        *(LEGACY.version_table(table) for table in tables),
+    }
+    if taken:
+        raise UsageError(
+            f"cannot downgrade below revision 0010: the application's own"
+            f" {', '.join(sorted(taken))} hold the names revision 0009 used",
+            "stay at revision 0010 or later on this database",
+        )
+
+
 def downgrade() -> None:
     connection = op.get_bind()
     layout = current_layout(connection)
     current = tuple(registry.load(connection))
+    _refuse_taken_names(connection, [entry.table for entry in current])
     capture.drop(connection, current)
     if current:
         _drop_transaction_function(connection, current[0])
