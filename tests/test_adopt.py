@@ -95,6 +95,7 @@ def open_event_schema(dialect: str) -> list[str]:
         "INSERT INTO events_version VALUES"
         " (1, 'FOSSASIA 2016', '2016-03-18 09:00:00', NULL, 'Singapore', 1, 0),"
         " (1, 'FOSSASIA', '2016-03-18 09:00:00', NULL, NULL, 2, 1)",
+        *(["SELECT setval('transaction_id_seq', 2)"] if dialect == "postgresql" else []),
     ]
 
 
