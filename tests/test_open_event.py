@@ -11,18 +11,22 @@ wrote them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from audit_names import transactions, versions
-from test_adopt import open_event_schema
+from test_adopt import Interrupted, open_event_schema, snapshot
 from test_capture import assert_chain_intact, run_dbapi
+from test_cli_admin import assert_one_line_error, run_cli
 
 from auditd import capture, db
 from auditd.adoption.adopt import adopt
+from auditd.adoption.legacy import LEGACY_ID_OFFSET, import_legacy
 from auditd.config import DatabaseSettings
 from auditd.stamps.derive import derive_last_modified
 
@@ -155,3 +159,119 @@ def test_the_apps_stamp_on_a_noop_update_writes_no_version_and_is_drift_until_re
         stored = connection.scalar(sa.text("SELECT last_modified_at FROM sessions WHERE id = 5"))
         derived = derive_last_modified(connection, [5])[5]
     assert stored == app_clock != derived
+
+
+@pytest.fixture
+def open_event(empty_database_url: str) -> Iterator[sa.Engine]:
+    """An Open Event database at its head, not adopted yet."""
+    engine = db.create_engine(DatabaseSettings(url=empty_database_url))
+    with db.write_transaction(engine) as connection:
+        for statement in open_event_schema(engine.dialect.name):
+            connection.exec_driver_sql(statement)
+    yield engine
+    engine.dispose()
+
+
+def _url(engine: sa.Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def test_imported_legacy_history_shows_in_history_with_converted_times_and_actors(
+    open_event: sa.Engine, tmp_path: Path
+) -> None:
+    url = _url(open_event)
+    adopted = run_cli(
+        "--database-url",
+        url,
+        "adopt",
+        "--import-legacy",
+        "--legacy-timezone",
+        "Asia/Singapore",
+        cwd=tmp_path,
+    )
+    assert adopted.returncode == 0, adopted.stderr
+    assert "legacy history: imported 2 transactions and 2 versions of events" in adopted.stdout
+    assert "legacy column not imported (no longer in events): start_time" in adopted.stdout
+    assert "legacy column not imported (no longer in events): location_name" in adopted.stdout
+    assert "columns without values in the legacy versions (NULL): starts_at" in adopted.stdout
+
+    shown = run_cli(
+        "--database-url",
+        url,
+        "history",
+        "event",
+        "1",
+        "--order",
+        "oldest",
+        "--format",
+        "jsonl",
+        cwd=tmp_path,
+    )
+    assert shown.returncode == 0, shown.stderr
+    changes = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert [(c["issued_at"], c["actor"], c["origin"]) for c in changes] == [
+        ("2016-02-01T01:00:00+00:00", "organizer@example.org", "legacy"),
+        ("2016-03-01T09:30:00+00:00", "organizer@example.org", "legacy"),
+        (changes[2]["issued_at"], None, "baseline"),
+    ]
+    renamed = next(f for f in changes[1]["fields"] if f["field"] == "name")
+    assert (renamed["old"], renamed["new"]) == ("FOSSASIA 2016", "FOSSASIA")
+    assert_chain_intact(open_event, "events", "id")
+    with open_event.connect() as connection:
+        origins = connection.execute(
+            sa.text(f"SELECT origin, count(*) FROM {transactions(connection)} GROUP BY origin")
+        ).all()
+        assert capture.verify(connection) == []
+    assert dict(origins) == {"legacy": 2, "baseline": 1, "import": 1}
+
+    before = snapshot(open_event)
+    again = run_cli(
+        "--database-url",
+        url,
+        "adopt",
+        "--import-legacy",
+        "--legacy-timezone",
+        "Asia/Singapore",
+        cwd=tmp_path,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "legacy history: already imported" in again.stdout
+    assert snapshot(open_event) == before
+
+
+def test_an_interrupted_import_resumes_to_the_same_history(open_event: sa.Engine) -> None:
+    adopt(open_event)
+
+    def crash(done: int, total: int) -> None:
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        import_legacy(open_event, zone="UTC", batch_size=1, progress=crash)
+    result = import_legacy(open_event, zone="UTC", batch_size=1)
+    assert (result.transactions, result.versions, result.already_imported) == (1, 1, False)
+    assert_chain_intact(open_event, "events", "id")
+    with open_event.connect() as connection:
+        imported = connection.execute(
+            sa.text(
+                f"SELECT transaction_id, operation_type FROM {versions(connection, 'events')}"
+                " WHERE transaction_id < 0 ORDER BY transaction_id"
+            )
+        ).all()
+    assert [tuple(r) for r in imported] == [(1 - LEGACY_ID_OFFSET, 0), (2 - LEGACY_ID_OFFSET, 1)]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--import-legacy"], "--import-legacy needs --legacy-timezone"),
+        (["--import-legacy", "--legacy-timezone", "Mars/Olympus"], "unknown time zone"),
+        (["--legacy-timezone", "UTC"], "only used with --import-legacy"),
+    ],
+)
+def test_import_options_are_checked_before_anything_is_written(
+    open_event: sa.Engine, tmp_path: Path, arguments: list[str], message: str
+) -> None:
+    before = snapshot(open_event)
+    refused = run_cli("--database-url", _url(open_event), "adopt", *arguments, cwd=tmp_path)
+    assert_one_line_error(refused, 2, message)
+    assert snapshot(open_event) == before
