@@ -169,11 +169,16 @@ def upgrade(engine: sa.Engine, revision: str = "head", *, adopt: bool = False) -
     return current_revision(engine)
 
 
+def _domain_tables(connection: sa.Connection) -> list[str]:
+    """The tables of the models' domain (an Open Event Server's) this database has."""
+    return sorted(set(sa.inspect(connection).get_table_names()) & set(Base.metadata.tables))
+
+
 def _refuse_unmanaged_tables(connection: sa.Connection) -> None:
     """A database without our revision (the caller checks) that already has our tables (an Open
     Event Server database) is adopted, not migrated: creating them would fail
     half-way with "table exists"."""
-    existing = sorted(set(sa.inspect(connection).get_table_names()) & set(Base.metadata.tables))
+    existing = _domain_tables(connection)
     if existing:
         raise SchemaMismatchError(
             f"the database already has tables this schema creates: {', '.join(existing)}",
@@ -220,8 +225,19 @@ def _check_revision(revision: str) -> None:
 
 
 def require_head(engine: sa.Engine) -> None:
-    """Raise :class:`SchemaMismatchError` unless the database is at our head revision."""
+    """Raise :class:`SchemaMismatchError` unless the database is at our head
+    revision; its hint says to adopt a database that has tables of its own
+    but no revision of ours (an Open Event Server's), to migrate otherwise."""
     current, head = current_revision(engine), head_revision()
+    if current is None:
+        with engine.connect() as connection:
+            existing = _domain_tables(connection)
+        if existing:
+            raise SchemaMismatchError(
+                f"this database is not under audit yet: it has tables of its own"
+                f" ({', '.join(existing)}) and no audittrail schema",
+                "run `audittrail adopt` to put it under audit",
+            )
     if current != head:
         raise SchemaMismatchError(
             f"database schema is at revision {current or 'none (empty database)'}, "

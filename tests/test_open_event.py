@@ -275,3 +275,12 @@ def test_import_options_are_checked_before_anything_is_written(
     refused = run_cli("--database-url", _url(open_event), "adopt", *arguments, cwd=tmp_path)
     assert_one_line_error(refused, 2, message)
     assert snapshot(open_event) == before
+
+
+@pytest.mark.parametrize("command", [["history", "event", "1"], ["verify"], ["changes"]])
+def test_a_command_on_a_database_that_needs_adopting_says_to_adopt_it(
+    open_event: sa.Engine, tmp_path: Path, command: list[str]
+) -> None:
+    refused = run_cli("--database-url", _url(open_event), *command, cwd=tmp_path)
+    assert_one_line_error(refused, 5, "run `audittrail adopt`")
+    assert "audittrail migrate" not in refused.stderr
