@@ -533,3 +533,20 @@ def test_a_batch_size_out_of_range_is_refused_before_anything_is_written(
     with pytest.raises(UsageError, match="batch size must be between 1 and 100000"):
         adopt(open_event, batch_size=batch_size)
     assert snapshot(open_event) == before
+
+
+def test_a_composite_key_is_walked_in_full_batches_with_done_and_total(
+    open_event: sa.Engine,
+) -> None:
+    with db.write_transaction(open_event) as connection:
+        connection.execute(
+            sa.text("INSERT INTO speakers_sessions (speaker_id, session_id) VALUES (:a, :b)"),
+            [{"a": a, "b": b} for a in (1, 2, 3) for b in range(6, SESSIONS + 1)],
+        )
+        links = int(connection.scalar(sa.text("SELECT count(*) FROM speakers_sessions")) or 0)
+    reported: list[BatchDone] = []
+    adopt(open_event, batch_size=5, progress=reported.append)
+    walks = [b for b in reported if b.phase == "baseline" and b.table == "speakers_sessions"]
+    assert [b.walked for b in walks] == [5] * (links // 5) + ([links % 5] if links % 5 else [])
+    assert {b.total for b in walks} == {links}
+    assert version_counts(open_event)["speakers_sessions"] == (links, 1)

@@ -151,6 +151,13 @@ def test_every_history_command_works_on_an_adopted_database_in_every_format(
         (["who-changed", "session", "2", "speakers"], "Ada"),
         (["revert", "session", "2", "--to", str(baseline), "--dry-run"], "talk.example"),
         (["report", "--since", since, "--until", until, "--by", "field"], "session.website"),
+        (["history", "event", "1"], "FOSSASIA"),
+        (["show", "event", "1"], "FOSSASIA"),
+        (["who-changed", "event", "1", "name"], "FOSSASIA"),
+        (["history", "track", "2"], "Web"),
+        (["show", "track", "1"], "Databases"),
+        (["who-changed", "speaker", "1", "website"], "ada.example"),
+        (["report", "--since", since, "--until", until, "--by", "model"], "event"),
     ]
     for command, fragment in expected:
         result = run_cli("--database-url", url, *command, "--format", fmt, cwd=tmp_path)

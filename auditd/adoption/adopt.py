@@ -83,6 +83,8 @@ class BatchDone:
     table: str
     rows: int
     batches: int
+    walked: int = 0  # rows of the table this batch went over
+    total: int | None = None  # rows of the table when its phase began
 
 
 @dataclass
@@ -100,13 +102,13 @@ class _Run:
             self.stopped = True
         return not self.stopped
 
-    def done(self, phase: str, table: str, rows: int) -> None:
+    def done(self, phase: str, table: str, rows: int, walked: int, total: int) -> None:
         self.batches += 1
         key = "baseline_versions" if phase == "baseline" else "stamps_repaired"
         self.counts.setdefault(table, {}).setdefault(key, 0)
         self.counts[table][key] += rows
         if self.progress is not None:
-            self.progress(BatchDone(phase, table, rows, self.batches))
+            self.progress(BatchDone(phase, table, rows, self.batches, walked, total))
 
 
 def adopt(
@@ -323,9 +325,9 @@ def _key_range(
     after: Any,
     batch_size: int,
     lock: str,
-) -> tuple[Any, ...] | None:
+) -> tuple[tuple[Any, ...], int] | None:
     """Lock the next ``batch_size`` rows of ``table`` (quoted and qualified) in
-    key order; returns the last key.
+    key order; returns the last key and how many rows the batch holds.
 
     The lock makes concurrent writers of these rows wait until the batch
     commits; the statements that follow take a fresh snapshot, so they see
@@ -341,12 +343,12 @@ def _key_range(
     params = {f"a{i}": v for i, v in enumerate(after or ())} | {"n": batch_size}
     row = connection.execute(
         sa.text(
-            f"SELECT {cols} FROM (SELECT {cols} FROM {table} {where}"
+            f"SELECT {cols}, count(*) OVER () FROM (SELECT {cols} FROM {table} {where}"
             f" ORDER BY {cols} LIMIT :n{locking}) batch ORDER BY {descending} LIMIT 1"
         ),
         params,
     ).first()
-    return tuple(row) if row is not None else None
+    return (tuple(row[:-1]), int(row[-1])) if row is not None else None
 
 
 def _range_condition(
@@ -377,19 +379,23 @@ def _in_batches(
     with run.engine.connect() as connection:
         if connection.scalar(sa.select(done).where(adoption.c.table_name == table)) is not None:
             return
+        # For the progress line's done/total and ETA; rows a batch skips
+        # (already versioned, stamp already right) count as walked.
+        total = int(connection.scalar(sa.text(f"SELECT count(*) FROM {qualified_table}")) or 0)
     after: tuple[Any, ...] | None = None
     while run.may_continue():
         with writer(run.engine).begin() as connection:
-            last = _key_range(connection, qualified_table, key, after, run.batch_size, lock)
-            if last is None:
+            found = _key_range(connection, qualified_table, key, after, run.batch_size, lock)
+            if found is None:
                 connection.execute(
                     adoption.update()
                     .where(adoption.c.table_name == table)
                     .values({done.name: utcnow()})
                 )
                 return
+            last, walked = found
             rows = write(connection, after, last)
-        run.done(phase, table, rows)
+        run.done(phase, table, rows, walked, total)
         after = last
 
 

@@ -79,10 +79,10 @@ def run_adopt(context: CommandContext, args: argparse.Namespace) -> int:
     with progress_line("adopt", stream=context.err) as update:
 
         def progress(batch: BatchDone) -> None:
-            # adopt reports each batch's rows; the line shows the rows of the table at hand.
+            # One line for the table at hand: rows walked of its total, rate, ETA.
             key = (batch.phase, batch.table)
-            done[key] = done.get(key, 0) + batch.rows
-            update(done[key], None, label=f"{batch.phase} {escape(batch.table)}")
+            done[key] = done.get(key, 0) + batch.walked
+            update(done[key], batch.total, label=f"{batch.phase} {escape(batch.table)}")
 
         result = adopt(
             context.engine,
