@@ -240,7 +240,7 @@ def _source(connection: sa.Connection, entry: VersionedTable) -> _Source:
         raise UsageError(
             f"this database has no Open Event history of {LEGACY_TABLE}"
             f" ({OPEN_EVENT_TRANSACTIONS} and {legacy_versions})",
-            "nothing to import; run adopt without --import-legacy",
+            "nothing to import: adopt it without importing a legacy history",
         )
     legacy = catalog.column_types(connection, legacy_versions, schema)
     ours = catalog.column_types(connection, entry.version_table, entry.audit_schema)
