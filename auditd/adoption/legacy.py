@@ -29,7 +29,7 @@ every imported transaction lies below any horizon, finished long ago (the
 incremental sync never needs them: their times are older than the baseline
 that follows them). The change feed serves transactions after a cursor of 0
 or more, so it begins with the adoption baseline; ``history``, ``show``,
-``who-changed``, ``report`` and ``revert`` see the imported changes.
+``who-changed`` and ``report`` see the imported changes.
 
 PostgreSQL only (Open Event Server runs on it). Resumable: the transactions
 and versions are copied in batches of Open Event transaction ids, each batch
