@@ -284,3 +284,47 @@ def test_a_command_on_a_database_that_needs_adopting_says_to_adopt_it(
     refused = run_cli("--database-url", _url(open_event), *command, cwd=tmp_path)
     assert_one_line_error(refused, 5, "run `audittrail adopt`")
     assert "audittrail migrate" not in refused.stderr
+
+
+def test_after_adopting_and_importing_every_job_and_verify_run_clean(
+    open_event: sa.Engine, tmp_path: Path
+) -> None:
+    url = _url(open_event)
+    adopted = run_cli(
+        "--database-url",
+        url,
+        "adopt",
+        "--import-legacy",
+        "--legacy-timezone",
+        "UTC",
+        cwd=tmp_path,
+    )
+    assert adopted.returncode == 0, adopted.stderr
+    run_dbapi(
+        open_event,
+        [
+            ('INSERT INTO "transaction" (issued_at, user_id) VALUES (?, ?)', (datetime.now(), 7)),
+            ("UPDATE events SET name = ? WHERE id = ?", ("FOSSASIA 2027", 1)),
+            (
+                "INSERT INTO events_version (id, name, transaction_id, operation_type)"
+                " VALUES (?, ?, currval('transaction_id_seq'), 1)",
+                (1, "FOSSASIA 2027"),
+            ),
+        ],
+    )
+    run_dbapi(
+        open_event,
+        [
+            ("UPDATE sessions SET website = ? WHERE id = ?", ("https://x", 7)),
+            ("DELETE FROM speakers_sessions WHERE speaker_id = ? AND session_id = ?", (1, 5)),
+        ],
+    )
+    for command in (["reconcile"], ["reconcile", "--full"], ["verify"]):
+        result = run_cli("--database-url", url, *command, cwd=tmp_path)
+        assert result.returncode == 0, (command, result.stdout + result.stderr)
+    assert "no drift, change capture complete" in result.stdout
+    shown = run_cli(
+        "--database-url", url, "history", "event", "1", "--format", "jsonl", cwd=tmp_path
+    )
+    newest = json.loads(shown.stdout.splitlines()[0])
+    assert (newest["origin"], newest["operation"]) == ("sql", "update")
