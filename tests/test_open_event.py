@@ -12,11 +12,14 @@ wrote them.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import pytest
 import sqlalchemy as sa
 from audit_names import transactions, versions
@@ -328,3 +331,47 @@ def test_after_adopting_and_importing_every_job_and_verify_run_clean(
     )
     newest = json.loads(shown.stdout.splitlines()[0])
     assert (newest["origin"], newest["operation"]) == ("sql", "update")
+
+
+# What the Open Event app's own role needs: its tables, and (the capture
+# functions run with the writer's rights) the audit schema's tables.
+APP_GRANTS = (
+    "GRANT USAGE ON SCHEMA public TO {role}",
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+    "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}",
+    "GRANT USAGE ON SCHEMA audittrail TO {role}",
+    "GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA audittrail TO {role}",
+)
+
+
+def test_the_apps_own_role_with_the_default_search_path_is_versioned_as_itself(
+    adopted: sa.Engine,
+) -> None:
+    role = f"open_event_app_{uuid.uuid4().hex[:8]}"
+    with db.write_transaction(adopted) as connection:
+        connection.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+        for grant in APP_GRANTS:
+            connection.exec_driver_sql(grant.format(role=role))
+    try:
+        app = adopted.url.set(username=role)
+        with closing(
+            psycopg2.connect(host=app.host, port=app.port, user=role, dbname=app.database)
+        ) as connection:
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW search_path")
+                assert cursor.fetchone()[0] == '"$user", public'
+                cursor.execute("UPDATE sessions SET title = 'By the app' WHERE id = 6")
+            connection.commit()
+        with adopted.connect() as connection:
+            actor = connection.scalar(
+                sa.text(
+                    f"SELECT t.actor FROM {transactions(connection)} t"
+                    f" JOIN {versions(connection, 'sessions')} v ON v.transaction_id = t.id"
+                    " WHERE v.id = 6 AND v.end_transaction_id IS NULL"
+                )
+            )
+        assert actor == role
+    finally:
+        with db.write_transaction(adopted) as connection:
+            connection.exec_driver_sql(f"DROP OWNED BY {role}")
+            connection.exec_driver_sql(f"DROP ROLE {role}")
