@@ -34,7 +34,8 @@ or more, so it begins with the adoption baseline; ``history``, ``show``,
 PostgreSQL only (Open Event Server runs on it). Resumable: the transactions
 and versions are copied in batches of Open Event transaction ids, each batch
 its own transaction and idempotent (``ON CONFLICT DO NOTHING``); the chain
-and the closing ``import`` transaction are one last transaction.
+and the closing ``import`` transaction are one last transaction, followed by
+``ANALYZE`` of the two tables it filled.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from auditd.errors import UsageError
 from auditd.models.audit import TRANSACTION
 from auditd.models.versioned import VERSION_META_COLUMNS
 from auditd.registry import VersionedTable, catalog, qualify, quote
+from auditd.stamps.statistics import analyze
 from auditd.timeparse import parse_zone
 
 LEGACY_ID_OFFSET = 2**62
@@ -147,6 +149,8 @@ def import_legacy(
             f" issued_at read in {zone}"
         )
         import_id = int(connection.execute(_import_transaction(actor, reason)).scalar_one())
+    # The import grew both tables: plan the next queries with statistics that know it.
+    analyze(engine, [entry.qualified_transaction_table, entry.qualified_version_table])
     return LegacyImport(
         transactions=transactions,
         versions=versions,
