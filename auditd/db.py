@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from auditd.config import DatabaseSettings
+from auditd.config.schema_name import DEFAULT_AUDIT_SCHEMA
 from auditd.errors import AuditdError, DatabaseAccessError, DatabaseUnavailableError, first_line
 
 APPLICATION_NAME = "audittrail"
@@ -29,9 +30,22 @@ MIN_SQLITE = (3, 35, 0)
 def create_engine(settings: DatabaseSettings, **kwargs: Any) -> sa.Engine:
     """An engine for the configured database with our connection settings.
 
+    The models name their audit tables in the placeholder schema
+    ``audittrail``; the engine translates it to ``database.audit_schema`` on
+    PostgreSQL and to no schema on SQLite (see :mod:`auditd.models.namespace`).
     Raises :class:`DatabaseUnavailableError` when SQLite is too old. Nothing
     connects yet; use :func:`check_connection` for that.
     """
+    return _create_engine(settings, **kwargs).execution_options(
+        schema_translate_map={
+            DEFAULT_AUDIT_SCHEMA: settings.audit_schema
+            if settings.backend == "postgresql"
+            else None
+        }
+    )
+
+
+def _create_engine(settings: DatabaseSettings, **kwargs: Any) -> sa.Engine:
     url = settings.connect_url()
     if settings.backend == "sqlite":
         if sqlite3.sqlite_version_info < MIN_SQLITE:

@@ -2,6 +2,13 @@
 
 The migration scripts live in the top-level ``migrations/`` folder, which is
 installed as the ``auditd._migrations`` package.
+
+Our revision is recorded in ``audittrail_alembic_version``, in the audit
+schema on PostgreSQL: never in ``alembic_version``, which an adopted Open
+Event Server database keeps for its own migrations. Databases of revisions
+before 0010 kept it in the default schema (and the earliest in
+``alembic_version``); :func:`upgrade` moves it, and a downgrade below 0010
+puts it back where those builds look for it.
 """
 
 from __future__ import annotations
@@ -17,8 +24,15 @@ from alembic.script import ScriptDirectory
 
 from auditd.errors import SchemaMismatchError, UsageError
 from auditd.models import Base
+from auditd.models.namespace import AUDIT_SCHEMA, PREFIX, audit_schema, qualify
 
-VERSION_TABLE = "audittrail_alembic_version"
+VERSION_TABLE = f"{PREFIX}alembic_version"
+# Alembic's default version table, where the first builds kept our revision
+# (ids "0001" to "0009"), and where Open Event keeps its own.
+_ALEMBIC_DEFAULT = "alembic_version"
+_OUR_EARLY_REVISIONS = frozenset(f"{n:04d}" for n in range(1, 10))
+# The revision that moved every audit object into the audit namespace.
+NAMESPACE_REVISION = "0010"
 
 
 def _script_location() -> str:
@@ -45,11 +59,94 @@ def head_revision() -> str:
     return head
 
 
+def version_table_options(connection: sa.Connection) -> dict[str, str | None]:
+    """Alembic's options naming our version table on ``connection``."""
+    return {"version_table": VERSION_TABLE, "version_table_schema": audit_schema(connection)}
+
+
 def current_revision(engine: sa.Engine) -> str | None:
-    """The revision the database is at, or None for an empty database."""
+    """The revision the database is at, or None for an empty database
+    (wherever a build of any revision recorded it)."""
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-        return context.get_current_revision()
+        inspector = sa.inspect(connection)
+        schema = audit_schema(connection)
+        if inspector.has_table(VERSION_TABLE, schema=schema):
+            opts = version_table_options(connection)
+        elif schema is not None and inspector.has_table(VERSION_TABLE):
+            opts = {"version_table": VERSION_TABLE}
+        elif _early_revision(connection) is not None:
+            opts = {"version_table": _ALEMBIC_DEFAULT}
+        else:
+            return None
+        return MigrationContext.configure(connection, opts=opts).get_current_revision()
+
+
+def _early_revision(connection: sa.Connection) -> str | None:
+    """Our revision in ``alembic_version``, where the first builds recorded it
+    (an Open Event revision there is not ours)."""
+    if not sa.inspect(connection).has_table(_ALEMBIC_DEFAULT):
+        return None
+    revisions = connection.scalars(sa.text(f"SELECT version_num FROM {_ALEMBIC_DEFAULT}")).all()
+    return revisions[0] if len(revisions) == 1 and revisions[0] in _OUR_EARLY_REVISIONS else None
+
+
+def _prepare_namespace(connection: sa.Connection) -> None:
+    """Create the audit schema (PostgreSQL) and bring our version table into
+    it from where earlier builds kept it."""
+    schema = audit_schema(connection)
+    inspector = sa.inspect(connection)
+    if schema is not None and schema not in inspector.get_schema_names():
+        connection.exec_driver_sql(f"CREATE SCHEMA {qualify(None, schema)}")
+    if inspector.has_table(VERSION_TABLE, schema=schema):
+        return
+    target = qualify(None, VERSION_TABLE)
+    if schema is not None and inspector.has_table(VERSION_TABLE):
+        connection.exec_driver_sql(f"ALTER TABLE {target} SET SCHEMA {qualify(None, schema)}")
+    elif _early_revision(connection) is not None:
+        connection.exec_driver_sql(f"ALTER TABLE {_ALEMBIC_DEFAULT} RENAME TO {target}")
+        if schema is not None:
+            connection.exec_driver_sql(f"ALTER TABLE {target} SET SCHEMA {qualify(None, schema)}")
+
+
+def _leave_namespace(connection: sa.Connection) -> None:
+    """After a downgrade below :data:`NAMESPACE_REVISION` (PostgreSQL): the
+    version table back in the default schema, where those builds look, and
+    the audit schema dropped if nothing else is left in it."""
+    schema = audit_schema(connection)
+    if schema is None or not sa.inspect(connection).has_table(VERSION_TABLE, schema=schema):
+        return
+    connection.exec_driver_sql(
+        f"ALTER TABLE {qualify(schema, VERSION_TABLE)} SET SCHEMA {_default_schema(connection)}"
+    )
+    left = connection.scalar(
+        sa.text(
+            "SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = n.oid)"
+            " + (SELECT count(*) FROM pg_proc WHERE pronamespace = n.oid)"
+            " FROM pg_namespace n WHERE n.nspname = :schema"
+        ),
+        {"schema": schema},
+    )
+    if left == 0:
+        connection.exec_driver_sql(f"DROP SCHEMA {qualify(None, schema)}")
+
+
+def _default_schema(connection: sa.Connection) -> str:
+    return qualify(None, str(connection.scalar(sa.text("SELECT current_schema()"))))
+
+
+def _install_at_head(connection: sa.Connection) -> None:
+    """``audittrail adopt`` on a database without our revision: the audit
+    tables of the head revision, made from the models (the migrations build
+    exactly these, a test holds them equal), and the head recorded. The
+    earlier revisions' layout would collide with an Open Event database's
+    own ``transaction`` table."""
+    audit = [
+        table
+        for table in Base.metadata.sorted_tables
+        if table.schema == AUDIT_SCHEMA and not table.name.endswith("_version")
+    ]
+    Base.metadata.create_all(connection, tables=audit)
+    command.stamp(alembic_config(connection), "head")
 
 
 def upgrade(engine: sa.Engine, revision: str = "head", *, adopt: bool = False) -> str | None:
@@ -64,15 +161,24 @@ def upgrade(engine: sa.Engine, revision: str = "head", *, adopt: bool = False) -
     with engine.begin() as connection:
         if current is None and not adopt:
             _refuse_unmanaged_tables(connection)
-        command.upgrade(alembic_config(connection, adopt=adopt), revision)
+        _prepare_namespace(connection)
+        if current is None and adopt and revision == "head":
+            _install_at_head(connection)
+        else:
+            command.upgrade(alembic_config(connection, adopt=adopt), revision)
     return current_revision(engine)
+
+
+def _domain_tables(connection: sa.Connection) -> list[str]:
+    """The tables of the models' domain (an Open Event Server's) this database has."""
+    return sorted(set(sa.inspect(connection).get_table_names()) & set(Base.metadata.tables))
 
 
 def _refuse_unmanaged_tables(connection: sa.Connection) -> None:
     """A database without our revision (the caller checks) that already has our tables (an Open
     Event Server database) is adopted, not migrated: creating them would fail
     half-way with "table exists"."""
-    existing = sorted(set(sa.inspect(connection).get_table_names()) & set(Base.metadata.tables))
+    existing = _domain_tables(connection)
     if existing:
         raise SchemaMismatchError(
             f"the database already has tables this schema creates: {', '.join(existing)}",
@@ -90,7 +196,10 @@ def downgrade(engine: sa.Engine, revision: str) -> str | None:
             "give an older revision, e.g. base",
         )
     with engine.begin() as connection:
+        _prepare_namespace(connection)
         command.downgrade(alembic_config(connection), revision)
+        if _position(revision) < _position(NAMESPACE_REVISION):
+            _leave_namespace(connection)
     return current_revision(engine)
 
 
@@ -116,8 +225,19 @@ def _check_revision(revision: str) -> None:
 
 
 def require_head(engine: sa.Engine) -> None:
-    """Raise :class:`SchemaMismatchError` unless the database is at our head revision."""
+    """Raise :class:`SchemaMismatchError` unless the database is at our head
+    revision; its hint says to adopt a database that has tables of its own
+    but no revision of ours (an Open Event Server's), to migrate otherwise."""
     current, head = current_revision(engine), head_revision()
+    if current is None:
+        with engine.connect() as connection:
+            existing = _domain_tables(connection)
+        if existing:
+            raise SchemaMismatchError(
+                f"this database is not under audit yet: it has tables of its own"
+                f" ({', '.join(existing)}) and no audittrail schema",
+                "run `audittrail adopt` to put it under audit",
+            )
     if current != head:
         raise SchemaMismatchError(
             f"database schema is at revision {current or 'none (empty database)'}, "

@@ -37,6 +37,7 @@ from auditd import db, migrate
 from auditd.capture.attribution import audit_context, session_factory
 from auditd.config import DatabaseSettings
 from benchmarks.measure import Figure
+from benchmarks.names import placed
 
 ADMIN_URL = os.environ.get(
     "AUDITTRAIL_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -122,11 +123,11 @@ def seed(engine: sa.Engine) -> None:
 
 
 def vacuum(engine: sa.Engine) -> None:
-    tables = [CAPTURED, PLAIN, f"{CAPTURED}_version", '"transaction"']
+    tables = [CAPTURED, PLAIN, f"@{CAPTURED}_version@", "@transaction@"]
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             for table in tables:
-                connection.exec_driver_sql(f"VACUUM ANALYZE {table}")
+                connection.exec_driver_sql(f"VACUUM ANALYZE {placed(connection, table)}")
     else:
         with engine.connect() as connection:
             connection.exec_driver_sql("ANALYZE")

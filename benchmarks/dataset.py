@@ -35,7 +35,10 @@ import sqlalchemy as sa
 from auditd import capture, db, registry
 from auditd.daemon.runs import store_watermark
 from auditd.models import Base
+from auditd.models.audit import TRANSACTION
+from auditd.models.namespace import metadata_key, version_table_name
 from auditd.stamps.horizon import read_horizon
+from benchmarks.names import placed
 
 EPOCH = datetime(2025, 12, 1, tzinfo=UTC)
 SECONDS_PER_TRANSACTION = 10
@@ -108,7 +111,7 @@ def _steps(dialect: str) -> list[tuple[str, list[str]]]:
     tx = _transaction_of
     return [
         ("transactions", [f"""
-            INSERT INTO "transaction" (id, issued_at, actor, origin, reason)
+            INSERT INTO @transaction@ (id, issued_at, actor, origin, reason)
             SELECT :base + t.g, {_issued_at(dialect, ":base + t.g")},
                    CASE t.g % 5 WHEN 0 THEN 'alice' WHEN 1 THEN 'bob' WHEN 2 THEN 'carol'
                                 WHEN 3 THEN 'dave' ELSE 'erin' END,
@@ -117,21 +120,21 @@ def _steps(dialect: str) -> list[tuple[str, list[str]]]:
         ("events, tracks, speakers", [
             "INSERT INTO events (id, name, timezone, state)"
             " VALUES (1, 'Benchmark', 'UTC', 'published')",
-            "INSERT INTO events_version (id, name, timezone, state, transaction_id,"
+            "INSERT INTO @events_version@ (id, name, timezone, state, transaction_id,"
             " operation_type) VALUES (1, 'Benchmark', 'UTC', 'published', :base + 1, 0)",
             f"INSERT INTO tracks (id, name, event_id) SELECT x.g, 'Track ' || x.g, 1"
             f" FROM {series('1', '10', 'x')}",
-            f"INSERT INTO tracks_version (id, name, event_id, transaction_id, operation_type)"
+            f"INSERT INTO @tracks_version@ (id, name, event_id, transaction_id, operation_type)"
             f" SELECT x.g, 'Track ' || x.g, 1, :base + 1, 0 FROM {series('1', '10', 'x')}",
             f"INSERT INTO speaker (id, name, event_id) SELECT x.g, 'Speaker ' || x.g, 1"
             f" FROM {series('1', ':speakers', 'x')}",
-            f"INSERT INTO speaker_version (id, name, event_id, transaction_id, operation_type)"
+            f"INSERT INTO @speaker_version@ (id, name, event_id, transaction_id, operation_type)"
             f" SELECT x.g, 'Speaker ' || x.g, 1, :base + 1, 0"
             f" FROM {series('1', ':speakers', 'x')}",
         ]),
         # Every version changes the state, every third one the title.
         ("sessions_version", [f"""
-            INSERT INTO sessions_version (id, title, track_id, event_id, state, is_mail_sent,
+            INSERT INTO @sessions_version@ (id, title, track_id, event_id, state, is_mail_sent,
                                           is_locked, transaction_id, end_transaction_id,
                                           operation_type)
             SELECT i.g,
@@ -150,22 +153,26 @@ def _steps(dialect: str) -> list[tuple[str, list[str]]]:
                                   is_locked, last_modified_at)
             SELECT v.id, v.title, v.track_id, v.event_id, v.state, v.is_mail_sent, v.is_locked,
                    {_issued_at(dialect, "v.transaction_id")}
-              FROM sessions_version v
+              FROM @sessions_version@ v
              WHERE v.end_transaction_id IS NULL"""]),
         ("speakers_sessions(_version)", [
-            f"INSERT INTO speakers_sessions_version (speaker_id, session_id, transaction_id,"
+            f"INSERT INTO @speakers_sessions_version@ (speaker_id, session_id, transaction_id,"
             f" operation_type) SELECT 1 + i.g % :speakers, i.g, {tx('0', 'i.g')}, 0"
             f" FROM {series('1', ':sessions', 'i')}",
-            f"INSERT INTO speakers_sessions_version (speaker_id, session_id, transaction_id,"
+            f"INSERT INTO @speakers_sessions_version@ (speaker_id, session_id, transaction_id,"
             f" operation_type) SELECT 1 + (i.g + 1) % :speakers, i.g, {tx(':second', 'i.g')}, 0"
             f" FROM {series('1', ':sessions', 'i')} WHERE i.g % 4 = 0",
             "INSERT INTO speakers_sessions (speaker_id, session_id)"
-            " SELECT speaker_id, session_id FROM speakers_sessions_version",
+            " SELECT speaker_id, session_id FROM @speakers_sessions_version@",
         ]),
     ]  # fmt: skip
 
 
-HEAVY_TABLES = ("transaction", "sessions_version", "speakers_sessions_version")
+HEAVY_TABLES = (
+    TRANSACTION,
+    Base.metadata.tables[metadata_key(version_table_name("sessions"))],
+    Base.metadata.tables[metadata_key(version_table_name("speakers_sessions"))],
+)
 
 
 def _parameters(dataset: Dataset, dialect: str) -> dict[str, object]:
@@ -186,7 +193,7 @@ def _parameters(dataset: Dataset, dialect: str) -> dict[str, object]:
 
 def _execute(connection: sa.Connection, statement: str, parameters: dict[str, object]) -> None:
     used = {name: value for name, value in parameters.items() if f":{name}" in statement}
-    connection.execute(sa.text(statement), used)
+    connection.execute(sa.text(placed(connection, statement)), used)
 
 
 def build(engine: sa.Engine, dataset: Dataset, log: Callable[[str], None] = print) -> None:
@@ -196,9 +203,9 @@ def build(engine: sa.Engine, dataset: Dataset, log: Callable[[str], None] = prin
     parameters = _parameters(dataset, dialect)
     with db.write_transaction(engine) as connection:
         indexes = []
-        for name in HEAVY_TABLES:  # rebuilt after the load: faster than maintained
-            for index in Base.metadata.tables[name].indexes:
-                connection.execute(sa.text(f'DROP INDEX IF EXISTS "{index.name}"'))
+        for table in HEAVY_TABLES:  # rebuilt after the load: faster than maintained
+            for index in table.indexes:
+                index.drop(connection, checkfirst=True)
                 indexes.append(index)
         if dialect == "postgresql":
             # Bulk load only: no capture triggers, no FK checks (the data is consistent).

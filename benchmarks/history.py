@@ -27,35 +27,38 @@ import sqlalchemy as sa
 from auditd import api
 from benchmarks.dataset import Dataset
 from benchmarks.measure import Figure, percentile
+from benchmarks.names import placed
 
 P95_TARGET = 1.3
 WARM_UP = 20
 
 _VERSIONS = """
     SELECT v.*, t.issued_at, t.actor, t.origin, t.reason
-      FROM sessions_version v JOIN "transaction" t ON t.id = v.transaction_id
+      FROM @sessions_version@ v JOIN @transaction@ t ON t.id = v.transaction_id
      WHERE v.id = :id"""
 _LINKS = """
     SELECT l.*, t.issued_at, t.actor, t.origin, t.reason, s.name
-      FROM speakers_sessions_version l
-      JOIN "transaction" t ON t.id = l.transaction_id
+      FROM @speakers_sessions_version@ l
+      JOIN @transaction@ t ON t.id = l.transaction_id
       LEFT JOIN speaker s ON s.id = l.speaker_id
      WHERE l.session_id = :id"""
 _VERSION_AT = """
     SELECT v.*, t.issued_at, t.actor
-      FROM sessions_version v JOIN "transaction" t ON t.id = v.transaction_id
+      FROM @sessions_version@ v JOIN @transaction@ t ON t.id = v.transaction_id
      WHERE v.id = :id AND t.issued_at <= :at
      ORDER BY t.issued_at DESC, v.transaction_id DESC LIMIT 1"""
 _LINKS_AT = """
     SELECT DISTINCT ON (l.speaker_id) l.speaker_id, l.operation_type, s.name
-      FROM speakers_sessions_version l
-      JOIN "transaction" t ON t.id = l.transaction_id
+      FROM @speakers_sessions_version@ l
+      JOIN @transaction@ t ON t.id = l.transaction_id
       LEFT JOIN speaker s ON s.id = l.speaker_id
      WHERE l.session_id = :id AND t.issued_at <= :at
      ORDER BY l.speaker_id, t.issued_at DESC, l.transaction_id DESC"""
 
 
 def _floor(engine: sa.Engine, statements: list[str]) -> Callable[[int, datetime], object]:
+    with engine.connect() as connection:
+        statements = [placed(connection, statement) for statement in statements]
     texts = [sa.text(statement) for statement in statements]
     if engine.dialect.name == "sqlite":  # no DISTINCT ON: the newest link row per speaker
         texts = [

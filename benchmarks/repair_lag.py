@@ -36,7 +36,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from auditd import db
-from auditd.models import Session
+from auditd.models import JobRun, Session
 from benchmarks.capture import throwaway_database
 
 __all__ = ["measure_repair_lag"]
@@ -181,10 +181,9 @@ def measure_repair_lag(
         with engine.connect() as connection:
             runs = dict(
                 connection.execute(
-                    sa.text(
-                        "SELECT kind, count(*) FROM audittrail_job_runs"
-                        " WHERE job = 'sync' GROUP BY kind"
-                    )
+                    sa.select(JobRun.kind, sa.func.count())
+                    .where(JobRun.job == "sync")
+                    .group_by(JobRun.kind)
                 ).all()
             )
     return {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from auditd.migrate import VERSION_TABLE
+from auditd.migrate import version_table_options
 from auditd.models import Base
 
 connection = context.config.attributes.get("connection")
@@ -16,9 +16,9 @@ context.configure(
     target_metadata=Base.metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
-    # Our own version table: an adopted Open Event Server database already has
-    # an alembic_version table of its own.
-    version_table=VERSION_TABLE,
+    # Our own version table, in the audit schema: an adopted Open Event
+    # Server database already has an alembic_version table of its own.
+    **version_table_options(connection),
 )
 with context.begin_transaction():
     context.run_migrations()

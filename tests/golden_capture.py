@@ -13,19 +13,30 @@ from pathlib import Path
 
 from auditd import capture, registry
 from auditd.capture import postgresql
+from auditd.models.namespace import AUDIT_SCHEMA, Layout
 
 GOLDEN = Path(__file__).parent / "golden" / "capture"
 DIALECTS = ("postgresql", "sqlite")
 
 
+def models_registry(dialect: str) -> tuple[registry.VersionedTable, ...]:
+    """The registry of a database our migrations made on ``dialect``, with the
+    default audit schema and the live tables in ``public`` on PostgreSQL."""
+    if dialect == "postgresql":
+        return registry.from_models(Layout(AUDIT_SCHEMA), "public")
+    return registry.from_models(Layout(None), None)
+
+
 def generated() -> dict[str, str]:
     """Relative golden path -> the SQL this build generates for it."""
-    files = {"postgresql/_transaction_function.sql": postgresql.TRANSACTION_FUNCTION.strip() + "\n"}
-    for entry in registry.from_models():
-        for dialect in DIALECTS:
+    files = {}
+    for dialect in DIALECTS:
+        for entry in models_registry(dialect):
             statements = capture.install_ddl(dialect, entry)
-            if dialect == "postgresql":  # recorded once, above
-                statements = [s for s in statements if s != postgresql.TRANSACTION_FUNCTION]
+            if dialect == "postgresql":  # recorded once
+                shared = postgresql.transaction_function(entry)
+                files["postgresql/_transaction_function.sql"] = shared.strip() + "\n"
+                statements = [s for s in statements if s != shared]
             text = "\n;\n".join(statement.strip() for statement in statements) + "\n"
             files[f"{dialect}/{entry.table}.sql"] = text
     return files

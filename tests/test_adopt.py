@@ -14,6 +14,7 @@ from typing import Any
 import psycopg2
 import pytest
 import sqlalchemy as sa
+from audit_names import transactions, versions
 from test_capture import assert_chain_intact, run_dbapi
 from test_cli_admin import assert_one_line_error, run_cli
 
@@ -21,15 +22,32 @@ from auditd import capture, db, migrate, registry
 from auditd.adoption.adopt import AdoptionResult, BatchDone, adopt, adopted_tables
 from auditd.config import DatabaseSettings
 from auditd.errors import CaptureError, UsageError
+from auditd.models.namespace import current_layout
 from auditd.stamps.derive import derive_last_modified
 
 SESSIONS = 23
 KNOWN_ROWS = {"events": 1, "tracks": 2, "speaker": 3, "sessions": SESSIONS, "speakers_sessions": 4}
 
 
+# Open Event Server's own history at its head (SQLAlchemy-Continuum, strategy
+# "subquery"): its transaction table and events_version, written by the app.
+OPEN_EVENT_HISTORY = ("alembic_version", "events_version", "transaction", "users")
+
+
 def open_event_schema(dialect: str) -> list[str]:
-    """An Open Event Server-like database, created without our migrations."""
+    """An Open Event Server-like database at its head, created without our
+    migrations: its live tables with columns our models do not declare, its
+    own alembic_version, and its Continuum history of events (transaction
+    with bigint ids from transaction_id_seq and naive issued_at,
+    events_version without end_transaction_id, columns since renamed or
+    dropped from events)."""
     stamp = "timestamp with time zone" if dialect == "postgresql" else "DATETIME"
+    naive = "timestamp without time zone" if dialect == "postgresql" else "DATETIME"
+    transaction_id = (
+        "id bigint DEFAULT nextval('transaction_id_seq') PRIMARY KEY"
+        if dialect == "postgresql"
+        else "id INTEGER PRIMARY KEY"
+    )
     document = "json" if dialect == "postgresql" else "JSON"
     sessions = [
         f"({i}, 'Talk {i}', 'accepted', NULL, NULL, 4.5, '{{\"room\": {i}}}', 1, {1 + i % 2}, "
@@ -37,9 +55,19 @@ def open_event_schema(dialect: str) -> list[str]:
         + ")"
         for i in range(1, SESSIONS + 1)
     ]
+    sequence = ["CREATE SEQUENCE transaction_id_seq"] if dialect == "postgresql" else []
     return [
         "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)",
         "INSERT INTO alembic_version VALUES ('open-event-head')",
+        "CREATE TABLE users (id integer PRIMARY KEY, _email varchar(120))",
+        "INSERT INTO users VALUES (7, 'organizer@example.org')",
+        *sequence,
+        f'CREATE TABLE "transaction" (issued_at {naive}, {transaction_id},'
+        " remote_addr varchar(50), user_id integer REFERENCES users (id))",
+        f"CREATE TABLE events_version (id integer NOT NULL, name varchar(255),"
+        f" start_time {naive}, deleted_at {naive}, location_name varchar(255),"
+        " transaction_id bigint NOT NULL, operation_type smallint NOT NULL,"
+        " PRIMARY KEY (id, transaction_id))",
         f"CREATE TABLE events (id integer PRIMARY KEY, name varchar(255) NOT NULL,"
         f" starts_at {stamp}, deleted_at {stamp})",
         "CREATE TABLE tracks (id integer PRIMARY KEY, name varchar(255),"
@@ -62,6 +90,12 @@ def open_event_schema(dialect: str) -> list[str]:
         "INSERT INTO sessions VALUES " + ", ".join(sessions),
         "INSERT INTO speakers_sessions VALUES (1, 1), (2, 1), (3, 2), (1, 5)",
         "INSERT INTO tickets VALUES (1, 'Early bird', 10)",
+        'INSERT INTO "transaction" (id, issued_at, remote_addr, user_id) VALUES'
+        " (1, '2016-02-01 09:00:00', '10.0.0.1', 7), (2, '2016-03-01 17:30:00', NULL, 7)",
+        "INSERT INTO events_version VALUES"
+        " (1, 'FOSSASIA 2016', '2016-03-18 09:00:00', NULL, 'Singapore', 1, 0),"
+        " (1, 'FOSSASIA', '2016-03-18 09:00:00', NULL, NULL, 2, 1)",
+        *(["SELECT setval('transaction_id_seq', 2)"] if dialect == "postgresql" else []),
     ]
 
 
@@ -116,7 +150,10 @@ def version_counts(engine: sa.Engine) -> dict[str, tuple[int, int]]:
         return {
             table: tuple(  # type: ignore[misc]
                 connection.execute(
-                    sa.text(f"SELECT count(*), count(DISTINCT transaction_id) FROM {table}_version")
+                    sa.text(
+                        "SELECT count(*), count(DISTINCT transaction_id)"
+                        f" FROM {versions(connection, table)}"
+                    )
                 ).one()
             )
             for table in KNOWN_ROWS
@@ -135,7 +172,11 @@ def test_interrupted_adoption_resumes_to_a_complete_baseline_and_then_changes_no
     assert second.complete
     assert version_counts(open_event) == {table: (rows, 1) for table, rows in KNOWN_ROWS.items()}
     with open_event.connect() as connection:
-        origins = connection.execute(sa.text('SELECT origin FROM "transaction"')).scalars().all()
+        origins = (
+            connection.execute(sa.text(f"SELECT origin FROM {transactions(connection)}"))
+            .scalars()
+            .all()
+        )
         assert origins == ["baseline"]
         stored = dict(
             connection.execute(sa.text("SELECT id, last_modified_at FROM sessions")).all()
@@ -169,7 +210,8 @@ def test_writes_between_an_interruption_and_the_rerun_keep_one_chain_per_row(
     with open_event.connect() as connection:
         rows = connection.execute(
             sa.text(
-                "SELECT id, title, operation_type FROM sessions_version WHERE id IN (2, 20)"
+                f"SELECT id, title, operation_type FROM {versions(connection, 'sessions')}"
+                " WHERE id IN (2, 20)"
                 " ORDER BY id, operation_type"
             )
         ).all()
@@ -193,8 +235,8 @@ def test_adopted_tables_capture_columns_the_models_do_not_declare(open_event: sa
     with open_event.connect() as connection:
         rows = connection.execute(
             sa.text(
-                "SELECT website, operation_type FROM sessions_version WHERE id = 3"
-                " ORDER BY operation_type, website"
+                f"SELECT website, operation_type FROM {versions(connection, 'sessions')}"
+                " WHERE id = 3 ORDER BY operation_type, website"
             )
         ).all()
         assert derive_last_modified(connection, [3]) == {3: _typed_stamps(connection)[3]}
@@ -204,7 +246,7 @@ def test_adopted_tables_capture_columns_the_models_do_not_declare(open_event: sa
 def test_unknown_tables_are_listed_and_left_untouched(open_event: sa.Engine) -> None:
     before = snapshot(open_event)
     result = adopt(open_event)
-    assert result.untouched_tables == ("alembic_version", "tickets")
+    assert result.untouched_tables == tuple(sorted((*OPEN_EVENT_HISTORY, "tickets")))
     after = snapshot(open_event)
     assert {t: after[t] for t in result.untouched_tables} == {
         t: before[t] for t in result.untouched_tables
@@ -245,7 +287,7 @@ def test_a_column_added_after_adoption_is_versioned_after_a_rerun(open_event: sa
     with db.write_transaction(open_event) as connection:
         connection.exec_driver_sql("ALTER TABLE sessions ADD COLUMN slides varchar(255)")
         problems = [str(p) for p in capture.verify(connection)]
-    assert problems == ["sessions: column slides is not in sessions_version"]
+    assert problems == ["sessions: column slides is not in audittrail_sessions_version"]
     result = adopt(open_event)
     assert next(t for t in result.tables if t.table == "sessions").added_version_columns == (
         "slides",
@@ -256,7 +298,7 @@ def test_a_column_added_after_adoption_is_versioned_after_a_rerun(open_event: sa
         assert (
             connection.execute(
                 sa.text(
-                    "SELECT slides FROM sessions_version"
+                    f"SELECT slides FROM {versions(connection, 'sessions')}"
                     " WHERE id = 1 AND end_transaction_id IS NULL"
                 )
             ).scalar_one()
@@ -292,8 +334,13 @@ def test_adopt_refuses_databases_it_must_not_touch(
         adopt(empty)
     with db.write_transaction(empty) as connection:
         connection.exec_driver_sql("CREATE TABLE sessions (id integer PRIMARY KEY)")
+        # An application's own transaction table is not in the way; one of
+        # ours left behind without our revision is.
         connection.exec_driver_sql('CREATE TABLE "transaction" (id integer PRIMARY KEY)')
-    with pytest.raises(CaptureError, match="earlier history"):
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("CREATE SCHEMA audittrail")
+        connection.exec_driver_sql(f"CREATE TABLE {transactions(connection)} (id integer)")
+    with pytest.raises(CaptureError, match="earlier audittrail history"):
         adopt(empty)
     empty.dispose()
     managed = db.create_engine(DatabaseSettings(url=database_url))
@@ -312,21 +359,36 @@ def test_adopt_refuses_a_stamp_column_without_time_zone(empty_database_url: str)
     with pytest.raises(CaptureError, match="without time zone"):
         adopt(engine)
     with engine.connect() as connection:
-        assert not sa.inspect(connection).has_table("sessions_version")
+        layout = current_layout(connection)
+        assert not sa.inspect(connection).has_table(
+            layout.version_table("sessions"), schema=layout.schema
+        )
     engine.dispose()
 
 
+def _drop_open_event_history(engine: sa.Engine) -> None:
+    """An adopted database whose application keeps no history of its own can
+    go back below revision 0010 (whose names Open Event's own history holds)."""
+    for table in ("events_version", "transaction"):
+        with db.write_transaction(engine) as connection:
+            connection.exec_driver_sql(f'DROP TABLE "{table}"')
+    if engine.dialect.name == "postgresql":
+        with db.write_transaction(engine) as connection:
+            connection.exec_driver_sql("DROP SEQUENCE transaction_id_seq")
+
+
 def test_downgrading_an_adopted_database_keeps_its_own_tables(open_event: sa.Engine) -> None:
+    _drop_open_event_history(open_event)
     adopt(open_event)
     before = snapshot(open_event)
     migrate.downgrade(open_event, "base")
     after = snapshot(open_event)
-    kept = [*KNOWN_ROWS, "tickets", "alembic_version"]
+    kept = [*KNOWN_ROWS, "tickets", "alembic_version", "users"]
     assert {t: after[t] for t in kept} == {t: before[t] for t in kept}
     assert not [
         t
         for t in after
-        if t.endswith("_version") and t != "alembic_version" and t != migrate.VERSION_TABLE
+        if t.endswith("_version") and t not in OPEN_EVENT_HISTORY and t != migrate.VERSION_TABLE
     ]
     assert "transaction" not in after
     result: AdoptionResult = adopt(open_event)  # and it can be adopted again
@@ -345,7 +407,10 @@ def test_cli_adopt_reports_what_it_did_and_refuses_with_one_line(
     second = run_cli("--database-url", url, "adopt", "--batch-size", "10", cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     assert "adoption complete" in second.stdout
-    assert "left untouched (not versioned): alembic_version, tickets" in second.stdout
+    assert (
+        "left untouched (not versioned): alembic_version, events_version, tickets,"
+        " transaction, users" in second.stdout
+    )
     refused = run_cli("--database-url", database_url, "adopt", cwd=tmp_path)
     assert_one_line_error(refused, 2, "audittrail migrate")
 
@@ -369,9 +434,13 @@ def test_adopted_version_tables_are_indexed_like_migrated_ones(
     def indexes(target: sa.Engine) -> dict[str, set[tuple[str, ...]]]:
         with target.connect() as connection:
             inspector = sa.inspect(connection)
+            layout = current_layout(connection)
             return {
                 f"{table}_version": {
-                    tuple(i["column_names"]) for i in inspector.get_indexes(f"{table}_version")
+                    tuple(i["column_names"])
+                    for i in inspector.get_indexes(
+                        layout.version_table(table), schema=layout.schema
+                    )
                 }
                 for table in KNOWN_ROWS
             }
@@ -383,9 +452,21 @@ def test_adopted_version_tables_are_indexed_like_migrated_ones(
     }
 
 
+def test_downgrading_below_the_namespace_refuses_while_the_application_holds_its_names(
+    open_event: sa.Engine,
+) -> None:
+    adopt(open_event)
+    before = snapshot(open_event)
+    with pytest.raises(UsageError, match="events_version, transaction hold the names"):
+        migrate.downgrade(open_event, "0009")
+    assert snapshot(open_event) == before
+    assert migrate.current_revision(open_event) == migrate.head_revision()
+
+
 def test_an_adopted_database_upgrades_keeping_its_live_columns_captured(
     open_event: sa.Engine,
 ) -> None:
+    _drop_open_event_history(open_event)
     adopt(open_event)
     migrate.downgrade(open_event, "0003")  # as adopted by a build of revision 0003
     migrate.upgrade(open_event)
@@ -397,7 +478,8 @@ def test_an_adopted_database_upgrades_keeping_its_live_columns_captured(
     with open_event.connect() as connection:
         current = connection.execute(
             sa.text(
-                "SELECT website FROM sessions_version WHERE id = 4 AND end_transaction_id IS NULL"
+                f"SELECT website FROM {versions(connection, 'sessions')}"
+                " WHERE id = 4 AND end_transaction_id IS NULL"
             )
         ).all()
     assert [tuple(r) for r in current] == [("https://up",)]
@@ -451,3 +533,20 @@ def test_a_batch_size_out_of_range_is_refused_before_anything_is_written(
     with pytest.raises(UsageError, match="batch size must be between 1 and 100000"):
         adopt(open_event, batch_size=batch_size)
     assert snapshot(open_event) == before
+
+
+def test_a_composite_key_is_walked_in_full_batches_with_done_and_total(
+    open_event: sa.Engine,
+) -> None:
+    with db.write_transaction(open_event) as connection:
+        connection.execute(
+            sa.text("INSERT INTO speakers_sessions (speaker_id, session_id) VALUES (:a, :b)"),
+            [{"a": a, "b": b} for a in (1, 2, 3) for b in range(6, SESSIONS + 1)],
+        )
+        links = int(connection.scalar(sa.text("SELECT count(*) FROM speakers_sessions")) or 0)
+    reported: list[BatchDone] = []
+    adopt(open_event, batch_size=5, progress=reported.append)
+    walks = [b for b in reported if b.phase == "baseline" and b.table == "speakers_sessions"]
+    assert [b.walked for b in walks] == [5] * (links // 5) + ([links % 5] if links % 5 else [])
+    assert {b.total for b in walks} == {links}
+    assert version_counts(open_event)["speakers_sessions"] == (links, 1)

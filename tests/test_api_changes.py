@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from audit_names import transactions
 from test_history_support import (
     RAW_TITLE,
     Scenario,
@@ -34,7 +35,11 @@ def keys(changes: Any) -> list[tuple[int, str, int]]:
 
 def transaction_count(engine: sa.Engine) -> int:
     with engine.connect() as connection:
-        return int(connection.execute(sa.text('SELECT count(*) FROM "transaction"')).scalar_one())
+        return int(
+            connection.execute(
+                sa.text(f"SELECT count(*) FROM {transactions(connection)}")
+            ).scalar_one()
+        )
 
 
 # -- the feed -----------------------------------------------------------------
@@ -61,8 +66,8 @@ def test_feed_pages_hold_whole_transactions_and_add_up_to_the_feed(scenario: Sce
     served = [key for page in pages for key in keys(page.changes)]
     assert served == feed_keys(scenario)
     per_page = [{c.transaction_id for c in page.changes} for page in pages]
-    for index, transactions in enumerate(per_page):
-        assert all(transactions.isdisjoint(other) for other in per_page[index + 1 :])
+    for index, page_transactions in enumerate(per_page):
+        assert all(page_transactions.isdisjoint(other) for other in per_page[index + 1 :])
     # limit counts transactions, each served with all its changes (create has 7).
     assert [len(t) for t in per_page] == [2, 2, 2, 2, 1]
     assert [len(p.changes) for p in pages] == [8, 2, 3, 2, 2]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from audit_names import versions
 from test_history_support import (
     RAW_SUBTITLE,
     RAW_TITLE,
@@ -268,7 +269,9 @@ def test_history_runs_the_same_few_statements_however_long_the_history(
 def test_a_row_without_recorded_history_has_an_empty_history(scenario: Scenario) -> None:
     track = scenario.ids["track"]
     with db.writer(scenario.engine).connect() as connection, connection.begin() as transaction:
-        connection.execute(sa.text("DELETE FROM tracks_version WHERE id = :id"), {"id": track})
+        connection.execute(
+            sa.text(f"DELETE FROM {versions(connection, 'tracks')} WHERE id = :id"), {"id": track}
+        )
         assert api.history(connection, "track", track) == ()
         transaction.rollback()
     assert api.history(scenario.engine, "track", track)

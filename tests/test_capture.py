@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import audit_names
 import psycopg2
 import pytest
 import sqlalchemy as sa
@@ -54,7 +55,10 @@ def versions(engine: sa.Engine, table: str, where: str = "1 = 1") -> list[dict[s
     """Version rows of ``table`` (as dicts) in chain order per key."""
     with engine.connect() as connection:
         rows = connection.execute(
-            sa.text(f"SELECT * FROM {table}_version WHERE {where} ORDER BY transaction_id")
+            sa.text(
+                f"SELECT * FROM {audit_names.versions(connection, table)}"
+                f" WHERE {where} ORDER BY transaction_id"
+            )
         )
         return [dict(row._mapping) for row in rows]
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
+from audit_names import versions
 from sqlalchemy import orm
 from test_capture import assert_chain_intact, dbapi_connection, seed
 
@@ -123,7 +124,10 @@ def _run_writers(engine: sa.Engine, ids: list[int], seconds: float) -> tuple[Cou
 def _version_counts(engine: sa.Engine) -> tuple[Counter[int], Counter[int]]:
     with engine.connect() as connection:
         rows = connection.execute(
-            sa.text("SELECT id, operation_type, end_transaction_id FROM sessions_version")
+            sa.text(
+                "SELECT id, operation_type, end_transaction_id"
+                f" FROM {versions(connection, 'sessions')}"
+            )
         ).all()
     updates = Counter(row_id for row_id, op, _ in rows if op == 1)
     current = Counter(row_id for row_id, _, end in rows if end is None)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from auditd import migrate
+from auditd import db, migrate
+from auditd.config import DatabaseSettings
 from auditd.models import Session, Transaction
 
 
@@ -123,7 +124,9 @@ def test_migrate_then_demo_builds_history_once(tmp_path: Path) -> None:
     assert first.returncode == second.returncode == 0, first.stderr + second.stderr
     assert "loaded with its history of edits" in first.stdout
     assert "already loaded" in second.stdout
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'state' / 'audittrail.db'}")
+    engine = db.create_engine(
+        DatabaseSettings(url=f"sqlite:///{tmp_path / 'state' / 'audittrail.db'}")
+    )
     with engine.connect() as connection:
         actors = set(connection.execute(sa.select(Transaction.actor)).scalars())
         sessions = connection.execute(sa.select(sa.func.count()).select_from(Session)).scalar_one()

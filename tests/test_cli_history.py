@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from audit_names import transactions
 from test_history_support import (
     RAW_SUBTITLE,
     RAW_TITLE,
@@ -467,7 +468,9 @@ def test_each_input_mistake_is_one_line_with_its_exit_code_and_writes_nothing(
 ) -> None:
     values = {"talk": scenario.ids["talk"], "tidy": scenario.tx["tidy"], "tmp": tmp_path}
     with scenario.engine.connect() as connection:
-        before = connection.execute(sa.text('SELECT count(*) FROM "transaction"')).scalar_one()
+        before = connection.execute(
+            sa.text(f"SELECT count(*) FROM {transactions(connection)}")
+        ).scalar_one()
     result = run_cli(scenario.url, *shlex.split(args.format(**values)))
     assert result.code == code
     assert result.out == ""
@@ -476,5 +479,7 @@ def test_each_input_mistake_is_one_line_with_its_exit_code_and_writes_nothing(
     assert "Traceback" not in result.err
     assert list(tmp_path.iterdir()) == []
     with scenario.engine.connect() as connection:
-        after = connection.execute(sa.text('SELECT count(*) FROM "transaction"')).scalar_one()
+        after = connection.execute(
+            sa.text(f"SELECT count(*) FROM {transactions(connection)}")
+        ).scalar_one()
     assert after == before

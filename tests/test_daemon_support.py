@@ -23,10 +23,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from audit_names import transactions, versions
 
 from auditd import db
 from auditd.logging import configure_logging
-from auditd.models import Session
+from auditd.models import JobRun, Session
 from auditd.stamps.derive import derive_last_modified
 from auditd.stamps.repair import without_jit
 
@@ -46,14 +47,7 @@ def live_logging() -> Iterator[None]:
     configure_logging("info", "console", stream=sys.stderr)
 
 
-VERSION_TABLES = (
-    "sessions_version",
-    "speakers_sessions_version",
-    "events_version",
-    "tracks_version",
-    "speaker_version",
-    "transaction",
-)
+VERSIONED_TABLES = ("sessions", "speakers_sessions", "events", "tracks", "speaker")
 PASSWORD = "s3cret-Pw-9f2"  # noqa: S105 (the test server trusts every login)
 
 
@@ -118,20 +112,19 @@ def drifted_keys(engine: sa.Engine) -> list[int]:
 def history_size(engine: sa.Engine) -> int:
     """Rows in every version table and the transaction table together."""
     with engine.connect() as connection:
+        names = [transactions(connection), *(versions(connection, t) for t in VERSIONED_TABLES)]
         return sum(
-            int(connection.scalar(sa.text(f'SELECT count(*) FROM "{table}"')) or 0)
-            for table in VERSION_TABLES
+            int(connection.scalar(sa.text(f"SELECT count(*) FROM {name}")) or 0) for name in names
         )
 
 
 def job_runs(engine: sa.Engine, job: str | None = None) -> list[dict[str, Any]]:
     """Every recorded run (optionally of one job), oldest first, as dicts."""
-    query = "SELECT * FROM audittrail_job_runs"
+    query = sa.select(JobRun.__table__).order_by(JobRun.id)
     if job is not None:
-        query += " WHERE job = :job"
+        query = query.where(JobRun.job == job)
     with engine.connect() as connection:
-        rows = connection.execute(sa.text(query + " ORDER BY id"), {"job": job}).mappings()
-        return [dict(row) for row in rows]
+        return [dict(row) for row in connection.execute(query).mappings()]
 
 
 def with_password(url: str) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from audit_names import transactions
 from conftest import (  # type: ignore[import-not-found]
     BACKENDS,
     create_postgres_database,
@@ -64,7 +65,7 @@ class Scenario:
 def _record(scenario: Scenario, step: str, reason: str) -> None:
     with scenario.engine.connect() as connection:
         row = connection.execute(
-            sa.text('SELECT id FROM "transaction" WHERE reason = :r'), {"r": reason}
+            sa.text(f"SELECT id FROM {transactions(connection)} WHERE reason = :r"), {"r": reason}
         ).one()
     _remember(scenario, step, row.id)
 

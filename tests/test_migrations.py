@@ -7,17 +7,46 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from auditd import capture, db, migrate, registry
+from auditd.capture.attribution import session_factory
 from auditd.config import DatabaseSettings
 from auditd.errors import SchemaMismatchError
-from auditd.models import Base
+from auditd.models import Base, Session, SessionVersion
+from auditd.models.namespace import (
+    AUDIT_SCHEMA,
+    LEGACY,
+    Layout,
+    audit_schema,
+    current_layout,
+    legacy_layout,
+    qualify,
+)
+
+
+def _models_as_placed(connection: sa.Connection) -> sa.MetaData:
+    """The models' metadata with the audit schema as this connection's engine
+    translates it (Alembic's comparison does not apply the translation)."""
+    placed = sa.MetaData(naming_convention=Base.metadata.naming_convention)
+    schema = audit_schema(connection)
+    for table in Base.metadata.tables.values():
+        table.to_metadata(placed, schema=schema if table.schema == AUDIT_SCHEMA else table.schema)
+    return placed
 
 
 def _differences(engine: sa.Engine) -> list[object]:
     with engine.connect() as connection:
+        schema = audit_schema(connection)
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "version_table": migrate.VERSION_TABLE}
+            connection,
+            opts={
+                "compare_type": True,
+                "include_schemas": schema is not None,
+                "include_name": lambda name, kind, _parent: (
+                    kind != "schema" or name in (None, schema)
+                ),
+                **migrate.version_table_options(connection),
+            },
         )
-        return list(compare_metadata(context, Base.metadata))
+        return list(compare_metadata(context, _models_as_placed(connection)))
 
 
 def test_upgrade_head_matches_models_exactly(empty_database_url: str) -> None:
@@ -62,11 +91,17 @@ def test_require_head_refuses_an_empty_database(empty_database_url: str) -> None
     engine.dispose()
 
 
-def _version_indexes(engine: sa.Engine) -> set[str]:
+def _version_indexes(engine: sa.Engine, layout: Layout = LEGACY) -> set[str]:
     with engine.connect() as connection:
-        return {
-            str(index["name"]) for index in sa.inspect(connection).get_indexes("sessions_version")
-        }
+        indexes = sa.inspect(connection).get_indexes(
+            layout.version_table("sessions"), schema=layout.schema
+        )
+        return {str(index["name"]) for index in indexes}
+
+
+def _head_layout(engine: sa.Engine) -> Layout:
+    with engine.connect() as connection:
+        return current_layout(connection)
 
 
 def test_lean_index_revision_round_trips_on_a_database_with_history(
@@ -81,18 +116,22 @@ def test_lean_index_revision_round_trips_on_a_database_with_history(
             " VALUES (1, 'Talk', 'pending', false, false)"
         )
     migrate.upgrade(engine)
-    assert _version_indexes(engine) == {
-        "ix_sessions_version_transaction_id",
-        "ix_sessions_version_predecessor",
+    head = _head_layout(engine)
+    assert _version_indexes(engine, head) == {
+        "ix_audittrail_sessions_version_transaction_id",
+        "ix_audittrail_sessions_version_predecessor",
     }
     with engine.connect() as connection:
         assert capture.verify(connection) == []
     with db.write_transaction(engine) as connection:
         connection.exec_driver_sql("UPDATE sessions SET title = 'Renamed' WHERE id = 1")
     with engine.connect() as connection:
-        chain = connection.exec_driver_sql(
-            "SELECT title, operation_type, end_transaction_id IS NULL FROM sessions_version"
-            " ORDER BY transaction_id"
+        chain = connection.execute(
+            sa.select(
+                SessionVersion.title,
+                SessionVersion.operation_type,
+                SessionVersion.end_transaction_id.is_(None),
+            ).order_by(SessionVersion.transaction_id)
         ).all()
     assert [tuple(row) for row in chain] == [("Talk", 0, False), ("Renamed", 1, True)]
     migrate.downgrade(engine, "0003")
@@ -101,4 +140,135 @@ def test_lean_index_revision_round_trips_on_a_database_with_history(
         "ix_sessions_version_end_transaction_id",
         "ix_sessions_version_event_id",
     } <= _version_indexes(engine)
+    engine.dispose()
+
+
+def _legacy_history(engine: sa.Engine) -> dict[str, list[tuple[object, ...]]]:
+    """History and stamps as revision 0009 keeps them (the legacy layout)."""
+    with engine.connect() as connection:
+        return {
+            "versions": [
+                tuple(row)
+                for row in connection.exec_driver_sql(
+                    "SELECT id, title, transaction_id, end_transaction_id, operation_type"
+                    " FROM sessions_version ORDER BY id, transaction_id"
+                )
+            ],
+            "transactions": [
+                tuple(row)
+                for row in connection.exec_driver_sql(
+                    'SELECT id, issued_at, actor, origin FROM "transaction" ORDER BY id'
+                )
+            ],
+            "stamps": [
+                tuple(row)
+                for row in connection.exec_driver_sql(
+                    "SELECT id, last_modified_at FROM sessions ORDER BY id"
+                )
+            ],
+        }
+
+
+def _history_at_head(engine: sa.Engine) -> dict[str, list[tuple[object, ...]]]:
+    with engine.connect() as connection:
+        layout = current_layout(connection)
+        return {
+            "versions": [
+                tuple(row)
+                for row in connection.exec_driver_sql(
+                    "SELECT id, title, transaction_id, end_transaction_id, operation_type"
+                    f" FROM {qualify(layout.schema, layout.version_table('sessions'))}"
+                    " ORDER BY id, transaction_id"
+                )
+            ],
+            "transactions": [
+                tuple(row)
+                for row in connection.exec_driver_sql(
+                    "SELECT id, issued_at, actor, origin"
+                    f" FROM {qualify(layout.schema, layout.transaction_table())} ORDER BY id"
+                )
+            ],
+            "stamps": [
+                tuple(row)
+                for row in connection.exec_driver_sql(
+                    "SELECT id, last_modified_at FROM sessions ORDER BY id"
+                )
+            ],
+        }
+
+
+def _raw_writes(engine: sa.Engine, *statements: str) -> None:
+    for statement in statements:
+        with db.write_transaction(engine) as connection:
+            connection.exec_driver_sql(statement)
+
+
+def test_a_database_with_history_moves_into_the_namespace_and_back(
+    empty_database_url: str,
+) -> None:
+    engine = db.create_engine(DatabaseSettings(url=empty_database_url))
+    migrate.upgrade(engine, "0009")
+    _raw_writes(
+        engine,
+        "INSERT INTO sessions (id, title, state, is_mail_sent, is_locked)"
+        " VALUES (1, 'Talk', 'pending', false, false), (2, 'Other', 'pending', false, false)",
+        "UPDATE sessions SET title = 'Renamed' WHERE id = 1",
+    )
+    before = _legacy_history(engine)
+    assert len(before["versions"]) == 3 and len(before["transactions"]) == 2
+
+    migrate.upgrade(engine)
+
+    with engine.connect() as connection:
+        assert capture.verify(connection) == []
+        names = set(sa.inspect(connection).get_table_names())
+    assert _history_at_head(engine) == before
+    if engine.dialect.name == "postgresql":
+        assert not names & {"transaction", "sessions_version", "audittrail_capture"}
+    else:
+        assert not names & {"transaction", "sessions_version"}
+    # Continuum's read side navigates the moved history.
+    with session_factory(engine)() as session:
+        first, second = session.get_one(Session, 1).versions.all()
+        assert second.changeset["title"] == ["Talk", "Renamed"]
+        assert second.previous is first and first.next is second
+        assert second.transaction.origin == "sql"
+    # Capture goes on in the new place, closing the moved versions.
+    _raw_writes(engine, "UPDATE sessions SET title = 'Again' WHERE id = 1")
+    moved = _history_at_head(engine)
+    assert len(moved["versions"]) == 4
+    assert [v[3] is None for v in moved["versions"] if v[0] == 1] == [False, False, True]
+
+    migrate.downgrade(engine, "0009")
+
+    assert migrate.current_revision(engine) == "0009"
+    assert _legacy_history(engine) == moved
+    with engine.connect() as connection, legacy_layout(connection):
+        assert capture.verify(connection) == []
+        if connection.dialect.name == "postgresql":
+            assert "audittrail" not in sa.inspect(connection).get_schema_names()
+    _raw_writes(engine, "UPDATE sessions SET title = 'Back' WHERE id = 2")
+    back = _legacy_history(engine)
+    assert [v[1] for v in back["versions"] if v[0] == 2] == ["Other", "Back"]
+    assert migrate.upgrade(engine) == migrate.head_revision()
+    assert _history_at_head(engine) == back
+    engine.dispose()
+
+
+def test_our_revision_kept_in_alembic_version_by_the_first_builds_is_found_and_moved(
+    empty_database_url: str,
+) -> None:
+    engine = db.create_engine(DatabaseSettings(url=empty_database_url))
+    migrate.upgrade(engine, "0009")
+    with db.write_transaction(engine) as connection:
+        schema = audit_schema(connection)
+        if schema is not None:  # where revision 0009 kept it: the default schema
+            connection.exec_driver_sql(
+                f"ALTER TABLE {qualify(schema, migrate.VERSION_TABLE)} SET SCHEMA public"
+            )
+        connection.exec_driver_sql(f"ALTER TABLE {migrate.VERSION_TABLE} RENAME TO alembic_version")
+    assert migrate.current_revision(engine) == "0009"
+    assert migrate.upgrade(engine) == migrate.head_revision()
+    with engine.connect() as connection:
+        assert not sa.inspect(connection).has_table("alembic_version")
     engine.dispose()

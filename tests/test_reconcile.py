@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from audit_names import transactions, versions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import orm
@@ -30,7 +31,7 @@ from auditd.daemon.jobs import run_job
 from auditd.daemon.locks import job_lock
 from auditd.daemon.runs import claim_run, read_watermark
 from auditd.errors import AlreadyRunningError
-from auditd.models import Session
+from auditd.models import JobRun, Session
 from auditd.stamps.repair import without_jit
 
 pytestmark = pytest.mark.usefixtures(live_logging.__name__)
@@ -76,7 +77,7 @@ def test_sync_repairs_rows_changed_since_the_watermark_and_not_stamp_only_edits(
 ) -> None:
     ids = add_sessions(engine, 10)
     with engine.connect() as connection:
-        insert = connection.scalar(sa.text('SELECT max(id) FROM "transaction"'))
+        insert = connection.scalar(sa.text(f"SELECT max(id) FROM {transactions(connection)}"))
     watermark = run(engine, config, "sync").watermark_to
     set_stamp_only(engine, [ids[0]])  # writes no transaction: invisible to sync
     change_title_then_break_stamp(engine, [ids[1]], "changed")
@@ -101,8 +102,9 @@ def touched_since(engine: sa.Engine, watermark: int) -> set[int]:
         return set(
             connection.scalars(
                 sa.text(
-                    "SELECT id FROM sessions_version WHERE transaction_id >= :w UNION"
-                    " SELECT session_id FROM speakers_sessions_version WHERE transaction_id >= :w"
+                    f"SELECT id FROM {versions(connection, 'sessions')} WHERE transaction_id >= :w"
+                    f" UNION SELECT session_id FROM {versions(connection, 'speakers_sessions')}"
+                    " WHERE transaction_id >= :w"
                 ),
                 {"w": watermark},
             )
@@ -112,7 +114,9 @@ def touched_since(engine: sa.Engine, watermark: int) -> set[int]:
 def test_sync_cost_follows_new_changes_not_table_size(engine: sa.Engine, config: object) -> None:
     ids = add_sessions(engine, 60)
     with engine.connect() as connection:
-        first_transaction = connection.scalar(sa.text('SELECT max(id) FROM "transaction"'))
+        first_transaction = connection.scalar(
+            sa.text(f"SELECT max(id) FROM {transactions(connection)}")
+        )
     run(engine, config, "sync")
     change_title_then_break_stamp(engine, ids[5:8], "three changed")
 
@@ -179,7 +183,7 @@ def test_a_row_locked_by_a_writer_is_skipped_not_waited_for_and_repaired_later(
     run(engine, config, "sync")
     change_title_then_break_stamp(engine, [ids[2]], "edited")
     with engine.connect() as connection:
-        edit = connection.scalar(sa.text('SELECT max(id) FROM "transaction"'))
+        edit = connection.scalar(sa.text(f"SELECT max(id) FROM {transactions(connection)}"))
     with engine.connect() as holder:
         holder.execute(sa.text("SELECT id FROM sessions WHERE id = :id FOR UPDATE"), {"id": ids[2]})
         started = time.monotonic()
@@ -203,7 +207,10 @@ def test_rows_without_history_are_counted_unversioned_and_left_alone(
 ) -> None:
     ids = add_sessions(engine, 3)
     with quick_write(engine) as connection:  # like a restored backup without history
-        connection.execute(sa.text("DELETE FROM sessions_version WHERE id = :id"), {"id": ids[0]})
+        connection.execute(
+            sa.text(f"DELETE FROM {versions(connection, 'sessions')} WHERE id = :id"),
+            {"id": ids[0]},
+        )
     set_stamp_only(engine, [ids[0]])
 
     result = run(engine, config, "reconcile")
@@ -338,9 +345,7 @@ def test_a_tick_is_claimed_once_and_dead_runs_are_marked_abandoned(engine: sa.En
 
     assert first is not None and second is None and third is not None
     with engine.connect() as connection:
-        statuses = dict(
-            connection.execute(sa.text("SELECT id, status FROM audittrail_job_runs")).all()
-        )
+        statuses = dict(connection.execute(sa.select(JobRun.id, JobRun.status)).all())
     assert statuses == {first: "abandoned", third: "running"}
 
 

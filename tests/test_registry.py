@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from audit_names import versions
+from golden_capture import models_registry  # type: ignore[import-not-found]
 from test_adopt import open_event_schema
 from test_capture import run_dbapi
 from test_cli_admin import run_cli
@@ -31,7 +33,7 @@ def test_the_catalog_of_a_migrated_database_gives_the_models_registry(engine: sa
     with engine.connect() as connection:
         stored = tuple(registry.load(connection))
         from_catalog = registry.from_catalog(connection)
-    by_table = {entry.table: entry for entry in registry.from_models()}
+    by_table = {entry.table: entry for entry in models_registry(engine.dialect.name)}
     assert [entry.table for entry in stored] == sorted(by_table)
     assert {entry.table: entry for entry in from_catalog} == by_table
     assert {entry.table: entry for entry in stored} == by_table
@@ -130,8 +132,12 @@ def test_every_history_command_works_on_an_adopted_database_in_every_format(
     url, engine = adopted
     _edit_extra_columns(engine)
     with engine.connect() as connection:
-        edit = connection.scalar(sa.text("SELECT max(transaction_id) FROM sessions_version"))
-        baseline = connection.scalar(sa.text("SELECT min(transaction_id) FROM sessions_version"))
+        edit = connection.scalar(
+            sa.text(f"SELECT max(transaction_id) FROM {versions(connection, 'sessions')}")
+        )
+        baseline = connection.scalar(
+            sa.text(f"SELECT min(transaction_id) FROM {versions(connection, 'sessions')}")
+        )
     wait_for_horizon(engine, edit)  # the feed serves finished transactions only
     since, until = "2000-01-01T00:00Z", "2100-01-01T00:00Z"
     expected = [
@@ -145,6 +151,13 @@ def test_every_history_command_works_on_an_adopted_database_in_every_format(
         (["who-changed", "session", "2", "speakers"], "Ada"),
         (["revert", "session", "2", "--to", str(baseline), "--dry-run"], "talk.example"),
         (["report", "--since", since, "--until", until, "--by", "field"], "session.website"),
+        (["history", "event", "1"], "FOSSASIA"),
+        (["show", "event", "1"], "FOSSASIA"),
+        (["who-changed", "event", "1", "name"], "FOSSASIA"),
+        (["history", "track", "2"], "Web"),
+        (["show", "track", "1"], "Databases"),
+        (["who-changed", "speaker", "1", "website"], "ada.example"),
+        (["report", "--since", since, "--until", until, "--by", "model"], "event"),
     ]
     for command, fragment in expected:
         result = run_cli("--database-url", url, *command, "--format", fmt, cwd=tmp_path)
@@ -198,7 +211,9 @@ def test_revert_restores_an_adopted_tables_own_columns(
     url, engine = adopted
     _edit_extra_columns(engine)
     with engine.connect() as connection:
-        baseline = connection.scalar(sa.text("SELECT min(transaction_id) FROM sessions_version"))
+        baseline = connection.scalar(
+            sa.text(f"SELECT min(transaction_id) FROM {versions(connection, 'sessions')}")
+        )
     result = run_cli(
         "--database-url", url, "revert", "session", "2", "--to", str(baseline), cwd=tmp_path
     )

@@ -288,8 +288,11 @@ def test_a_role_without_the_privileges_it_needs_is_one_line_and_exit_3(
         with owner.connect() as connection:
             connection.exec_driver_sql(f"GRANT CONNECT ON DATABASE {database} TO {role}")
             if grants == "read only":
-                connection.exec_driver_sql(f"GRANT USAGE ON SCHEMA public TO {role}")
-                connection.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+                for schema in ("public", "audittrail"):
+                    connection.exec_driver_sql(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+                    connection.exec_driver_sql(
+                        f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}"
+                    )
         url = sa.make_url(database_url).set(username=role).render_as_string(hide_password=False)
 
         serve = ServeProcess(url, tmp_path / "state", notify=notify)
@@ -307,8 +310,8 @@ def test_a_role_without_the_privileges_it_needs_is_one_line_and_exit_3(
         assert "permission denied" in line
     else:
         assert f"role {role} lacks privileges the daemon needs: " in line
-        assert "UPDATE (last_modified_at) on sessions" in line
-        assert "INSERT on audittrail_job_runs" in line
+        assert 'UPDATE (last_modified_at) on "public"."sessions"' in line
+        assert 'INSERT on "audittrail"."audittrail_job_runs"' in line
     assert "READY=1" not in notify.assignments()
 
 

@@ -115,7 +115,8 @@ def test_a_full_pass_first_analyses_the_audit_tables_whose_statistics_went_stale
     engine = _engine(url)
     last_analyze = sa.text(
         "SELECT relname, last_analyze FROM pg_stat_user_tables"
-        " WHERE relname IN ('transaction', 'sessions_version', 'events_version')"
+        " WHERE schemaname = 'audittrail' AND relname IN"
+        " ('audittrail_transaction', 'audittrail_sessions_version', 'audittrail_events_version')"
     )
     with engine.connect() as connection:
         before = dict(connection.execute(last_analyze).all())
@@ -126,6 +127,8 @@ def test_a_full_pass_first_analyses_the_audit_tables_whose_statistics_went_stale
         after = dict(connection.execute(last_analyze).all())
     engine.dispose()
     assert record is not None and record.status == "succeeded"
-    assert after["transaction"] > before["transaction"]
-    assert after["sessions_version"] > before["sessions_version"]
-    assert after["events_version"] == before["events_version"], "an unchanged table was analysed"
+    assert after["audittrail_transaction"] > before["audittrail_transaction"]
+    assert after["audittrail_sessions_version"] > before["audittrail_sessions_version"]
+    assert after["audittrail_events_version"] == before["audittrail_events_version"], (
+        "an unchanged table was analysed"
+    )

@@ -24,7 +24,8 @@ from auditd.config.parse import BATCH_SIZE_RANGE
 from auditd.db import writer
 from auditd.errors import CaptureError, UsageError, first_line
 from auditd.models.audit import TRANSACTION, Adoption
-from auditd.models.versioned import DECLARATIONS, DECLARED_TABLES, version_table_name
+from auditd.models.namespace import PREFIX, current_layout
+from auditd.models.versioned import DECLARATIONS, DECLARED_TABLES
 from auditd.registry import VersionedTable, quote
 from auditd.stamps.derive import DerivedStamp, derived_stamps, stamp_update
 from auditd.stamps.statistics import analyze
@@ -82,6 +83,8 @@ class BatchDone:
     table: str
     rows: int
     batches: int
+    walked: int = 0  # rows of the table this batch went over
+    total: int | None = None  # rows of the table when its phase began
 
 
 @dataclass
@@ -99,13 +102,13 @@ class _Run:
             self.stopped = True
         return not self.stopped
 
-    def done(self, phase: str, table: str, rows: int) -> None:
+    def done(self, phase: str, table: str, rows: int, walked: int, total: int) -> None:
         self.batches += 1
         key = "baseline_versions" if phase == "baseline" else "stamps_repaired"
         self.counts.setdefault(table, {}).setdefault(key, 0)
         self.counts[table][key] += rows
         if self.progress is not None:
-            self.progress(BatchDone(phase, table, rows, self.batches))
+            self.progress(BatchDone(phase, table, rows, self.batches, walked, total))
 
 
 def adopt(
@@ -144,12 +147,18 @@ def adopt(
             _write_baseline(run, plan, tx)
         # The baseline is the bulk of every version table: plan the stamp
         # repair, and the daemon's first passes, with statistics that know it.
-        analyze(engine, [TRANSACTION.name, *(p.entry.version_table for p in plans)])
+        analyze(
+            engine,
+            sorted(
+                {p.entry.qualified_transaction_table for p in plans}
+                | {p.entry.qualified_version_table for p in plans}
+            ),
+        )
         if not run.stopped:
             stamps = derived_stamps(registry.Registry(tuple(p.entry for p in plans)))
             for stamp in stamps:
                 _repair_stamps(run, stamp)
-            analyze(engine, [stamp.table for stamp in stamps])
+            analyze(engine, [stamp.qualified_name for stamp in stamps])
     except (sa.exc.ProgrammingError, sa.exc.OperationalError) as error:
         if _lacks_privilege(error):
             raise CaptureError(
@@ -184,7 +193,8 @@ def adopt(
 
 def adopted_tables(connection: sa.Connection) -> list[str]:
     """The tables this database adopted (empty unless `adopt` ran)."""
-    if not sa.inspect(connection).has_table(adoption.name):
+    schema = current_layout(connection).schema
+    if not sa.inspect(connection).has_table(adoption.name, schema=schema):
         return []
     return list(connection.scalars(sa.select(adoption.c.table_name).order_by("table_name")))
 
@@ -200,9 +210,13 @@ class _Plan:
 def _preflight(engine: sa.Engine) -> tuple[str, ...]:
     """Refuse a database adopt must not touch; returns the tables it leaves alone."""
     with engine.connect() as connection:
+        layout = current_layout(connection)
         tables = registry.catalog.table_names(connection)
+        audit_tables = registry.catalog.table_names(connection, layout.schema)
         adopted = bool(adopted_tables(connection))
-        registered = bool(registry.load(connection)) if registry.REGISTRY_TABLE in tables else False
+        registered = (
+            bool(registry.load(connection)) if registry.REGISTRY_TABLE in audit_tables else False
+        )
     known = [t for t in DECLARED_TABLES if t in tables]
     if not known:
         raise UsageError(
@@ -216,16 +230,18 @@ def _preflight(engine: sa.Engine) -> tuple[str, ...]:
             "this database was created by `audittrail migrate` and is not an adopted one",
             "use `audittrail migrate` to upgrade it; adopt is for databases created without it",
         )
-    versions = [version_table_name(t) for t in known]
+    # Our names are reserved (see auditd.models.namespace): an application's
+    # own history (Open Event's transaction and events_version) is not in
+    # the way, only audit tables left behind without our revision.
     if revision is None:
-        clashes = [t for t in ("transaction", *versions) if t in tables]
+        ours = {layout.transaction_table(), *(layout.version_table(t) for t in known)}
+        clashes = sorted(ours & audit_tables)
         if clashes:
             raise CaptureError(
-                f"an earlier history is in the way: {', '.join(clashes)} already exist",
-                "adopt cannot take over an existing history; rename those tables first",
+                f"an earlier audittrail history is in the way: {', '.join(clashes)} already exist",
+                "adopt cannot take over an existing history; drop or rename those tables first",
             )
-    ours = {"transaction", migrate.VERSION_TABLE, *versions}
-    return tuple(sorted(t for t in tables - ours - set(known) if not t.startswith("audittrail_")))
+    return tuple(sorted(t for t in tables - set(known) if not t.startswith(PREFIX)))
 
 
 def _prepare_schema(engine: sa.Engine) -> list[_Plan]:
@@ -233,6 +249,7 @@ def _prepare_schema(engine: sa.Engine) -> list[_Plan]:
     plans: list[_Plan] = []
     with writer(engine).begin() as connection:
         tables = registry.catalog.table_names(connection)
+        audit_tables = registry.catalog.table_names(connection, current_layout(connection).schema)
         recorded = set(adopted_tables(connection))
         added = {
             d.table: version_tables.ensure_stamp_column(connection, d.table)
@@ -240,7 +257,7 @@ def _prepare_schema(engine: sa.Engine) -> list[_Plan]:
             if d.stamped and d.table in tables
         }
         for entry in registry.from_catalog(connection):
-            created = entry.version_table not in tables
+            created = entry.version_table not in audit_tables
             if created:
                 version_tables.create_version_table(connection, entry)
             new_columns = () if created else version_tables.add_version_columns(connection, entry)
@@ -284,18 +301,19 @@ def _baseline_transaction(engine: sa.Engine, actor: str | None) -> int:
             return int(existing)
         reason = "baseline of the rows that existed before audittrail adopt"
         if connection.dialect.name == "postgresql":
-            statement = sa.text(
-                'INSERT INTO "transaction" (id, issued_at, actor, origin, reason, application)'
-                " VALUES (pg_current_xact_id()::text::bigint, statement_timestamp(), :actor,"
-                " 'baseline', :reason, nullif(current_setting('application_name'), ''))"
-                " RETURNING id"
-            )
+            values: dict[str, Any] = {
+                "id": sa.text("pg_current_xact_id()::text::bigint"),
+                "issued_at": sa.func.statement_timestamp(),
+                "application": sa.func.nullif(sa.func.current_setting("application_name"), ""),
+            }
         else:
-            statement = sa.text(
-                'INSERT INTO "transaction" (issued_at, actor, origin, reason)'
-                f" VALUES ({SQLITE_NOW}, :actor, 'baseline', :reason) RETURNING id"
-            )
-        tx = int(connection.execute(statement, {"actor": actor, "reason": reason}).scalar_one())
+            values = {"issued_at": sa.text(SQLITE_NOW)}
+        statement = (
+            TRANSACTION.insert()
+            .values(actor=actor, origin="baseline", reason=reason, **values)
+            .returning(TRANSACTION.c.id)
+        )
+        tx = int(connection.execute(statement).scalar_one())
         connection.execute(adoption.update().values(baseline_transaction_id=tx))
     return tx
 
@@ -307,8 +325,9 @@ def _key_range(
     after: Any,
     batch_size: int,
     lock: str,
-) -> tuple[Any, ...] | None:
-    """Lock the next ``batch_size`` rows in key order; returns the last key.
+) -> tuple[tuple[Any, ...], int] | None:
+    """Lock the next ``batch_size`` rows of ``table`` (quoted and qualified) in
+    key order; returns the last key and how many rows the batch holds.
 
     The lock makes concurrent writers of these rows wait until the batch
     commits; the statements that follow take a fresh snapshot, so they see
@@ -316,17 +335,20 @@ def _key_range(
     writers see this batch's versions.
     """
     cols = ", ".join(quote(k) for k in key)
+    # Every key column descends: "ORDER BY a, b DESC" would sort only the
+    # last one backwards and pick a row in the middle of the batch.
+    descending = ", ".join(f"{quote(k)} DESC" for k in key)
     where = f"WHERE ({cols}) > ({', '.join(f':a{i}' for i in range(len(key)))})" if after else ""
     locking = f" FOR {lock}" if connection.dialect.name == "postgresql" else ""
     params = {f"a{i}": v for i, v in enumerate(after or ())} | {"n": batch_size}
     row = connection.execute(
         sa.text(
-            f"SELECT {cols} FROM (SELECT {cols} FROM {quote(table)} {where}"
-            f" ORDER BY {cols} LIMIT :n{locking}) batch ORDER BY {cols} DESC LIMIT 1"
+            f"SELECT {cols}, count(*) OVER () FROM (SELECT {cols} FROM {table} {where}"
+            f" ORDER BY {cols} LIMIT :n{locking}) batch ORDER BY {descending} LIMIT 1"
         ),
         params,
     ).first()
-    return tuple(row) if row is not None else None
+    return (tuple(row[:-1]), int(row[-1])) if row is not None else None
 
 
 def _range_condition(
@@ -346,6 +368,7 @@ def _in_batches(
     run: _Run,
     phase: str,
     table: str,
+    qualified_table: str,
     key: Sequence[str],
     lock: str,
     done: sa.Column[Any],
@@ -356,19 +379,23 @@ def _in_batches(
     with run.engine.connect() as connection:
         if connection.scalar(sa.select(done).where(adoption.c.table_name == table)) is not None:
             return
+        # For the progress line's done/total and ETA; rows a batch skips
+        # (already versioned, stamp already right) count as walked.
+        total = int(connection.scalar(sa.text(f"SELECT count(*) FROM {qualified_table}")) or 0)
     after: tuple[Any, ...] | None = None
     while run.may_continue():
         with writer(run.engine).begin() as connection:
-            last = _key_range(connection, table, key, after, run.batch_size, lock)
-            if last is None:
+            found = _key_range(connection, qualified_table, key, after, run.batch_size, lock)
+            if found is None:
                 connection.execute(
                     adoption.update()
                     .where(adoption.c.table_name == table)
                     .values({done.name: utcnow()})
                 )
                 return
+            last, walked = found
             rows = write(connection, after, last)
-        run.done(phase, table, rows)
+        run.done(phase, table, rows, walked, total)
         after = last
 
 
@@ -383,16 +410,25 @@ def _write_baseline(run: _Run, plan: _Plan, tx: int) -> None:
         condition, params = _range_condition("t", spec.key, after, last)
         return connection.execute(
             sa.text(
-                f"INSERT INTO {quote(spec.version_table)}"
+                f"INSERT INTO {spec.qualified_version_table}"
                 f" ({cols}, transaction_id, end_transaction_id, operation_type)"
-                f" SELECT {source}, :tx, NULL, 0 FROM {quote(spec.table)} t"
+                f" SELECT {source}, :tx, NULL, 0 FROM {spec.qualified_table} t"
                 f" WHERE {condition} AND NOT EXISTS"
-                f" (SELECT 1 FROM {quote(spec.version_table)} v WHERE {match})"
+                f" (SELECT 1 FROM {spec.qualified_version_table} v WHERE {match})"
             ),
             params | {"tx": tx},
         ).rowcount
 
-    _in_batches(run, "baseline", spec.table, spec.key, "SHARE", adoption.c.baseline_done_at, write)
+    _in_batches(
+        run,
+        "baseline",
+        spec.table,
+        spec.qualified_table,
+        spec.key,
+        "SHARE",
+        adoption.c.baseline_done_at,
+        write,
+    )
 
 
 def _repair_stamps(run: _Run, stamp: DerivedStamp) -> None:
@@ -406,7 +442,14 @@ def _repair_stamps(run: _Run, stamp: DerivedStamp) -> None:
         return len(connection.execute(stamp_update(stamp, within, connection.dialect.name)).all())
 
     _in_batches(
-        run, "stamps", stamp.table, (stamp.key,), "NO KEY UPDATE", adoption.c.stamps_done_at, write
+        run,
+        "stamps",
+        stamp.table,
+        stamp.qualified_name,
+        (stamp.key,),
+        "NO KEY UPDATE",
+        adoption.c.stamps_done_at,
+        write,
     )
 
 

@@ -30,11 +30,11 @@ def install(connection: sa.Connection, entries: Iterable[VersionedTable]) -> Non
     registry.save(connection, entries)
 
 
-def drop(connection: sa.Connection, tables: Iterable[str]) -> None:
+def drop(connection: sa.Connection, entries: Iterable[VersionedTable]) -> None:
     """Remove the capture triggers of each table and its registry entry (idempotent)."""
-    tables = tuple(tables)
+    entries = tuple(entries)
     module = postgresql if connection.dialect.name == "postgresql" else sqlite
-    for table in tables:
-        for statement in module.drop_ddl(table):
+    for entry in entries:
+        for statement in module.drop_ddl(entry):
             connection.exec_driver_sql(statement)
-    registry.remove(connection, tables)
+    registry.remove(connection, [entry.table for entry in entries])

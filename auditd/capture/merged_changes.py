@@ -50,12 +50,12 @@ class MergedChanges:
 
 
 def _query(entry: VersionedTable) -> str:
-    version = quote(entry.version_table)
+    version = entry.qualified_version_table
     same_key = " AND ".join(f"p.{quote(k)} = v.{quote(k)}" for k in entry.key)
     differs = " OR ".join(f"p.{quote(c)} IS NOT v.{quote(c)}" for c in entry.value_columns)
     return (
         f"SELECT v.transaction_id FROM {version} v"
-        ' JOIN "transaction" t ON t.id = v.transaction_id'
+        f" JOIN {entry.qualified_transaction_table} t ON t.id = v.transaction_id"
         # the predecessor: the version this one superseded
         f" JOIN {version} p ON {same_key} AND p.end_transaction_id = v.transaction_id"
         " WHERE t.origin = 'sql' AND t.actor IS NULL"

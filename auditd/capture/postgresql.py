@@ -31,6 +31,13 @@ until the first commits, and its trigger's statements (each with a fresh
 READ COMMITTED snapshot, as ``AFTER`` row triggers run once the statement is
 done) then see and close the first writer's version, so every row keeps
 exactly one current version.
+
+Every name in the generated SQL is schema-qualified from the registry
+entry (the live table by its schema, the version and transaction tables
+and the functions by the audit schema): what they read and write does not
+depend on the writing role's ``search_path`` (an Open Event app connection
+has the default one), and no object of the application's schema can stand
+in for one of ours.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ from auditd.capture.attribution.postgresql import (
     published,
 )
 from auditd.capture.generator import marker, shared_marker
-from auditd.registry import VersionedTable, quote
+from auditd.registry import VersionedTable, qualify, quote
 
 TRANSACTION_FUNCTION_NAME = "audittrail_tx"
 # The daemon LISTENs here to sync within seconds of a commit (auditd.daemon.changes).
@@ -60,9 +67,9 @@ CHANGES_CHANNEL = "audittrail_changes"
 # and address. The transaction that creates its row also notifies
 # CHANGES_CHANNEL: PostgreSQL delivers a notification at commit only (never
 # after a rollback) and folds identical ones of one transaction into one.
-_TRANSACTION_BODY = f"""
+_TRANSACTION_BODY = """
 DECLARE
-    cached text := current_setting('{TX_SETTING}', true);
+    cached text := current_setting('@tx_setting@', true);
     published_origin text;
 BEGIN
     -- @marker@
@@ -71,41 +78,71 @@ BEGIN
         issued_at := split_part(cached, '|', 2)::timestamptz;
         RETURN;
     END IF;
-    published_origin := {published(ORIGIN_SETTING)};
-    INSERT INTO "transaction" AS t
+    published_origin := @published_origin@;
+    INSERT INTO @transaction@ AS t
         (id, issued_at, actor, origin, reason, remote_addr, application)
     VALUES (
         tx,
         statement_timestamp(),
         CASE WHEN published_origin IS NULL THEN current_user::text
-             ELSE {published(ACTOR_SETTING)} END,
+             ELSE @published_actor@ END,
         coalesce(published_origin, 'sql'),
-        {published(REASON_SETTING)},
+        @published_reason@,
         CASE WHEN published_origin IS NULL THEN host(inet_client_addr())
-             ELSE {published(REMOTE_ADDR_SETTING)} END,
+             ELSE @published_remote_addr@ END,
         nullif(current_setting('application_name'), '')
     )
     ON CONFLICT (id) DO NOTHING
     RETURNING t.issued_at INTO issued_at;
     IF issued_at IS NULL THEN
-        SELECT t.issued_at INTO issued_at FROM "transaction" t WHERE t.id = tx;
+        SELECT t.issued_at INTO issued_at FROM @transaction@ t WHERE t.id = tx;
     ELSE
-        PERFORM pg_notify('{CHANGES_CHANNEL}', '');
+        PERFORM pg_notify('@channel@', '');
     END IF;
     PERFORM set_config(
-        '{TX_SETTING}',
+        '@tx_setting@',
         tx::text || '|' || to_char(issued_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
             || '+00',
         true);
 END
 """
-TRANSACTION_MARKER = shared_marker(_TRANSACTION_BODY)
-TRANSACTION_FUNCTION = (
-    f"CREATE OR REPLACE FUNCTION {TRANSACTION_FUNCTION_NAME}"
-    "(OUT tx bigint, OUT issued_at timestamptz)\nLANGUAGE plpgsql AS $$"
-    + _TRANSACTION_BODY.replace("@marker@", TRANSACTION_MARKER)
-    + "$$"
-)
+
+
+def _transaction_body(spec: VersionedTable) -> str:
+    """The transaction function's body for the transaction table of ``spec``."""
+    values = {
+        "@published_origin@": published(ORIGIN_SETTING),
+        "@published_actor@": published(ACTOR_SETTING),
+        "@published_reason@": published(REASON_SETTING),
+        "@published_remote_addr@": published(REMOTE_ADDR_SETTING),
+        "@transaction@": spec.qualified_transaction_table,
+        "@channel@": CHANGES_CHANNEL,
+        "@tx_setting@": TX_SETTING,
+    }
+    body = _TRANSACTION_BODY
+    for placeholder, value in values.items():
+        body = body.replace(placeholder, value)
+    return body
+
+
+def transaction_function_name(spec: VersionedTable) -> str:
+    """The shared transaction function, qualified by ``spec``'s audit schema."""
+    return qualify(spec.audit_schema, TRANSACTION_FUNCTION_NAME)
+
+
+def transaction_marker(spec: VersionedTable) -> str:
+    """The marker the shared transaction function of ``spec``'s layout carries."""
+    return shared_marker(_transaction_body(spec))
+
+
+def transaction_function(spec: VersionedTable) -> str:
+    """DDL creating (or replacing) the shared transaction function of ``spec``'s layout."""
+    return (
+        f"CREATE OR REPLACE FUNCTION {transaction_function_name(spec)}"
+        f"(OUT tx bigint, OUT issued_at timestamptz)\nLANGUAGE plpgsql AS $$"
+        + _transaction_body(spec).replace("@marker@", transaction_marker(spec))
+        + "$$"
+    )
 
 
 def _cached_transaction(then: str) -> str:
@@ -141,7 +178,7 @@ def _merge_same_transaction(spec: VersionedTable) -> str:
 
 def _record(spec: VersionedTable, alias: str, operation: int) -> str:
     """Write the version of the row ``alias`` and close the one it supersedes."""
-    version = quote(spec.version_table)
+    version = spec.qualified_version_table
     cols = ", ".join(quote(c) for c in spec.column_names)
     values = ", ".join(f"{alias}.{quote(c)}" for c in spec.column_names)
     match = " AND ".join(f"{quote(k)} = {alias}.{quote(k)}" for k in spec.key)
@@ -160,7 +197,7 @@ def _record(spec: VersionedTable, alias: str, operation: int) -> str:
 def _stamp_parents(spec: VersionedTable, alias: str) -> str:
     return "".join(
         f"""
-        UPDATE {quote(p.parent_table)} SET {quote(p.stamp_column)} = ts
+        UPDATE {qualify(spec.table_schema, p.parent_table)} SET {quote(p.stamp_column)} = ts
          WHERE {quote(p.parent_key)} = {alias}.{quote(p.column)}
            AND ({quote(p.stamp_column)} IS NULL OR {quote(p.stamp_column)} < ts);"""
         for p in spec.parents
@@ -183,13 +220,13 @@ PENDING_SETTING = "audittrail.pending_"
 def _record_all(spec: VersionedTable, rows: str, operation: int) -> str:
     """Write the versions of every row the query ``rows`` returns and close the
     ones they supersede: :func:`_record`, set-based."""
-    version = quote(spec.version_table)
+    version = spec.qualified_version_table
     cols = ", ".join(quote(c) for c in spec.column_names)
     values = ", ".join(f"r.{quote(c)}" for c in spec.column_names)
     match = " AND ".join(f"v.{quote(k)} = r.{quote(k)}" for k in spec.key)
     parents = "".join(
         f"""
-            UPDATE {quote(p.parent_table)} SET {quote(p.stamp_column)} = ts
+            UPDATE {qualify(spec.table_schema, p.parent_table)} SET {quote(p.stamp_column)} = ts
              WHERE {quote(p.parent_key)} IN (SELECT r.{quote(p.column)} FROM ({rows}) r)
                AND ({quote(p.stamp_column)} IS NULL OR {quote(p.stamp_column)} < ts);"""
         for p in spec.parents
@@ -261,7 +298,7 @@ def _statement_rows(spec: VersionedTable) -> str:
             tx := split_part(cached, '|', 1)::bigint;
             ts := split_part(cached, '|', 2)::timestamptz;
         ELSE
-            SELECT t.tx, t.issued_at INTO tx, ts FROM {TRANSACTION_FUNCTION_NAME}() t;
+            SELECT t.tx, t.issued_at INTO tx, ts FROM {transaction_function_name(spec)}() t;
         END IF;
         IF TG_OP = 'INSERT' THEN{_record_all(spec, f"SELECT * FROM {NEW_ROWS}", 0)}
         ELSIF TG_OP = 'DELETE' THEN{_record_all(spec, f"SELECT * FROM {OLD_ROWS}", 2)}
@@ -306,7 +343,7 @@ BEGIN
     END IF;
     {_cached_transaction("tx := split_part(cached, '|', 1)::bigint;" + stamp_time)}
     ELSE
-        SELECT t.tx, t.issued_at INTO tx, ts FROM {TRANSACTION_FUNCTION_NAME}() t;
+        SELECT t.tx, t.issued_at INTO tx, ts FROM {transaction_function_name(spec)}() t;
     END IF;
     IF TG_OP = 'INSERT' THEN
         {_record(spec, "NEW", 0)}{_stamp_parents(spec, "NEW")}
@@ -328,14 +365,14 @@ def _truncate_function(spec: VersionedTable, name: str) -> str:
     # TRUNCATE fires no row triggers; this statement trigger records a delete
     # of every row, set-based, before any table of the command is emptied.
     # The command holds ACCESS EXCLUSIVE locks, so no other writer races it.
-    version = quote(spec.version_table)
-    table = quote(spec.table)
+    version = spec.qualified_version_table
+    table = spec.qualified_table
     cols = ", ".join(quote(c) for c in spec.column_names)
     values = ", ".join(f"r.{quote(c)}" for c in spec.column_names)
     match = " AND ".join(f"v.{quote(k)} = r.{quote(k)}" for k in spec.key)
     parents = "".join(
         f"""
-    UPDATE {quote(p.parent_table)} SET {quote(p.stamp_column)} = ts
+    UPDATE {qualify(spec.table_schema, p.parent_table)} SET {quote(p.stamp_column)} = ts
      WHERE {quote(p.parent_key)} IN (SELECT {quote(p.column)} FROM {table})
        AND ({quote(p.stamp_column)} IS NULL OR {quote(p.stamp_column)} < ts);"""
         for p in spec.parents
@@ -351,7 +388,7 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM {table}) THEN
         RETURN NULL;
     END IF;
-    SELECT t.tx, t.issued_at INTO tx, ts FROM {TRANSACTION_FUNCTION_NAME}() t;
+    SELECT t.tx, t.issued_at INTO tx, ts FROM {transaction_function_name(spec)}() t;
     WITH closed AS (
         UPDATE {version} v SET end_transaction_id = tx FROM {table} r
          WHERE {match} AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
@@ -398,8 +435,13 @@ END
 $$"""
 
 
+def function_name(spec: VersionedTable, role: triggers.Role) -> str:
+    """``spec``'s capture function of ``role``, qualified by its audit schema."""
+    return qualify(spec.audit_schema, triggers.function_name(spec.table, role))
+
+
 def _function_ddl(spec: VersionedTable, role: triggers.Role) -> str:
-    name = triggers.function_name(spec.table, role)
+    name = function_name(spec, role)
     if role == "capture":
         return _capture_function(spec, name)
     if role == "truncate":
@@ -410,30 +452,32 @@ def _function_ddl(spec: VersionedTable, role: triggers.Role) -> str:
 
 def install_ddl(spec: VersionedTable) -> list[str]:
     """DDL creating (or replacing) the capture functions and triggers of a table."""
-    table = quote(spec.table)
+    table = spec.qualified_table
     wanted = [t for t in triggers.POSTGRESQL if t.applies_to(spec)]
     roles = list(dict.fromkeys(t.role for t in wanted))
-    statements = [TRANSACTION_FUNCTION, *(_function_ddl(spec, role) for role in roles)]
-    statements += _drop_trigger_ddl(spec.table)
+    statements = [transaction_function(spec), *(_function_ddl(spec, role) for role in roles)]
+    statements += _drop_trigger_ddl(spec)
     statements += [
         f"CREATE TRIGGER {t.name} {t.timing} {t.event} ON {table}"
         f"{' ' + TRANSITION_TABLES[t.event] if t.role == 'capture' else ''}"
         f" FOR EACH {'ROW' if t.per_row else 'STATEMENT'}"
-        f" EXECUTE FUNCTION {triggers.function_name(spec.table, t.role)}()"
+        f" EXECUTE FUNCTION {function_name(spec, t.role)}()"
         for t in wanted
     ]
     return statements
 
 
-def _drop_trigger_ddl(table: str) -> list[str]:
+def _drop_trigger_ddl(spec: VersionedTable) -> list[str]:
     """DDL removing every capture trigger a table may carry."""
-    return [f"DROP TRIGGER IF EXISTS {t.name} ON {quote(table)}" for t in triggers.POSTGRESQL]
+    return [
+        f"DROP TRIGGER IF EXISTS {t.name} ON {spec.qualified_table}" for t in triggers.POSTGRESQL
+    ]
 
 
-def drop_ddl(table: str) -> list[str]:
+def drop_ddl(spec: VersionedTable) -> list[str]:
     """DDL removing a table's capture triggers and functions."""
     roles = dict.fromkeys(t.role for t in triggers.POSTGRESQL)
     return [
-        *_drop_trigger_ddl(table),
-        *(f"DROP FUNCTION IF EXISTS {triggers.function_name(table, role)}()" for role in roles),
+        *_drop_trigger_ddl(spec),
+        *(f"DROP FUNCTION IF EXISTS {function_name(spec, role)}()" for role in roles),
     ]

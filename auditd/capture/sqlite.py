@@ -15,16 +15,15 @@ from __future__ import annotations
 
 from auditd.capture import triggers
 from auditd.capture.attribution.sqlite import (
-    ISSUED_AT,
     MARK_STATEMENT,
     TRANSACTION_ID,
+    issued_at,
     open_transaction,
 )
 from auditd.capture.generator import marker
 from auditd.registry import VersionedTable, quote
 
 _TX = TRANSACTION_ID
-_TS = ISSUED_AT
 
 
 def _ref(alias: str, spec: VersionedTable) -> str:
@@ -69,10 +68,11 @@ def _stamp(spec: VersionedTable, alias: str, previous: str | None = None) -> str
     the writer itself put in the column is ignored.
     """
     statements = []
+    now = issued_at(spec.transaction_table)
     if spec.stamp_column:
         match = " AND ".join(f"{quote(k)} = {alias}.{quote(k)}" for k in spec.key)
         stamp = quote(spec.stamp_column)
-        value = _TS if previous is None else f"max(coalesce({previous}, ''), {_TS})"
+        value = now if previous is None else f"max(coalesce({previous}, ''), {now})"
         statements.append(
             f"UPDATE {quote(spec.table)} SET {stamp} = {value}"
             f" WHERE {match} AND {stamp} IS NOT {value};"
@@ -80,9 +80,9 @@ def _stamp(spec: VersionedTable, alias: str, previous: str | None = None) -> str
     for parent in spec.parents:
         stamp = quote(parent.stamp_column)
         statements.append(
-            f"UPDATE {quote(parent.parent_table)} SET {stamp} = {_TS}"
+            f"UPDATE {quote(parent.parent_table)} SET {stamp} = {now}"
             f" WHERE {quote(parent.parent_key)} = {alias}.{quote(parent.column)}"
-            f" AND ({stamp} IS NULL OR {stamp} < {_TS});"
+            f" AND ({stamp} IS NULL OR {stamp} < {now});"
         )
     return "\n    ".join(statements)
 
@@ -107,7 +107,8 @@ def _trigger(spec: VersionedTable, trigger: triggers.Trigger, when: str | None, 
     name = triggers.trigger_name("sqlite", trigger, spec.table)
     when_sql = f" WHEN {when}" if when else ""
     opening = open_transaction(
-        [_versioned_row(spec, alias) for alias in _VERSIONED_ROWS[trigger.role]]
+        spec.transaction_table,
+        [_versioned_row(spec, alias) for alias in _VERSIONED_ROWS[trigger.role]],
     )
     return (
         f"CREATE TRIGGER {name} {trigger.timing} {trigger.event} ON {quote(spec.table)}"
@@ -153,7 +154,7 @@ def _bodies(spec: VersionedTable) -> dict[triggers.Role, tuple[str | None, str]]
 def install_ddl(spec: VersionedTable) -> list[str]:
     """DDL creating (or replacing) the capture triggers of a table."""
     bodies = _bodies(spec)
-    statements = drop_ddl(spec.table)
+    statements = drop_ddl(spec)
     for trigger in triggers.SQLITE:
         if trigger.applies_to(spec):
             when, body = bodies[trigger.role]
@@ -161,9 +162,9 @@ def install_ddl(spec: VersionedTable) -> list[str]:
     return statements
 
 
-def drop_ddl(table: str) -> list[str]:
+def drop_ddl(spec: VersionedTable) -> list[str]:
     """DDL removing every capture trigger a table may carry."""
     return [
-        f"DROP TRIGGER IF EXISTS {triggers.trigger_name('sqlite', trigger, table)}"
+        f"DROP TRIGGER IF EXISTS {triggers.trigger_name('sqlite', trigger, spec.table)}"
         for trigger in triggers.SQLITE
     ]

@@ -20,7 +20,7 @@ from auditd.capture import postgresql, triggers
 from auditd.capture.generator import marker
 from auditd.capture.merged_changes import merged_changes
 from auditd.models.versioned import VERSION_META_COLUMNS
-from auditd.registry import VersionedTable, quote
+from auditd.registry import VersionedTable
 
 
 @dataclass(frozen=True)
@@ -36,20 +36,22 @@ class CaptureProblem:
 
 @dataclass(frozen=True)
 class _LiveTrigger:
-    function: str  # PostgreSQL: the function it calls; SQLite: empty
+    function: str  # PostgreSQL: schema.name of the function it calls; SQLite: empty
     enabled: bool
     source: str  # the SQL that implements it
 
 
-def _live_triggers(connection: sa.Connection, table: str) -> dict[str, _LiveTrigger]:
+def _live_triggers(connection: sa.Connection, entry: VersionedTable) -> dict[str, _LiveTrigger]:
     if connection.dialect.name == "postgresql":
         rows = connection.execute(
             sa.text(
-                "SELECT t.tgname, p.proname::text, t.tgenabled <> 'D', p.prosrc"
+                "SELECT t.tgname, n.nspname || '.' || p.proname,"
+                " t.tgenabled <> 'D', p.prosrc"
                 " FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid"
+                " JOIN pg_namespace n ON n.oid = p.pronamespace"
                 " WHERE t.tgrelid = to_regclass(:table) AND NOT t.tgisinternal"
             ),
-            {"table": quote(table)},
+            {"table": entry.qualified_table},
         )
         return {
             name: _LiveTrigger(function, enabled, source)
@@ -57,23 +59,23 @@ def _live_triggers(connection: sa.Connection, table: str) -> dict[str, _LiveTrig
         }
     rows = connection.execute(
         sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"),
-        {"t": table},
+        {"t": entry.table},
     )
     return {name: _LiveTrigger("", True, source) for name, source in rows}
 
 
 def _trigger_problems(connection: sa.Connection, entry: VersionedTable) -> list[str]:
     dialect = connection.dialect.name
-    live = _live_triggers(connection, entry.table)
+    live = _live_triggers(connection, entry)
     problems = []
     for name, trigger in triggers.expected(dialect, entry).items():
         found = live.get(name)
-        function = (
-            triggers.function_name(entry.table, trigger.role) if dialect == "postgresql" else ""
-        )
+        function = triggers.function_name(entry.table, trigger.role)
         if found is None:
             problems.append(f"trigger {name} is missing")
-        elif found.function != function:
+        elif dialect == "postgresql" and found.function != _qualified_function(
+            connection, entry, function
+        ):
             problems.append(f"trigger {name} calls the wrong function")
         elif not found.enabled:
             problems.append(f"trigger {name} is disabled")
@@ -82,9 +84,17 @@ def _trigger_problems(connection: sa.Connection, entry: VersionedTable) -> list[
     return problems
 
 
+def _qualified_function(connection: sa.Connection, entry: VersionedTable, name: str) -> str:
+    """``schema.name`` of the function ``name`` in ``entry``'s audit schema."""
+    schema = entry.audit_schema or registry.catalog.default_schema(connection)
+    return f"{schema}.{name}"
+
+
 def _column_problems(inspector: sa.Inspector, entry: VersionedTable) -> list[str]:
-    live = [c["name"] for c in inspector.get_columns(entry.table)]
-    versioned = [c["name"] for c in inspector.get_columns(entry.version_table)]
+    live = [c["name"] for c in inspector.get_columns(entry.table, schema=entry.table_schema)]
+    versioned = [
+        c["name"] for c in inspector.get_columns(entry.version_table, schema=entry.audit_schema)
+    ]
     captured = entry.column_names
     problems = []
     for column in live:
@@ -110,18 +120,24 @@ def _column_problems(inspector: sa.Inspector, entry: VersionedTable) -> list[str
     return problems
 
 
-def _shared_problems(connection: sa.Connection) -> list[CaptureProblem]:
+def _shared_problems(
+    connection: sa.Connection, entries: Sequence[VersionedTable]
+) -> list[CaptureProblem]:
     """PostgreSQL: the transaction function every capture function calls."""
-    if connection.dialect.name != "postgresql":
+    if connection.dialect.name != "postgresql" or not entries:
         return []
+    entry = entries[0]
     source = connection.scalar(
-        sa.text("SELECT prosrc FROM pg_proc WHERE proname = :name"),
-        {"name": postgresql.TRANSACTION_FUNCTION_NAME},
+        sa.text(
+            "SELECT prosrc FROM pg_proc WHERE oid = to_regproc(:name)"
+            " AND pronargs = 0 AND prokind = 'f'"
+        ),
+        {"name": postgresql.transaction_function_name(entry)},
     )
     name = postgresql.TRANSACTION_FUNCTION_NAME
     if source is None:
         return [CaptureProblem(name, "function is missing")]
-    if postgresql.TRANSACTION_MARKER not in source:
+    if postgresql.transaction_marker(entry) not in source:
         return [CaptureProblem(name, "function is outdated (generator changed)")]
     return []
 
@@ -139,12 +155,12 @@ def verify(
     if entries is None:
         entries = tuple(registry.load(connection))
     inspector = sa.inspect(connection)
-    found = _shared_problems(connection) if entries else []
+    found = _shared_problems(connection, entries)
     for entry in entries:
-        if not inspector.has_table(entry.table):
+        if not inspector.has_table(entry.table, schema=entry.table_schema):
             found.append(CaptureProblem(entry.table, "table does not exist"))
             continue
-        if not inspector.has_table(entry.version_table):
+        if not inspector.has_table(entry.version_table, schema=entry.audit_schema):
             found.append(CaptureProblem(entry.table, f"{entry.version_table} does not exist"))
             continue
         found += [CaptureProblem(entry.table, p) for p in _column_problems(inspector, entry)]

@@ -23,9 +23,10 @@ from auditd.registry import VersionedTable, catalog, quote
 
 
 def ensure_stamp_column(connection: sa.Connection, table: str) -> bool:
-    """Add a nullable ``last_modified_at`` to ``table`` if it has none; True if
-    added. Raises :class:`CaptureError` for a PostgreSQL column without time
-    zone (the triggers write absolute instants)."""
+    """Add a nullable ``last_modified_at`` to ``table`` (of the default
+    schema) if it has none; True if added. Raises :class:`CaptureError` for a
+    PostgreSQL column without time zone (the triggers write absolute
+    instants)."""
     columns = catalog.column_types(connection, table)
     if STAMP_COLUMN in columns:
         if (
@@ -50,7 +51,7 @@ def create_version_table(connection: sa.Connection, entry: VersionedTable) -> No
     (nullable but the key), ``transaction_id``, ``end_transaction_id``,
     ``operation_type``; key + ``transaction_id`` as primary key; indexed by
     ``transaction_id`` (see :func:`create_indexes` for the others)."""
-    types = catalog.column_types(connection, entry.table)
+    types = catalog.column_types(connection, entry.table, entry.table_schema)
     version = entry.version_table
     keys = [quote(k) for k in entry.key]
     definitions = [
@@ -63,10 +64,12 @@ def create_version_table(connection: sa.Connection, entry: VersionedTable) -> No
         "operation_type SMALLINT NOT NULL",
         f"CONSTRAINT {quote('pk_' + version)} PRIMARY KEY ({', '.join(keys)}, transaction_id)",
     ]
-    connection.exec_driver_sql(f"CREATE TABLE {quote(version)} ({', '.join(definitions)})")
+    connection.exec_driver_sql(
+        f"CREATE TABLE {entry.qualified_version_table} ({', '.join(definitions)})"
+    )
     connection.exec_driver_sql(
         f"CREATE INDEX IF NOT EXISTS {quote(f'ix_{version}_transaction_id')}"
-        f" ON {quote(version)} (transaction_id)"
+        f" ON {entry.qualified_version_table} (transaction_id)"
     )
 
 
@@ -82,18 +85,19 @@ def create_indexes(connection: sa.Connection, entry: VersionedTable) -> None:
     for name, columns in indexes.items():
         connection.exec_driver_sql(
             f"CREATE INDEX IF NOT EXISTS {quote(name)}"
-            f" ON {quote(version)} ({', '.join(quote(c) for c in columns)})"
+            f" ON {entry.qualified_version_table} ({', '.join(quote(c) for c in columns)})"
         )
 
 
 def add_version_columns(connection: sa.Connection, entry: VersionedTable) -> tuple[str, ...]:
     """Add the columns the table gained since its version table was made;
     returns their names (history covers them from now on)."""
-    versioned = set(catalog.column_types(connection, entry.version_table))
+    versioned = set(catalog.column_types(connection, entry.version_table, entry.audit_schema))
     missing = tuple(c for c in entry.column_names if c not in versioned)
-    types = catalog.column_types(connection, entry.table) if missing else {}
+    types = catalog.column_types(connection, entry.table, entry.table_schema) if missing else {}
     for column in missing:
         connection.exec_driver_sql(
-            f"ALTER TABLE {quote(entry.version_table)} ADD COLUMN {quote(column)} {types[column]}"
+            f"ALTER TABLE {entry.qualified_version_table}"
+            f" ADD COLUMN {quote(column)} {types[column]}"
         )
     return missing

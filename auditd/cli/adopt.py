@@ -12,9 +12,12 @@ from auditd.adoption.adopt import (
     TableAdoption,
     adopt,
 )
+from auditd.adoption.legacy import LEGACY_TABLE, LegacyImport, import_legacy
 from auditd.cli.cells import escape, plural
 from auditd.cli.context import CommandContext
 from auditd.cli.progress import progress_line
+from auditd.errors import UsageError
+from auditd.timeparse import parse_zone
 
 
 def register(commands: Any) -> None:
@@ -40,19 +43,46 @@ def register(commands: Any) -> None:
         metavar="N",
         help="stop after N batches (run again to continue), e.g. to adopt in quiet hours",
     )
-    parser.add_argument("--actor", help="recorded as the actor of the baseline transaction")
+    parser.add_argument(
+        "--actor", help="recorded as the actor of the baseline (and import) transaction"
+    )
+    parser.add_argument(
+        "--import-legacy",
+        action="store_true",
+        help="also import Open Event's own history of events (its transaction and"
+        " events_version tables) as the history before the baseline",
+    )
+    parser.add_argument(
+        "--legacy-timezone",
+        metavar="ZONE",
+        help="IANA zone Open Event's naive issued_at times were written in (required with"
+        " --import-legacy), e.g. UTC or Asia/Singapore",
+    )
     parser.set_defaults(handler=run_adopt)
 
 
+def _check_legacy_options(args: argparse.Namespace) -> None:
+    if args.import_legacy and not args.legacy_timezone:
+        raise UsageError(
+            "--import-legacy needs --legacy-timezone",
+            "name the zone Open Event's issued_at times were written in, e.g. UTC",
+        )
+    if args.legacy_timezone and not args.import_legacy:
+        raise UsageError("--legacy-timezone is only used with --import-legacy")
+    if args.legacy_timezone:
+        parse_zone(args.legacy_timezone)
+
+
 def run_adopt(context: CommandContext, args: argparse.Namespace) -> int:
+    _check_legacy_options(args)
     done: dict[tuple[str, str], int] = {}
     with progress_line("adopt", stream=context.err) as update:
 
         def progress(batch: BatchDone) -> None:
-            # adopt reports each batch's rows; the line shows the rows of the table at hand.
+            # One line for the table at hand: rows walked of its total, rate, ETA.
             key = (batch.phase, batch.table)
-            done[key] = done.get(key, 0) + batch.rows
-            update(done[key], None, label=f"{batch.phase} {escape(batch.table)}")
+            done[key] = done.get(key, 0) + batch.walked
+            update(done[key], batch.total, label=f"{batch.phase} {escape(batch.table)}")
 
         result = adopt(
             context.engine,
@@ -62,7 +92,45 @@ def run_adopt(context: CommandContext, args: argparse.Namespace) -> int:
             progress=progress,
         )
     context.out.write(render_adoption(result))
+    if args.import_legacy and result.complete:
+        with progress_line("import", unit="transactions", stream=context.err) as update:
+            imported = import_legacy(
+                context.engine,
+                zone=args.legacy_timezone,
+                actor=args.actor,
+                batch_size=args.batch_size,
+                progress=lambda count, total: update(count, total, label="legacy history"),
+            )
+        context.out.write(render_import(imported, args.legacy_timezone))
+    elif args.import_legacy:
+        context.out.write("legacy history: not imported yet (adoption not complete)\n")
     return 0
+
+
+def render_import(result: LegacyImport, zone: str) -> str:
+    """The lines ``audittrail adopt --import-legacy`` prints about the import."""
+    if result.already_imported:
+        lines = [
+            "legacy history: already imported"
+            f" (import transaction {result.import_transaction_id}), nothing to do"
+        ]
+    else:
+        lines = [
+            f"legacy history: imported {plural(result.transactions, 'transaction')}"
+            f" and {plural(result.versions, 'version')} of {LEGACY_TABLE},"
+            f" issued_at read in {escape(zone)};"
+            f" import transaction {result.import_transaction_id}"
+        ]
+    lines += [
+        f"legacy column not imported (no longer in {LEGACY_TABLE}): {escape(column)}"
+        for column in result.skipped_columns
+    ]
+    if result.missing_columns:
+        lines.append(
+            "columns without values in the legacy versions (NULL): "
+            + ", ".join(escape(c) for c in result.missing_columns)
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _notes(table: TableAdoption) -> str:

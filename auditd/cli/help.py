@@ -104,10 +104,13 @@ COMMANDS: dict[str, CommandHelp] = {
         "Put an existing database (such as Open Event Server's) under audit: version"
         " tables from the live columns, the audit tables and the capture triggers, one"
         " baseline version per existing row, and last_modified_at repaired. Safe to"
-        " interrupt and to run again. A progress line is shown on a terminal.",
+        " interrupt and to run again. A progress line is shown on a terminal. With"
+        " --import-legacy, Open Event's own history of events becomes the history before"
+        " the baseline (its times read in --legacy-timezone).",
         (
             "audittrail --database-url postgresql://audit@db/openevent adopt",
             "audittrail adopt --batch-size 5000 --max-batches 100   # a slice in quiet hours",
+            "audittrail adopt --import-legacy --legacy-timezone Asia/Singapore",
         ),
         (0, 2, 3, 4, 5, 8),
     ),

@@ -28,6 +28,7 @@ from auditd.config.database_url import (
 )
 from auditd.config.keys import Key, check_value, setting
 from auditd.config.listen import check_listen_address
+from auditd.config.schema_name import DEFAULT_AUDIT_SCHEMA, check_schema_name
 from auditd.errors import ConfigError
 from auditd.logging import FORMATS, LEVELS
 
@@ -124,6 +125,16 @@ systemd: LoadCredential=dbpass:/etc/audittrail/dbpass and
         positive=True,
         seconds=True,
         doc="Seconds to wait for a lock held by another session before giving up.",
+    )
+    audit_schema: str = setting(
+        DEFAULT_AUDIT_SCHEMA,
+        kind=str,
+        check=check_schema_name,
+        doc="""PostgreSQL schema holding every audit table and function (the transaction
+table, version tables, bookkeeping, capture functions), apart from the
+application's own objects. Every process using one database must use the same
+value; migrate and adopt create the schema. Ignored on SQLite, where audit
+objects are told apart by their audittrail_ prefix.""",
     )
 
     def __post_init__(self) -> None:

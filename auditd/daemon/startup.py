@@ -27,7 +27,9 @@ from auditd.daemon.notify import SystemdNotifier
 from auditd.daemon.runs import RUNS, STATE
 from auditd.errors import AlreadyRunningError, DatabaseAccessError, DatabaseUnavailableError
 from auditd.logging import get_logger
-from auditd.registry import quote
+from auditd.models.audit import TRANSACTION
+from auditd.models.namespace import audit_schema
+from auditd.registry import qualify
 
 __all__ = ["check_privileges", "lock_sqlite_database", "wait_for_database"]
 
@@ -137,10 +139,11 @@ def _sleep_feeding_watchdog(
 def check_privileges(engine: sa.Engine) -> None:
     """Refuse to start with a role that would fail every job run.
 
-    PostgreSQL: the role needs SELECT on the registered tables, their version
-    tables and ``transaction``, UPDATE of each stamp column, and SELECT,
-    INSERT and UPDATE on the daemon's bookkeeping tables (and USAGE of their
-    id sequence). Raises DatabaseAccessError listing what is missing.
+    PostgreSQL: the role needs USAGE of the audit schema, SELECT on the
+    registered tables, their version tables and the transaction table, UPDATE
+    of each stamp column, and SELECT, INSERT and UPDATE on the daemon's
+    bookkeeping tables (and USAGE of their id sequence). Raises
+    DatabaseAccessError listing what is missing.
     """
     if engine.dialect.name != "postgresql":
         return  # a SQLite file has no privileges; lock_sqlite_database checked it is writable
@@ -149,23 +152,28 @@ def check_privileges(engine: sa.Engine) -> None:
         checks: list[tuple[str, sa.ColumnElement[bool]]] = []
 
         def table(privilege: str, name: str, column: str | None = None) -> None:
+            """``name``: quoted and schema-qualified."""
             if column is None:
-                test = sa.func.has_table_privilege(quote(name), privilege)
+                test = sa.func.has_table_privilege(name, privilege)
                 checks.append((f"{privilege} on {name}", test))
             else:
-                test = sa.func.has_column_privilege(quote(name), column, privilege)
+                test = sa.func.has_column_privilege(name, column, privilege)
                 checks.append((f"{privilege} ({column}) on {name}", test))
 
-        table("SELECT", "transaction")
+        schema = audit_schema(connection)
+        checks.append((f"USAGE on schema {schema}", sa.func.has_schema_privilege(schema, "USAGE")))
+        table("SELECT", qualify(schema, TRANSACTION.name))
         for entry in registry.load(connection):
-            table("SELECT", entry.table)
-            table("SELECT", entry.version_table)
+            table("SELECT", entry.qualified_table)
+            table("SELECT", entry.qualified_version_table)
             if entry.stamp_column is not None:
-                table("UPDATE", entry.table, entry.stamp_column)
+                table("UPDATE", entry.qualified_table, entry.stamp_column)
         for name in (RUNS.name, STATE.name):
             for privilege in ("SELECT", "INSERT", "UPDATE"):
-                table(privilege, name)
-        sequence = connection.scalar(sa.select(sa.func.pg_get_serial_sequence(RUNS.name, "id")))
+                table(privilege, qualify(schema, name))
+        sequence = connection.scalar(
+            sa.select(sa.func.pg_get_serial_sequence(qualify(schema, RUNS.name), "id"))
+        )
         if sequence is not None:
             test = sa.func.has_sequence_privilege(sequence, "USAGE")
             checks.append((f"USAGE on {sequence}", test))

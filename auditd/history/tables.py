@@ -48,12 +48,14 @@ def _tables(entry: VersionedTable, metadata: sa.MetaData) -> tuple[sa.Table, sa.
         entry.table,
         metadata,
         *(_typed_column(entry, c, primary_key=c in entry.key) for c in entry.column_names),
+        schema=entry.table_schema,
     )
     version = sa.Table(
         entry.version_table,
         metadata,
         *(_typed_column(entry, c) for c in entry.column_names),
         *(sa.Column(meta, sa.BigInteger) for meta in VERSION_META_COLUMNS),
+        schema=entry.audit_schema,
     )
     return live, version
 

@@ -1,5 +1,8 @@
-"""The transaction record every version row points to (Continuum's
-``transaction`` table, with attribution columns of our own)."""
+"""The audit tables: the transaction record every version row points to
+(Continuum's transaction table, with attribution columns of our own), the
+registry, the SQLite attribution slot and the adoption record.
+
+Each lives in the audit schema (:mod:`auditd.models.namespace`)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from auditd.models.base import Base
+from auditd.models.namespace import AUDIT_SCHEMA, transaction_table_name
 from auditd.timestamps import UTCDateTime
 
 
@@ -22,8 +26,8 @@ class Transaction(Base):
     SQLite's single writer makes id order equal commit order.
     """
 
-    __tablename__ = "transaction"
-    __table_args__ = ({"sqlite_autoincrement": True},)
+    __tablename__ = transaction_table_name()
+    __table_args__ = ({"sqlite_autoincrement": True, "schema": AUDIT_SCHEMA},)
 
     id: orm.Mapped[int] = orm.mapped_column(sa.BigInteger, primary_key=True, autoincrement=True)
     issued_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime, nullable=False, index=True)
@@ -49,6 +53,7 @@ class OpenTransaction(Base):
     """
 
     __tablename__ = "audittrail_open_transaction"
+    __table_args__ = ({"schema": AUDIT_SCHEMA},)
 
     slot: orm.Mapped[int] = orm.mapped_column(
         sa.Integer, sa.CheckConstraint("slot = 1", name="single_slot"), primary_key=True
@@ -67,6 +72,7 @@ class RegistryEntry(Base):
     every layer."""
 
     __tablename__ = "audittrail_capture"
+    __table_args__ = ({"schema": AUDIT_SCHEMA},)
 
     table_name: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
     spec: orm.Mapped[str] = orm.mapped_column(sa.Text, nullable=False)
@@ -79,6 +85,7 @@ class Adoption(Base):
     database that ``audittrail migrate`` created."""
 
     __tablename__ = "audittrail_adoption"
+    __table_args__ = ({"schema": AUDIT_SCHEMA},)
 
     table_name: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
     version_table: orm.Mapped[str] = orm.mapped_column(sa.String(255))

@@ -15,12 +15,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from auditd.models.base import Base
+from auditd.models.namespace import metadata_key, version_table_name
 from auditd.models.versioned import (
     DECLARATIONS,
     parent_index_name,
     predecessor_columns,
     predecessor_index_name,
-    version_table_name,
 )
 
 
@@ -28,7 +28,7 @@ def declare_version_indexes() -> None:
     """Add the indexes to the version tables Continuum built (called once)."""
     for declaration in DECLARATIONS:
         live = Base.metadata.tables[declaration.table]
-        version = Base.metadata.tables[version_table_name(declaration.table)]
+        version = Base.metadata.tables[metadata_key(version_table_name(declaration.table))]
         key = tuple(column.name for column in live.primary_key.columns)
         columns = predecessor_columns(declaration, key)
         sa.Index(predecessor_index_name(version.name), *(version.c[c] for c in columns))

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from auditd.models.base import Base
+from auditd.models.namespace import AUDIT_SCHEMA
 from auditd.timestamps import UTCDateTime
 
 RUN_STATUSES = ("running", "succeeded", "failed", "interrupted", "abandoned")
@@ -39,6 +40,7 @@ class JobRun(Base):
         sa.CheckConstraint(_in("status", RUN_STATUSES), name="status"),
         sa.CheckConstraint(_in("kind", RUN_KINDS), name="kind"),
         sa.Index("ix_audittrail_job_runs_job_started_at", "job", "started_at"),
+        {"schema": AUDIT_SCHEMA},
     )
 
     id: orm.Mapped[int] = orm.mapped_column(sa.Integer, primary_key=True, autoincrement=True)
@@ -71,6 +73,7 @@ class JobState(Base):
     a smaller id is known to be processed by sync."""
 
     __tablename__ = "audittrail_job_state"
+    __table_args__ = ({"schema": AUDIT_SCHEMA},)
 
     job: orm.Mapped[str] = orm.mapped_column(sa.String(32), primary_key=True)
     watermark: orm.Mapped[int | None] = orm.mapped_column(sa.BigInteger)

@@ -90,11 +90,6 @@ DECLARATIONS: tuple[Declaration, ...] = (
 DECLARED_TABLES = tuple(declaration.table for declaration in DECLARATIONS)
 
 
-def version_table_name(table: str) -> str:
-    """The name of ``table``'s version table (Continuum's ``%s_version``)."""
-    return f"{table}_version"
-
-
 def declaration(table: str) -> Declaration | None:
     """The declaration of ``table``, or None if it is not versioned."""
     return next((d for d in DECLARATIONS if d.table == table), None)

@@ -7,6 +7,7 @@ adopt, verify, the history API and the command line. No other module names
 a versioned table.
 """
 
+from auditd.models.namespace import qualify, quote
 from auditd.registry.build import from_catalog, from_models
 from auditd.registry.entry import (
     COLUMN_KINDS,
@@ -14,7 +15,6 @@ from auditd.registry.entry import (
     ParentStamp,
     VersionedColumn,
     VersionedTable,
-    quote,
 )
 from auditd.registry.store import REGISTRY_TABLE, Registry, load, remove, save
 
@@ -29,6 +29,7 @@ __all__ = [
     "from_catalog",
     "from_models",
     "load",
+    "qualify",
     "quote",
     "remove",
     "save",

@@ -13,12 +13,12 @@ import sqlalchemy as sa
 
 from auditd.errors import CaptureError
 from auditd.models import Base
+from auditd.models.namespace import Layout, current_layout, metadata_key, version_table_name
 from auditd.models.versioned import (
     DECLARATIONS,
     STAMP_COLUMN,
     VERSION_META_COLUMNS,
     Declaration,
-    version_table_name,
 )
 from auditd.registry import catalog
 from auditd.registry.entry import ColumnKind, ParentStamp, VersionedColumn, VersionedTable
@@ -57,6 +57,8 @@ def _entry(
     columns: list[VersionedColumn],
     has_stamp: bool,
     stamped_tables: dict[str, str],
+    layout: Layout,
+    table_schema: str | None,
 ) -> VersionedTable:
     names = {column.name for column in columns}
     membership = declaration.membership
@@ -77,7 +79,7 @@ def _entry(
     event_column = declaration.event_column if declaration.event_column in names else None
     return VersionedTable(
         table=declaration.table,
-        version_table=version_table_name(declaration.table),
+        version_table=layout.version_table(declaration.table),
         key=key,
         columns=tuple(columns),
         stamp_column=STAMP_COLUMN if has_stamp else None,
@@ -85,29 +87,40 @@ def _entry(
         model=declaration.model,
         event_column=event_column,
         membership=membership,
+        table_schema=table_schema,
+        audit_schema=layout.schema,
+        transaction_table=layout.transaction_table(),
     )
 
 
-def from_catalog(connection: sa.Connection) -> tuple[VersionedTable, ...]:
+def from_catalog(
+    connection: sa.Connection, layout: Layout | None = None
+) -> tuple[VersionedTable, ...]:
     """An entry for every declared table that exists in the database, built
     from its live columns; ``last_modified_at``, where present, is stamped
     rather than versioned.
 
-    Raises :class:`CaptureError` for a declared table without a primary key.
+    ``layout`` says where the audit objects are (default: this build's
+    layout); with a schema for them, live tables are qualified by the
+    connection's current schema, without one (the legacy layout) left
+    unqualified. Raises :class:`CaptureError` for a declared table without a
+    primary key.
     """
+    layout = current_layout(connection) if layout is None else layout
+    table_schema = None if layout.schema is None else catalog.default_schema(connection)
     existing = catalog.table_names(connection)
     present = [d for d in DECLARATIONS if d.table in existing]
-    types = {d.table: catalog.column_types(connection, d.table) for d in present}
+    types = {d.table: catalog.column_types(connection, d.table, table_schema) for d in present}
     stamped = {d.table: STAMP_COLUMN for d in present if STAMP_COLUMN in types[d.table]}
     entries = []
     for declaration in present:
-        key = catalog.primary_key(connection, declaration.table)
+        key = catalog.primary_key(connection, declaration.table, table_schema)
         if not key:
             raise CaptureError(
                 f"table {declaration.table} has no primary key",
                 "history needs a key to tell rows apart; add a primary key and try again",
             )
-        compared = catalog.text_compared(connection, declaration.table)
+        compared = catalog.text_compared(connection, declaration.table, table_schema)
         columns = [
             VersionedColumn(
                 name=name, kind=_kind_of_sql_type(sql_type), compare_as_text=name in compared
@@ -115,23 +128,44 @@ def from_catalog(connection: sa.Connection) -> tuple[VersionedTable, ...]:
             for name, sql_type in types[declaration.table].items()
             if name != STAMP_COLUMN
         ]
-        entries.append(_entry(declaration, key, columns, declaration.table in stamped, stamped))
+        entries.append(
+            _entry(
+                declaration,
+                key,
+                columns,
+                declaration.table in stamped,
+                stamped,
+                layout,
+                table_schema,
+            )
+        )
     return tuple(entries)
 
 
-def from_models() -> tuple[VersionedTable, ...]:
-    """The entries of a database that our migrations created, from the models."""
+def from_models(layout: Layout, table_schema: str | None) -> tuple[VersionedTable, ...]:
+    """The entries of a database that our migrations created, from the models,
+    with its audit objects in ``layout`` and its live tables in ``table_schema``."""
     tables = Base.metadata.tables
     stamped = {d.table: STAMP_COLUMN for d in DECLARATIONS if STAMP_COLUMN in tables[d.table].c}
     entries = []
     for declaration in DECLARATIONS:
         live = tables[declaration.table]
-        version = tables[version_table_name(declaration.table)]
+        version = tables[metadata_key(version_table_name(declaration.table))]
         columns = [
             VersionedColumn(name=column.name, kind=_kind_of_model_type(column))
             for column in version.c
             if column.name not in VERSION_META_COLUMNS
         ]
         key = tuple(column.name for column in live.primary_key.columns)
-        entries.append(_entry(declaration, key, columns, declaration.table in stamped, stamped))
+        entries.append(
+            _entry(
+                declaration,
+                key,
+                columns,
+                declaration.table in stamped,
+                stamped,
+                layout,
+                table_schema,
+            )
+        )
     return tuple(entries)

@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from auditd.registry.entry import quote
+from auditd.models.namespace import qualify
 
 
-def table_names(connection: sa.Connection) -> set[str]:
-    """The tables of the connection's default schema."""
-    return set(sa.inspect(connection).get_table_names())
+def default_schema(connection: sa.Connection) -> str | None:
+    """The schema unqualified names resolve to (None on SQLite)."""
+    if connection.dialect.name != "postgresql":
+        return None
+    return str(connection.scalar(sa.text("SELECT current_schema()")))
 
 
-def column_types(connection: sa.Connection, table: str) -> dict[str, str]:
+def table_names(connection: sa.Connection, schema: str | None = None) -> set[str]:
+    """The tables of ``schema`` (default: the connection's default schema)."""
+    return set(sa.inspect(connection).get_table_names(schema=schema))
+
+
+def column_types(
+    connection: sa.Connection, table: str, schema: str | None = None
+) -> dict[str, str]:
     """Column name -> its exact declared type, as DDL text, in table order."""
     if connection.dialect.name == "postgresql":
         rows = connection.execute(
@@ -26,7 +35,7 @@ def column_types(connection: sa.Connection, table: str) -> dict[str, str]:
                 " WHERE attrelid = to_regclass(:t) AND attnum > 0 AND NOT attisdropped"
                 " ORDER BY attnum"
             ),
-            {"t": quote(table)},
+            {"t": qualify(schema, table)},
         )
     else:
         rows = connection.execute(
@@ -35,9 +44,12 @@ def column_types(connection: sa.Connection, table: str) -> dict[str, str]:
     return {name: kind for name, kind in rows}
 
 
-def primary_key(connection: sa.Connection, table: str) -> tuple[str, ...]:
+def primary_key(
+    connection: sa.Connection, table: str, schema: str | None = None
+) -> tuple[str, ...]:
     """The primary key columns of ``table`` (empty if it has none)."""
-    return tuple(sa.inspect(connection).get_pk_constraint(table)["constrained_columns"] or ())
+    constraint = sa.inspect(connection).get_pk_constraint(table, schema=schema)
+    return tuple(constraint["constrained_columns"] or ())
 
 
 # Columns whose type (or array element type, or domain base type) has no
@@ -62,10 +74,12 @@ SELECT c.attname FROM cols c
 """
 
 
-def text_compared(connection: sa.Connection, table: str) -> frozenset[str]:
+def text_compared(
+    connection: sa.Connection, table: str, schema: str | None = None
+) -> frozenset[str]:
     """The columns of ``table`` that PostgreSQL cannot compare with ``=``
     (none on SQLite, where every value compares)."""
     if connection.dialect.name != "postgresql":
         return frozenset()
-    rows = connection.execute(sa.text(_TEXT_COMPARED), {"t": quote(table)})
+    rows = connection.execute(sa.text(_TEXT_COMPARED), {"t": qualify(schema, table)})
     return frozenset(name for (name,) in rows)

@@ -4,7 +4,10 @@ A :class:`VersionedTable` says everything that capture, derivation, verify
 and history need to know about a table: its key, the versioned columns as
 they exist in the database (with the kind of value each holds), the version
 table, the stamp column it carries, the parent whose stamp it moves, and
-how history names its rows. Entries are plain frozen data, serialised to a
+how history names its rows, and where its objects live (the live table's
+schema, the audit schema and the transaction table: generated SQL
+qualifies every name with them, so it is correct whatever search_path the
+writing role has). Entries are plain frozen data, serialised to a
 canonical JSON text (sorted keys, sorted sets) so that every process reads
 and hashes exactly the same thing.
 """
@@ -15,6 +18,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from auditd.models.namespace import LEGACY, qualify
 from auditd.models.versioned import Membership
 
 ColumnKind = Literal["plain", "timestamp", "boolean", "json"]
@@ -64,6 +68,9 @@ class VersionedTable:
     model: str | None = None
     event_column: str | None = None
     membership: Membership | None = None
+    table_schema: str | None = None
+    audit_schema: str | None = None
+    transaction_table: str
 
     def __post_init__(self) -> None:
         names = self.column_names
@@ -84,6 +91,21 @@ class VersionedTable:
     def text_compared(self) -> tuple[str, ...]:
         """The columns PostgreSQL compares as text."""
         return tuple(c.name for c in self.columns if c.compare_as_text)
+
+    @property
+    def qualified_table(self) -> str:
+        """The live table, quoted and schema-qualified."""
+        return qualify(self.table_schema, self.table)
+
+    @property
+    def qualified_version_table(self) -> str:
+        """The version table, quoted and schema-qualified."""
+        return qualify(self.audit_schema, self.version_table)
+
+    @property
+    def qualified_transaction_table(self) -> str:
+        """The transaction table, quoted and schema-qualified."""
+        return qualify(self.audit_schema, self.transaction_table)
 
     def kind(self, column: str) -> ColumnKind:
         return next((c.kind for c in self.columns if c.name == column), "plain")
@@ -106,9 +128,8 @@ class VersionedTable:
             model=data.get("model"),
             event_column=data.get("event_column"),
             membership=None if membership is None else Membership(**membership),
+            # Entries stored before revision 0010 describe the legacy layout.
+            table_schema=data.get("table_schema"),
+            audit_schema=data.get("audit_schema"),
+            transaction_table=data.get("transaction_table", LEGACY.transaction_table()),
         )
-
-
-def quote(name: str) -> str:
-    """Quote an identifier for both PostgreSQL and SQLite."""
-    return '"' + name.replace('"', '""') + '"'

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from auditd.errors import UsageError
 from auditd.models.audit import TRANSACTION
-from auditd.registry import Registry, load
+from auditd.registry import Registry, load, qualify
 from auditd.timestamps import UTCDateTime
 
 
@@ -31,11 +31,21 @@ class StampSource:
     ``column`` holds the stamped row's key."""
 
     version_table: str
+    schema: str | None
     column: str
 
     def table_clause(self) -> sa.TableClause:
         """The version table with the two columns derivation reads."""
-        return sa.table(self.version_table, sa.column(self.column), sa.column("transaction_id"))
+        return sa.table(
+            self.version_table,
+            sa.column(self.column),
+            sa.column("transaction_id"),
+            schema=self.schema,
+        )
+
+    @property
+    def qualified_name(self) -> str:
+        return qualify(self.schema, self.version_table)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,12 +53,23 @@ class DerivedStamp:
     """A timestamp column kept equal to its row's latest versioned change."""
 
     table: str
+    schema: str | None
     key: str
     column: str
     sources: tuple[StampSource, ...]
+    transaction_table: str  # quoted and qualified
 
     def table_clause(self) -> sa.TableClause:
-        return sa.table(self.table, sa.column(self.key), sa.column(self.column, UTCDateTime()))
+        return sa.table(
+            self.table,
+            sa.column(self.key),
+            sa.column(self.column, UTCDateTime()),
+            schema=self.schema,
+        )
+
+    @property
+    def qualified_name(self) -> str:
+        return qualify(self.schema, self.table)
 
 
 def derived_stamps(registry: Registry) -> tuple[DerivedStamp, ...]:
@@ -60,16 +81,27 @@ def derived_stamps(registry: Registry) -> tuple[DerivedStamp, ...]:
         if len(entry.key) != 1:
             continue  # a stamp is kept for rows addressed by one key column
         (key,) = entry.key
-        sources = [StampSource(version_table=entry.version_table, column=key)]
+        sources = [
+            StampSource(version_table=entry.version_table, schema=entry.audit_schema, column=key)
+        ]
         sources += [
-            StampSource(version_table=association.version_table, column=parent.column)
+            StampSource(
+                version_table=association.version_table,
+                schema=association.audit_schema,
+                column=parent.column,
+            )
             for association in registry.entries
             for parent in association.parents
             if parent.parent_table == entry.table
         ]
         stamps.append(
             DerivedStamp(
-                table=entry.table, key=key, column=entry.stamp_column, sources=tuple(sources)
+                table=entry.table,
+                schema=entry.table_schema,
+                key=key,
+                column=entry.stamp_column,
+                sources=tuple(sources),
+                transaction_table=entry.qualified_transaction_table,
             )
         )
     return tuple(stamps)

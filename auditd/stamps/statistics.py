@@ -23,8 +23,6 @@ from collections.abc import Iterable, Sequence
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from auditd.models.audit import TRANSACTION
-from auditd.registry import quote
 from auditd.stamps.derive import DerivedStamp
 
 __all__ = ["analyze", "audit_tables", "refresh_stale"]
@@ -34,30 +32,32 @@ __all__ = ["analyze", "audit_tables", "refresh_stale"]
 STALE_ROWS = 50
 STALE_FRACTION = 0.1
 
+# Tables are given as quoted, schema-qualified names.
 _STALE = sa.text(
     """
-    SELECT c.relname
-      FROM pg_class c
+    SELECT name
+      FROM unnest(:tables) AS name
+      JOIN pg_class c ON c.oid = to_regclass(name)
       JOIN pg_stat_user_tables s ON s.relid = c.oid
-     WHERE c.oid IN (SELECT to_regclass(quote_ident(name)) FROM unnest(:tables) AS name)
-       AND s.n_mod_since_analyze > :rows + :fraction * greatest(c.reltuples, 0)
-     ORDER BY c.relname
+     WHERE s.n_mod_since_analyze > :rows + :fraction * greatest(c.reltuples, 0)
+     ORDER BY name
     """
 ).bindparams(sa.bindparam("tables", type_=postgresql.ARRAY(sa.Text)))
 
 
 def audit_tables(stamps: Iterable[DerivedStamp]) -> tuple[str, ...]:
-    """The tables a full pass reads: the stamped tables, their version tables
-    and the transaction table."""
-    names = {TRANSACTION.name}
+    """The tables a full pass reads, quoted and schema-qualified: the stamped
+    tables, their version tables and the transaction table."""
+    names: set[str] = set()
     for stamp in stamps:
-        names.add(stamp.table)
-        names.update(source.version_table for source in stamp.sources)
+        names.update((stamp.qualified_name, stamp.transaction_table))
+        names.update(source.qualified_name for source in stamp.sources)
     return tuple(sorted(names))
 
 
 def analyze(engine: sa.Engine, tables: Sequence[str]) -> None:
-    """``ANALYZE`` the given tables (PostgreSQL; a no-op on SQLite).
+    """``ANALYZE`` the given tables, quoted and schema-qualified names
+    (PostgreSQL; a no-op on SQLite).
 
     A table this role does not own is skipped by the server with a warning,
     not an error. Raises SQLAlchemy errors (connection lost, timeout).
@@ -65,7 +65,7 @@ def analyze(engine: sa.Engine, tables: Sequence[str]) -> None:
     if engine.dialect.name != "postgresql" or not tables:
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.exec_driver_sql("ANALYZE " + ", ".join(quote(table) for table in tables))
+        connection.exec_driver_sql("ANALYZE " + ", ".join(tables))
 
 
 def refresh_stale(engine: sa.Engine, tables: Sequence[str]) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql
 
 import auditd.timestamps
 from auditd import capture, registry
+from auditd.models.namespace import LEGACY, legacy_layout
 
 revision = "0001"
 down_revision = None
@@ -514,13 +515,29 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("speaker_id", "session_id", name=op.f("pk_speakers_sessions")),
     )
-    # Capture for the tables just created, as the catalog has them.
-    capture.install(op.get_bind(), registry.from_catalog(op.get_bind()))
+    # Capture for the tables just created, as the catalog has them, in the
+    # layout of this revision (revision 0010 moves it into the namespace).
+    with legacy_layout(op.get_bind()) as connection:
+        capture.install(connection, registry.from_catalog(connection, LEGACY))
 
 
-def _registered_tables() -> list[str]:
-    rows = op.get_bind().execute(sa.text("SELECT table_name FROM audittrail_capture"))
-    return [table for (table,) in rows]
+def _drop_capture() -> None:
+    # The registry is in revision 0005's form here (plain column names): only
+    # the table names are read, which is all dropping capture needs.
+    connection = op.get_bind()
+    tables = connection.execute(sa.text("SELECT table_name FROM audittrail_capture")).scalars()
+    entries = [
+        registry.VersionedTable(
+            table=table,
+            version_table=LEGACY.version_table(table),
+            key=(),
+            columns=(),
+            transaction_table=LEGACY.transaction_table(),
+        )
+        for table in tables.all()
+    ]
+    with legacy_layout(connection):
+        capture.drop(connection, entries)
 
 
 def _downgrade_adopted() -> None:
@@ -528,7 +545,7 @@ def _downgrade_adopted() -> None:
     this revision added (triggers, version tables, audit tables). Columns
     adopt added to a live table (sessions.last_modified_at) stay, with data."""
     bind = op.get_bind()
-    capture.drop(bind, _registered_tables())
+    _drop_capture()
     if bind.dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS audittrail_tx()")
     version_tables = bind.execute(sa.text("SELECT version_table FROM audittrail_adoption"))
@@ -548,7 +565,7 @@ def downgrade() -> None:
     if sa.inspect(op.get_bind()).has_table("audittrail_adoption"):
         _downgrade_adopted()
         return
-    capture.drop(op.get_bind(), _registered_tables())
+    _drop_capture()
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS audittrail_tx()")
     op.drop_table("speakers_sessions")

@@ -23,6 +23,7 @@ from alembic import op
 
 import auditd.timestamps
 from auditd import capture, registry
+from auditd.models.namespace import LEGACY, legacy_layout
 
 revision = "0006"
 down_revision = "0005"
@@ -68,17 +69,20 @@ def upgrade() -> None:
         # table since is reported by verify, not silently captured into a
         # version table that lacks it.
         replace(entry, columns=tuple(c for c in entry.columns if c.name in captured[entry.table]))
-        for entry in registry.from_catalog(connection)
+        for entry in registry.from_catalog(connection, LEGACY)
         if entry.table in captured
     ]
-    capture.install(connection, entries)
+    with legacy_layout(connection):
+        capture.install(connection, entries)
 
 
 def downgrade() -> None:
     # Revision 0005 reads the registry in its own form; the triggers of this
     # build stay (a build can only generate its own), and work on that schema.
     connection = op.get_bind()
-    for entry in registry.load(connection):
+    with legacy_layout(connection):
+        entries = registry.load(connection)
+    for entry in entries:
         spec = {
             "table": entry.table,
             "version_table": entry.version_table,

@@ -22,6 +22,7 @@ from __future__ import annotations
 from alembic import op
 
 from auditd import capture, registry
+from auditd.models.namespace import legacy_layout
 
 revision = "0007"
 down_revision = "0006"
@@ -35,8 +36,8 @@ CAPTURE_SQL_DIGEST = "d2f79df90a7843bfe5f7ddf9b49dad7f067cd15d83fcfe90ab86d3a107
 
 
 def upgrade() -> None:
-    connection = op.get_bind()
-    capture.install(connection, registry.load(connection))
+    with legacy_layout(op.get_bind()) as connection:
+        capture.install(connection, registry.load(connection))
 
 
 def downgrade() -> None:

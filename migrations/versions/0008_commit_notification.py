@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from auditd import capture, registry
+from auditd.models.namespace import legacy_layout
 
 revision = "0008"
 down_revision = "0007"
@@ -41,8 +42,8 @@ def _allow_kinds(*kinds: str) -> None:
 
 
 def upgrade() -> None:
-    connection = op.get_bind()
-    capture.install(connection, registry.load(connection))
+    with legacy_layout(op.get_bind()) as connection:
+        capture.install(connection, registry.load(connection))
     _allow_kinds("schedule", "manual", "change")
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 from auditd import capture, registry
+from auditd.models.namespace import legacy_layout
 
 revision = "0009"
 down_revision = "0008"
@@ -29,8 +30,8 @@ CAPTURE_SQL_DIGEST = "d2544c637b7b2ba61820b7be4314c43f7982cc89fb7e67c1fe7c2e26eb
 
 
 def upgrade() -> None:
-    connection = op.get_bind()
-    capture.install(connection, registry.load(connection))
+    with legacy_layout(op.get_bind()) as connection:
+        capture.install(connection, registry.load(connection))
 
 
 def downgrade() -> None:

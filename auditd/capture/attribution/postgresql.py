@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from auditd.models.audit import TRANSACTION
+
 TX_SETTING = "audittrail.tx"
 ACTOR_SETTING = "audittrail.actor"
 ORIGIN_SETTING = "audittrail.origin"
@@ -27,8 +29,8 @@ PUBLISH = sa.text(
 
 # The transaction row of the current transaction, once capture wrote it: its
 # id is the transaction's xid.
-CURRENT_TRANSACTION = sa.text(
-    'SELECT id FROM "transaction" WHERE id = pg_current_xact_id_if_assigned()::text::bigint'
+CURRENT_TRANSACTION = sa.select(TRANSACTION.c.id).where(
+    TRANSACTION.c.id == sa.text("pg_current_xact_id_if_assigned()::text::bigint")
 )
 
 

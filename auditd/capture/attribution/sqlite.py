@@ -40,14 +40,21 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
+from auditd.models.audit import OpenTransaction
+from auditd.registry import quote
 from auditd.timestamps import SQLITE_NOW
 
-SLOT_TABLE = "audittrail_open_transaction"
+SLOT_TABLE = str(OpenTransaction.__tablename__)
 
 # SQL expressions usable inside a trigger: the current transaction row's id
-# and its issued_at.
+# and (from the transaction table named) its issued_at.
 TRANSACTION_ID = f"(SELECT transaction_id FROM {SLOT_TABLE} WHERE slot = 1)"
-ISSUED_AT = f'(SELECT issued_at FROM "transaction" WHERE id = {TRANSACTION_ID})'
+
+
+def issued_at(transaction_table: str) -> str:
+    """The current transaction row's issued_at, as an expression in a trigger."""
+    return f"(SELECT issued_at FROM {quote(transaction_table)} WHERE id = {TRANSACTION_ID})"
+
 
 # The statement as a capture trigger sees it on entry: the statement clock;
 # changes(), which SQLite restores after each trigger program, so that it
@@ -58,7 +65,7 @@ ISSUED_AT = f'(SELECT issued_at FROM "transaction" WHERE id = {TRANSACTION_ID})'
 _STATEMENT_STAMP = f"({SQLITE_NOW} || ' ' || changes() || ' ' || total_changes())"
 
 
-def open_transaction(versioned_rows: Sequence[tuple[str, str]]) -> str:
+def open_transaction(transaction_table: str, versioned_rows: Sequence[tuple[str, str]]) -> str:
     """The first statements of a capture trigger: make the slot name the
     transaction row the change is recorded under.
 
@@ -69,8 +76,10 @@ def open_transaction(versioned_rows: Sequence[tuple[str, str]]) -> str:
     rows has a version under its transaction row yet; otherwise it is
     reset, and the change gets a new 'sql' transaction row. A slot an
     AuditSession published (no stamp) is kept, and gets its transaction
-    row, with the session's context, on the first write.
+    row, with the session's context, on the first write, in
+    ``transaction_table``.
     """
+    transactions = quote(transaction_table)
     already_versioned = " OR ".join(
         f"EXISTS (SELECT 1 FROM {table} WHERE {match}"
         f" AND {table}.transaction_id = {SLOT_TABLE}.transaction_id)"
@@ -85,10 +94,10 @@ def open_transaction(versioned_rows: Sequence[tuple[str, str]]) -> str:
         WHERE {SLOT_TABLE}.statement_stamp IS NOT NULL
           AND ({SLOT_TABLE}.statement_stamp IS NOT excluded.statement_stamp
                OR {already_versioned});
-    INSERT INTO "transaction" (issued_at, actor, origin, reason, remote_addr)
+    INSERT INTO {transactions} (issued_at, actor, origin, reason, remote_addr)
         SELECT {SQLITE_NOW}, actor, coalesce(origin, 'sql'), reason, remote_addr
           FROM {SLOT_TABLE} WHERE slot = 1 AND transaction_id IS NULL;
-    UPDATE {SLOT_TABLE} SET transaction_id = (SELECT max(id) FROM "transaction")
+    UPDATE {SLOT_TABLE} SET transaction_id = (SELECT max(id) FROM {transactions})
      WHERE slot = 1 AND transaction_id IS NULL;"""
 
 
@@ -119,4 +128,4 @@ PUBLISH = sa.text(
 # writer would be filed under it.
 CLEAR = sa.text(f"DELETE FROM {SLOT_TABLE}")
 
-CURRENT_TRANSACTION = sa.text(f"SELECT transaction_id FROM {SLOT_TABLE} WHERE slot = 1")
+CURRENT_TRANSACTION = sa.select(OpenTransaction.transaction_id).where(OpenTransaction.slot == 1)

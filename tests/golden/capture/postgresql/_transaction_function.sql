@@ -1,17 +1,17 @@
-CREATE OR REPLACE FUNCTION audittrail_tx(OUT tx bigint, OUT issued_at timestamptz)
+CREATE OR REPLACE FUNCTION "audittrail"."audittrail_tx"(OUT tx bigint, OUT issued_at timestamptz)
 LANGUAGE plpgsql AS $$
 DECLARE
     cached text := current_setting('audittrail.tx', true);
     published_origin text;
 BEGIN
-    -- audittrail-capture shared 91325dab5d969766
+    -- audittrail-capture shared a76c2cae06490a2c
     tx := pg_current_xact_id()::text::bigint;
     IF cached IS NOT NULL AND split_part(cached, '|', 1) = tx::text THEN
         issued_at := split_part(cached, '|', 2)::timestamptz;
         RETURN;
     END IF;
     published_origin := nullif(current_setting('audittrail.origin', true), '');
-    INSERT INTO "transaction" AS t
+    INSERT INTO "audittrail"."audittrail_transaction" AS t
         (id, issued_at, actor, origin, reason, remote_addr, application)
     VALUES (
         tx,
@@ -27,7 +27,7 @@ BEGIN
     ON CONFLICT (id) DO NOTHING
     RETURNING t.issued_at INTO issued_at;
     IF issued_at IS NULL THEN
-        SELECT t.issued_at INTO issued_at FROM "transaction" t WHERE t.id = tx;
+        SELECT t.issued_at INTO issued_at FROM "audittrail"."audittrail_transaction" t WHERE t.id = tx;
     ELSE
         PERFORM pg_notify('audittrail_changes', '');
     END IF;

@@ -1,4 +1,4 @@
-CREATE OR REPLACE FUNCTION audittrail_sessions_capture() RETURNS trigger LANGUAGE plpgsql
+CREATE OR REPLACE FUNCTION "audittrail"."audittrail_sessions_capture"() RETURNS trigger LANGUAGE plpgsql
 SET enable_seqscan = off SET jit = off AS $$
 DECLARE
     cached text;
@@ -10,7 +10,7 @@ DECLARE
     statement_rows bigint;
     mode text;
 BEGIN
-    -- audittrail-capture sessions be975f37803f64e5
+    -- audittrail-capture sessions c4c074b7b5d3ea63
     pending := 'audittrail.pending_' || lower(TG_OP);
     note := current_setting(pending, true);
     IF starts_with(note, TG_RELID || ':' || pg_trigger_depth() || ':') THEN
@@ -56,32 +56,32 @@ BEGIN
             tx := split_part(cached, '|', 1)::bigint;
             ts := split_part(cached, '|', 2)::timestamptz;
         ELSE
-            SELECT t.tx, t.issued_at INTO tx, ts FROM audittrail_tx() t;
+            SELECT t.tx, t.issued_at INTO tx, ts FROM "audittrail"."audittrail_tx"() t;
         END IF;
         IF TG_OP = 'INSERT' THEN
             WITH r AS (SELECT * FROM audittrail_new_rows),
             closed AS (
-                UPDATE "sessions_version" v SET end_transaction_id = tx FROM r
+                UPDATE "audittrail"."audittrail_sessions_version" v SET end_transaction_id = tx FROM r
                  WHERE v."id" = r."id" AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
-            INSERT INTO "sessions_version" AS v
+            INSERT INTO "audittrail"."audittrail_sessions_version" AS v
                 ("id", "title", "subtitle", "short_abstract", "long_abstract", "comments", "language", "level", "starts_at", "ends_at", "track_id", "microlocation_id", "session_type_id", "event_id", "creator_id", "slides_url", "video_url", "audio_url", "signup_url", "state", "created_at", "submitted_at", "submission_modifier", "is_mail_sent", "send_email", "is_locked", "complex_field_values", "deleted_at", transaction_id, end_transaction_id, operation_type)
             SELECT r."id", r."title", r."subtitle", r."short_abstract", r."long_abstract", r."comments", r."language", r."level", r."starts_at", r."ends_at", r."track_id", r."microlocation_id", r."session_type_id", r."event_id", r."creator_id", r."slides_url", r."video_url", r."audio_url", r."signup_url", r."state", r."created_at", r."submitted_at", r."submission_modifier", r."is_mail_sent", r."send_email", r."is_locked", r."complex_field_values", r."deleted_at", tx, NULL, 0 FROM r
             ON CONFLICT ("id", transaction_id) DO UPDATE SET "title" = EXCLUDED."title", "subtitle" = EXCLUDED."subtitle", "short_abstract" = EXCLUDED."short_abstract", "long_abstract" = EXCLUDED."long_abstract", "comments" = EXCLUDED."comments", "language" = EXCLUDED."language", "level" = EXCLUDED."level", "starts_at" = EXCLUDED."starts_at", "ends_at" = EXCLUDED."ends_at", "track_id" = EXCLUDED."track_id", "microlocation_id" = EXCLUDED."microlocation_id", "session_type_id" = EXCLUDED."session_type_id", "event_id" = EXCLUDED."event_id", "creator_id" = EXCLUDED."creator_id", "slides_url" = EXCLUDED."slides_url", "video_url" = EXCLUDED."video_url", "audio_url" = EXCLUDED."audio_url", "signup_url" = EXCLUDED."signup_url", "state" = EXCLUDED."state", "created_at" = EXCLUDED."created_at", "submitted_at" = EXCLUDED."submitted_at", "submission_modifier" = EXCLUDED."submission_modifier", "is_mail_sent" = EXCLUDED."is_mail_sent", "send_email" = EXCLUDED."send_email", "is_locked" = EXCLUDED."is_locked", "complex_field_values" = EXCLUDED."complex_field_values", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
         ELSIF TG_OP = 'DELETE' THEN
             WITH r AS (SELECT * FROM audittrail_old_rows),
             closed AS (
-                UPDATE "sessions_version" v SET end_transaction_id = tx FROM r
+                UPDATE "audittrail"."audittrail_sessions_version" v SET end_transaction_id = tx FROM r
                  WHERE v."id" = r."id" AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
-            INSERT INTO "sessions_version" AS v
+            INSERT INTO "audittrail"."audittrail_sessions_version" AS v
                 ("id", "title", "subtitle", "short_abstract", "long_abstract", "comments", "language", "level", "starts_at", "ends_at", "track_id", "microlocation_id", "session_type_id", "event_id", "creator_id", "slides_url", "video_url", "audio_url", "signup_url", "state", "created_at", "submitted_at", "submission_modifier", "is_mail_sent", "send_email", "is_locked", "complex_field_values", "deleted_at", transaction_id, end_transaction_id, operation_type)
             SELECT r."id", r."title", r."subtitle", r."short_abstract", r."long_abstract", r."comments", r."language", r."level", r."starts_at", r."ends_at", r."track_id", r."microlocation_id", r."session_type_id", r."event_id", r."creator_id", r."slides_url", r."video_url", r."audio_url", r."signup_url", r."state", r."created_at", r."submitted_at", r."submission_modifier", r."is_mail_sent", r."send_email", r."is_locked", r."complex_field_values", r."deleted_at", tx, NULL, 2 FROM r
             ON CONFLICT ("id", transaction_id) DO UPDATE SET "title" = EXCLUDED."title", "subtitle" = EXCLUDED."subtitle", "short_abstract" = EXCLUDED."short_abstract", "long_abstract" = EXCLUDED."long_abstract", "comments" = EXCLUDED."comments", "language" = EXCLUDED."language", "level" = EXCLUDED."level", "starts_at" = EXCLUDED."starts_at", "ends_at" = EXCLUDED."ends_at", "track_id" = EXCLUDED."track_id", "microlocation_id" = EXCLUDED."microlocation_id", "session_type_id" = EXCLUDED."session_type_id", "event_id" = EXCLUDED."event_id", "creator_id" = EXCLUDED."creator_id", "slides_url" = EXCLUDED."slides_url", "video_url" = EXCLUDED."video_url", "audio_url" = EXCLUDED."audio_url", "signup_url" = EXCLUDED."signup_url", "state" = EXCLUDED."state", "created_at" = EXCLUDED."created_at", "submitted_at" = EXCLUDED."submitted_at", "submission_modifier" = EXCLUDED."submission_modifier", "is_mail_sent" = EXCLUDED."is_mail_sent", "send_email" = EXCLUDED."send_email", "is_locked" = EXCLUDED."is_locked", "complex_field_values" = EXCLUDED."complex_field_values", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
         ELSE
             WITH r AS (SELECT n.* FROM audittrail_new_rows n JOIN audittrail_old_rows o ON (o."id") = (n."id") WHERE ROW(o."id", o."title", o."subtitle", o."short_abstract", o."long_abstract", o."comments", o."language", o."level", o."starts_at", o."ends_at", o."track_id", o."microlocation_id", o."session_type_id", o."event_id", o."creator_id", o."slides_url", o."video_url", o."audio_url", o."signup_url", o."state", o."created_at", o."submitted_at", o."submission_modifier", o."is_mail_sent", o."send_email", o."is_locked", o."complex_field_values", o."deleted_at") IS DISTINCT FROM ROW(n."id", n."title", n."subtitle", n."short_abstract", n."long_abstract", n."comments", n."language", n."level", n."starts_at", n."ends_at", n."track_id", n."microlocation_id", n."session_type_id", n."event_id", n."creator_id", n."slides_url", n."video_url", n."audio_url", n."signup_url", n."state", n."created_at", n."submitted_at", n."submission_modifier", n."is_mail_sent", n."send_email", n."is_locked", n."complex_field_values", n."deleted_at")),
             closed AS (
-                UPDATE "sessions_version" v SET end_transaction_id = tx FROM r
+                UPDATE "audittrail"."audittrail_sessions_version" v SET end_transaction_id = tx FROM r
                  WHERE v."id" = r."id" AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
-            INSERT INTO "sessions_version" AS v
+            INSERT INTO "audittrail"."audittrail_sessions_version" AS v
                 ("id", "title", "subtitle", "short_abstract", "long_abstract", "comments", "language", "level", "starts_at", "ends_at", "track_id", "microlocation_id", "session_type_id", "event_id", "creator_id", "slides_url", "video_url", "audio_url", "signup_url", "state", "created_at", "submitted_at", "submission_modifier", "is_mail_sent", "send_email", "is_locked", "complex_field_values", "deleted_at", transaction_id, end_transaction_id, operation_type)
             SELECT r."id", r."title", r."subtitle", r."short_abstract", r."long_abstract", r."comments", r."language", r."level", r."starts_at", r."ends_at", r."track_id", r."microlocation_id", r."session_type_id", r."event_id", r."creator_id", r."slides_url", r."video_url", r."audio_url", r."signup_url", r."state", r."created_at", r."submitted_at", r."submission_modifier", r."is_mail_sent", r."send_email", r."is_locked", r."complex_field_values", r."deleted_at", tx, NULL, 1 FROM r
             ON CONFLICT ("id", transaction_id) DO UPDATE SET "title" = EXCLUDED."title", "subtitle" = EXCLUDED."subtitle", "short_abstract" = EXCLUDED."short_abstract", "long_abstract" = EXCLUDED."long_abstract", "comments" = EXCLUDED."comments", "language" = EXCLUDED."language", "level" = EXCLUDED."level", "starts_at" = EXCLUDED."starts_at", "ends_at" = EXCLUDED."ends_at", "track_id" = EXCLUDED."track_id", "microlocation_id" = EXCLUDED."microlocation_id", "session_type_id" = EXCLUDED."session_type_id", "event_id" = EXCLUDED."event_id", "creator_id" = EXCLUDED."creator_id", "slides_url" = EXCLUDED."slides_url", "video_url" = EXCLUDED."video_url", "audio_url" = EXCLUDED."audio_url", "signup_url" = EXCLUDED."signup_url", "state" = EXCLUDED."state", "created_at" = EXCLUDED."created_at", "submitted_at" = EXCLUDED."submitted_at", "submission_modifier" = EXCLUDED."submission_modifier", "is_mail_sent" = EXCLUDED."is_mail_sent", "send_email" = EXCLUDED."send_email", "is_locked" = EXCLUDED."is_locked", "complex_field_values" = EXCLUDED."complex_field_values", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
@@ -96,46 +96,46 @@ BEGIN
        AND split_part(cached, '|', 1) = pg_current_xact_id_if_assigned()::text THEN
         tx := split_part(cached, '|', 1)::bigint;
     ELSE
-        SELECT t.tx, t.issued_at INTO tx, ts FROM audittrail_tx() t;
+        SELECT t.tx, t.issued_at INTO tx, ts FROM "audittrail"."audittrail_tx"() t;
     END IF;
     IF TG_OP = 'INSERT' THEN
         
         WITH closed AS (
-            UPDATE "sessions_version" SET end_transaction_id = tx
+            UPDATE "audittrail"."audittrail_sessions_version" SET end_transaction_id = tx
              WHERE "id" = NEW."id" AND end_transaction_id IS NULL AND transaction_id <> tx)
-        INSERT INTO "sessions_version" AS v ("id", "title", "subtitle", "short_abstract", "long_abstract", "comments", "language", "level", "starts_at", "ends_at", "track_id", "microlocation_id", "session_type_id", "event_id", "creator_id", "slides_url", "video_url", "audio_url", "signup_url", "state", "created_at", "submitted_at", "submission_modifier", "is_mail_sent", "send_email", "is_locked", "complex_field_values", "deleted_at", transaction_id, end_transaction_id, operation_type)
+        INSERT INTO "audittrail"."audittrail_sessions_version" AS v ("id", "title", "subtitle", "short_abstract", "long_abstract", "comments", "language", "level", "starts_at", "ends_at", "track_id", "microlocation_id", "session_type_id", "event_id", "creator_id", "slides_url", "video_url", "audio_url", "signup_url", "state", "created_at", "submitted_at", "submission_modifier", "is_mail_sent", "send_email", "is_locked", "complex_field_values", "deleted_at", transaction_id, end_transaction_id, operation_type)
         VALUES (NEW."id", NEW."title", NEW."subtitle", NEW."short_abstract", NEW."long_abstract", NEW."comments", NEW."language", NEW."level", NEW."starts_at", NEW."ends_at", NEW."track_id", NEW."microlocation_id", NEW."session_type_id", NEW."event_id", NEW."creator_id", NEW."slides_url", NEW."video_url", NEW."audio_url", NEW."signup_url", NEW."state", NEW."created_at", NEW."submitted_at", NEW."submission_modifier", NEW."is_mail_sent", NEW."send_email", NEW."is_locked", NEW."complex_field_values", NEW."deleted_at", tx, NULL, 0)
         ON CONFLICT ("id", transaction_id) DO UPDATE SET "title" = EXCLUDED."title", "subtitle" = EXCLUDED."subtitle", "short_abstract" = EXCLUDED."short_abstract", "long_abstract" = EXCLUDED."long_abstract", "comments" = EXCLUDED."comments", "language" = EXCLUDED."language", "level" = EXCLUDED."level", "starts_at" = EXCLUDED."starts_at", "ends_at" = EXCLUDED."ends_at", "track_id" = EXCLUDED."track_id", "microlocation_id" = EXCLUDED."microlocation_id", "session_type_id" = EXCLUDED."session_type_id", "event_id" = EXCLUDED."event_id", "creator_id" = EXCLUDED."creator_id", "slides_url" = EXCLUDED."slides_url", "video_url" = EXCLUDED."video_url", "audio_url" = EXCLUDED."audio_url", "signup_url" = EXCLUDED."signup_url", "state" = EXCLUDED."state", "created_at" = EXCLUDED."created_at", "submitted_at" = EXCLUDED."submitted_at", "submission_modifier" = EXCLUDED."submission_modifier", "is_mail_sent" = EXCLUDED."is_mail_sent", "send_email" = EXCLUDED."send_email", "is_locked" = EXCLUDED."is_locked", "complex_field_values" = EXCLUDED."complex_field_values", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
     ELSIF TG_OP = 'DELETE' THEN
         
         WITH closed AS (
-            UPDATE "sessions_version" SET end_transaction_id = tx
+            UPDATE "audittrail"."audittrail_sessions_version" SET end_transaction_id = tx
              WHERE "id" = OLD."id" AND end_transaction_id IS NULL AND transaction_id <> tx)
-        INSERT INTO "sessions_version" AS v ("id", "title", "subtitle", "short_abstract", "long_abstract", "comments", "language", "level", "starts_at", "ends_at", "track_id", "microlocation_id", "session_type_id", "event_id", "creator_id", "slides_url", "video_url", "audio_url", "signup_url", "state", "created_at", "submitted_at", "submission_modifier", "is_mail_sent", "send_email", "is_locked", "complex_field_values", "deleted_at", transaction_id, end_transaction_id, operation_type)
+        INSERT INTO "audittrail"."audittrail_sessions_version" AS v ("id", "title", "subtitle", "short_abstract", "long_abstract", "comments", "language", "level", "starts_at", "ends_at", "track_id", "microlocation_id", "session_type_id", "event_id", "creator_id", "slides_url", "video_url", "audio_url", "signup_url", "state", "created_at", "submitted_at", "submission_modifier", "is_mail_sent", "send_email", "is_locked", "complex_field_values", "deleted_at", transaction_id, end_transaction_id, operation_type)
         VALUES (OLD."id", OLD."title", OLD."subtitle", OLD."short_abstract", OLD."long_abstract", OLD."comments", OLD."language", OLD."level", OLD."starts_at", OLD."ends_at", OLD."track_id", OLD."microlocation_id", OLD."session_type_id", OLD."event_id", OLD."creator_id", OLD."slides_url", OLD."video_url", OLD."audio_url", OLD."signup_url", OLD."state", OLD."created_at", OLD."submitted_at", OLD."submission_modifier", OLD."is_mail_sent", OLD."send_email", OLD."is_locked", OLD."complex_field_values", OLD."deleted_at", tx, NULL, 2)
         ON CONFLICT ("id", transaction_id) DO UPDATE SET "title" = EXCLUDED."title", "subtitle" = EXCLUDED."subtitle", "short_abstract" = EXCLUDED."short_abstract", "long_abstract" = EXCLUDED."long_abstract", "comments" = EXCLUDED."comments", "language" = EXCLUDED."language", "level" = EXCLUDED."level", "starts_at" = EXCLUDED."starts_at", "ends_at" = EXCLUDED."ends_at", "track_id" = EXCLUDED."track_id", "microlocation_id" = EXCLUDED."microlocation_id", "session_type_id" = EXCLUDED."session_type_id", "event_id" = EXCLUDED."event_id", "creator_id" = EXCLUDED."creator_id", "slides_url" = EXCLUDED."slides_url", "video_url" = EXCLUDED."video_url", "audio_url" = EXCLUDED."audio_url", "signup_url" = EXCLUDED."signup_url", "state" = EXCLUDED."state", "created_at" = EXCLUDED."created_at", "submitted_at" = EXCLUDED."submitted_at", "submission_modifier" = EXCLUDED."submission_modifier", "is_mail_sent" = EXCLUDED."is_mail_sent", "send_email" = EXCLUDED."send_email", "is_locked" = EXCLUDED."is_locked", "complex_field_values" = EXCLUDED."complex_field_values", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
     ELSIF ROW(OLD."id") IS DISTINCT FROM ROW(NEW."id") THEN
         -- A new key is a new identity: the old one is deleted, the new inserted.
         
         WITH closed AS (
-            UPDATE "sessions_version" SET end_transaction_id = tx
+            UPDATE "audittrail"."audittrail_sessions_version" SET end_transaction_id = tx
              WHERE "id" = OLD."id" AND end_transaction_id IS NULL AND transaction_id <> tx)
-        INSERT INTO "sessions_version" AS v ("id", "title", "subtitle", "short_abstract", "long_abstract", "comments", "language", "level", "starts_at", "ends_at", "track_id", "microlocation_id", "session_type_id", "event_id", "creator_id", "slides_url", "video_url", "audio_url", "signup_url", "state", "created_at", "submitted_at", "submission_modifier", "is_mail_sent", "send_email", "is_locked", "complex_field_values", "deleted_at", transaction_id, end_transaction_id, operation_type)
+        INSERT INTO "audittrail"."audittrail_sessions_version" AS v ("id", "title", "subtitle", "short_abstract", "long_abstract", "comments", "language", "level", "starts_at", "ends_at", "track_id", "microlocation_id", "session_type_id", "event_id", "creator_id", "slides_url", "video_url", "audio_url", "signup_url", "state", "created_at", "submitted_at", "submission_modifier", "is_mail_sent", "send_email", "is_locked", "complex_field_values", "deleted_at", transaction_id, end_transaction_id, operation_type)
         VALUES (OLD."id", OLD."title", OLD."subtitle", OLD."short_abstract", OLD."long_abstract", OLD."comments", OLD."language", OLD."level", OLD."starts_at", OLD."ends_at", OLD."track_id", OLD."microlocation_id", OLD."session_type_id", OLD."event_id", OLD."creator_id", OLD."slides_url", OLD."video_url", OLD."audio_url", OLD."signup_url", OLD."state", OLD."created_at", OLD."submitted_at", OLD."submission_modifier", OLD."is_mail_sent", OLD."send_email", OLD."is_locked", OLD."complex_field_values", OLD."deleted_at", tx, NULL, 2)
         ON CONFLICT ("id", transaction_id) DO UPDATE SET "title" = EXCLUDED."title", "subtitle" = EXCLUDED."subtitle", "short_abstract" = EXCLUDED."short_abstract", "long_abstract" = EXCLUDED."long_abstract", "comments" = EXCLUDED."comments", "language" = EXCLUDED."language", "level" = EXCLUDED."level", "starts_at" = EXCLUDED."starts_at", "ends_at" = EXCLUDED."ends_at", "track_id" = EXCLUDED."track_id", "microlocation_id" = EXCLUDED."microlocation_id", "session_type_id" = EXCLUDED."session_type_id", "event_id" = EXCLUDED."event_id", "creator_id" = EXCLUDED."creator_id", "slides_url" = EXCLUDED."slides_url", "video_url" = EXCLUDED."video_url", "audio_url" = EXCLUDED."audio_url", "signup_url" = EXCLUDED."signup_url", "state" = EXCLUDED."state", "created_at" = EXCLUDED."created_at", "submitted_at" = EXCLUDED."submitted_at", "submission_modifier" = EXCLUDED."submission_modifier", "is_mail_sent" = EXCLUDED."is_mail_sent", "send_email" = EXCLUDED."send_email", "is_locked" = EXCLUDED."is_locked", "complex_field_values" = EXCLUDED."complex_field_values", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
         
         WITH closed AS (
-            UPDATE "sessions_version" SET end_transaction_id = tx
+            UPDATE "audittrail"."audittrail_sessions_version" SET end_transaction_id = tx
              WHERE "id" = NEW."id" AND end_transaction_id IS NULL AND transaction_id <> tx)
-        INSERT INTO "sessions_version" AS v ("id", "title", "subtitle", "short_abstract", "long_abstract", "comments", "language", "level", "starts_at", "ends_at", "track_id", "microlocation_id", "session_type_id", "event_id", "creator_id", "slides_url", "video_url", "audio_url", "signup_url", "state", "created_at", "submitted_at", "submission_modifier", "is_mail_sent", "send_email", "is_locked", "complex_field_values", "deleted_at", transaction_id, end_transaction_id, operation_type)
+        INSERT INTO "audittrail"."audittrail_sessions_version" AS v ("id", "title", "subtitle", "short_abstract", "long_abstract", "comments", "language", "level", "starts_at", "ends_at", "track_id", "microlocation_id", "session_type_id", "event_id", "creator_id", "slides_url", "video_url", "audio_url", "signup_url", "state", "created_at", "submitted_at", "submission_modifier", "is_mail_sent", "send_email", "is_locked", "complex_field_values", "deleted_at", transaction_id, end_transaction_id, operation_type)
         VALUES (NEW."id", NEW."title", NEW."subtitle", NEW."short_abstract", NEW."long_abstract", NEW."comments", NEW."language", NEW."level", NEW."starts_at", NEW."ends_at", NEW."track_id", NEW."microlocation_id", NEW."session_type_id", NEW."event_id", NEW."creator_id", NEW."slides_url", NEW."video_url", NEW."audio_url", NEW."signup_url", NEW."state", NEW."created_at", NEW."submitted_at", NEW."submission_modifier", NEW."is_mail_sent", NEW."send_email", NEW."is_locked", NEW."complex_field_values", NEW."deleted_at", tx, NULL, 0)
         ON CONFLICT ("id", transaction_id) DO UPDATE SET "title" = EXCLUDED."title", "subtitle" = EXCLUDED."subtitle", "short_abstract" = EXCLUDED."short_abstract", "long_abstract" = EXCLUDED."long_abstract", "comments" = EXCLUDED."comments", "language" = EXCLUDED."language", "level" = EXCLUDED."level", "starts_at" = EXCLUDED."starts_at", "ends_at" = EXCLUDED."ends_at", "track_id" = EXCLUDED."track_id", "microlocation_id" = EXCLUDED."microlocation_id", "session_type_id" = EXCLUDED."session_type_id", "event_id" = EXCLUDED."event_id", "creator_id" = EXCLUDED."creator_id", "slides_url" = EXCLUDED."slides_url", "video_url" = EXCLUDED."video_url", "audio_url" = EXCLUDED."audio_url", "signup_url" = EXCLUDED."signup_url", "state" = EXCLUDED."state", "created_at" = EXCLUDED."created_at", "submitted_at" = EXCLUDED."submitted_at", "submission_modifier" = EXCLUDED."submission_modifier", "is_mail_sent" = EXCLUDED."is_mail_sent", "send_email" = EXCLUDED."send_email", "is_locked" = EXCLUDED."is_locked", "complex_field_values" = EXCLUDED."complex_field_values", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
     ELSE
         
         WITH closed AS (
-            UPDATE "sessions_version" SET end_transaction_id = tx
+            UPDATE "audittrail"."audittrail_sessions_version" SET end_transaction_id = tx
              WHERE "id" = NEW."id" AND end_transaction_id IS NULL AND transaction_id <> tx)
-        INSERT INTO "sessions_version" AS v ("id", "title", "subtitle", "short_abstract", "long_abstract", "comments", "language", "level", "starts_at", "ends_at", "track_id", "microlocation_id", "session_type_id", "event_id", "creator_id", "slides_url", "video_url", "audio_url", "signup_url", "state", "created_at", "submitted_at", "submission_modifier", "is_mail_sent", "send_email", "is_locked", "complex_field_values", "deleted_at", transaction_id, end_transaction_id, operation_type)
+        INSERT INTO "audittrail"."audittrail_sessions_version" AS v ("id", "title", "subtitle", "short_abstract", "long_abstract", "comments", "language", "level", "starts_at", "ends_at", "track_id", "microlocation_id", "session_type_id", "event_id", "creator_id", "slides_url", "video_url", "audio_url", "signup_url", "state", "created_at", "submitted_at", "submission_modifier", "is_mail_sent", "send_email", "is_locked", "complex_field_values", "deleted_at", transaction_id, end_transaction_id, operation_type)
         VALUES (NEW."id", NEW."title", NEW."subtitle", NEW."short_abstract", NEW."long_abstract", NEW."comments", NEW."language", NEW."level", NEW."starts_at", NEW."ends_at", NEW."track_id", NEW."microlocation_id", NEW."session_type_id", NEW."event_id", NEW."creator_id", NEW."slides_url", NEW."video_url", NEW."audio_url", NEW."signup_url", NEW."state", NEW."created_at", NEW."submitted_at", NEW."submission_modifier", NEW."is_mail_sent", NEW."send_email", NEW."is_locked", NEW."complex_field_values", NEW."deleted_at", tx, NULL, 1)
         ON CONFLICT ("id", transaction_id) DO UPDATE SET "title" = EXCLUDED."title", "subtitle" = EXCLUDED."subtitle", "short_abstract" = EXCLUDED."short_abstract", "long_abstract" = EXCLUDED."long_abstract", "comments" = EXCLUDED."comments", "language" = EXCLUDED."language", "level" = EXCLUDED."level", "starts_at" = EXCLUDED."starts_at", "ends_at" = EXCLUDED."ends_at", "track_id" = EXCLUDED."track_id", "microlocation_id" = EXCLUDED."microlocation_id", "session_type_id" = EXCLUDED."session_type_id", "event_id" = EXCLUDED."event_id", "creator_id" = EXCLUDED."creator_id", "slides_url" = EXCLUDED."slides_url", "video_url" = EXCLUDED."video_url", "audio_url" = EXCLUDED."audio_url", "signup_url" = EXCLUDED."signup_url", "state" = EXCLUDED."state", "created_at" = EXCLUDED."created_at", "submitted_at" = EXCLUDED."submitted_at", "submission_modifier" = EXCLUDED."submission_modifier", "is_mail_sent" = EXCLUDED."is_mail_sent", "send_email" = EXCLUDED."send_email", "is_locked" = EXCLUDED."is_locked", "complex_field_values" = EXCLUDED."complex_field_values", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
     END IF;
@@ -143,33 +143,33 @@ BEGIN
 END
 $$
 ;
-CREATE OR REPLACE FUNCTION audittrail_sessions_truncate() RETURNS trigger LANGUAGE plpgsql
+CREATE OR REPLACE FUNCTION "audittrail"."audittrail_sessions_truncate"() RETURNS trigger LANGUAGE plpgsql
 SET jit = off AS $$
 DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- audittrail-capture sessions be975f37803f64e5
-    IF NOT EXISTS (SELECT 1 FROM "sessions") THEN
+    -- audittrail-capture sessions c4c074b7b5d3ea63
+    IF NOT EXISTS (SELECT 1 FROM "public"."sessions") THEN
         RETURN NULL;
     END IF;
-    SELECT t.tx, t.issued_at INTO tx, ts FROM audittrail_tx() t;
+    SELECT t.tx, t.issued_at INTO tx, ts FROM "audittrail"."audittrail_tx"() t;
     WITH closed AS (
-        UPDATE "sessions_version" v SET end_transaction_id = tx FROM "sessions" r
+        UPDATE "audittrail"."audittrail_sessions_version" v SET end_transaction_id = tx FROM "public"."sessions" r
          WHERE v."id" = r."id" AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
-    INSERT INTO "sessions_version" AS v ("id", "title", "subtitle", "short_abstract", "long_abstract", "comments", "language", "level", "starts_at", "ends_at", "track_id", "microlocation_id", "session_type_id", "event_id", "creator_id", "slides_url", "video_url", "audio_url", "signup_url", "state", "created_at", "submitted_at", "submission_modifier", "is_mail_sent", "send_email", "is_locked", "complex_field_values", "deleted_at", transaction_id, end_transaction_id, operation_type)
-    SELECT r."id", r."title", r."subtitle", r."short_abstract", r."long_abstract", r."comments", r."language", r."level", r."starts_at", r."ends_at", r."track_id", r."microlocation_id", r."session_type_id", r."event_id", r."creator_id", r."slides_url", r."video_url", r."audio_url", r."signup_url", r."state", r."created_at", r."submitted_at", r."submission_modifier", r."is_mail_sent", r."send_email", r."is_locked", r."complex_field_values", r."deleted_at", tx, NULL, 2 FROM "sessions" r
+    INSERT INTO "audittrail"."audittrail_sessions_version" AS v ("id", "title", "subtitle", "short_abstract", "long_abstract", "comments", "language", "level", "starts_at", "ends_at", "track_id", "microlocation_id", "session_type_id", "event_id", "creator_id", "slides_url", "video_url", "audio_url", "signup_url", "state", "created_at", "submitted_at", "submission_modifier", "is_mail_sent", "send_email", "is_locked", "complex_field_values", "deleted_at", transaction_id, end_transaction_id, operation_type)
+    SELECT r."id", r."title", r."subtitle", r."short_abstract", r."long_abstract", r."comments", r."language", r."level", r."starts_at", r."ends_at", r."track_id", r."microlocation_id", r."session_type_id", r."event_id", r."creator_id", r."slides_url", r."video_url", r."audio_url", r."signup_url", r."state", r."created_at", r."submitted_at", r."submission_modifier", r."is_mail_sent", r."send_email", r."is_locked", r."complex_field_values", r."deleted_at", tx, NULL, 2 FROM "public"."sessions" r
     ON CONFLICT ("id", transaction_id) DO UPDATE SET "title" = EXCLUDED."title", "subtitle" = EXCLUDED."subtitle", "short_abstract" = EXCLUDED."short_abstract", "long_abstract" = EXCLUDED."long_abstract", "comments" = EXCLUDED."comments", "language" = EXCLUDED."language", "level" = EXCLUDED."level", "starts_at" = EXCLUDED."starts_at", "ends_at" = EXCLUDED."ends_at", "track_id" = EXCLUDED."track_id", "microlocation_id" = EXCLUDED."microlocation_id", "session_type_id" = EXCLUDED."session_type_id", "event_id" = EXCLUDED."event_id", "creator_id" = EXCLUDED."creator_id", "slides_url" = EXCLUDED."slides_url", "video_url" = EXCLUDED."video_url", "audio_url" = EXCLUDED."audio_url", "signup_url" = EXCLUDED."signup_url", "state" = EXCLUDED."state", "created_at" = EXCLUDED."created_at", "submitted_at" = EXCLUDED."submitted_at", "submission_modifier" = EXCLUDED."submission_modifier", "is_mail_sent" = EXCLUDED."is_mail_sent", "send_email" = EXCLUDED."send_email", "is_locked" = EXCLUDED."is_locked", "complex_field_values" = EXCLUDED."complex_field_values", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
     RETURN NULL;
 END
 $$
 ;
-CREATE OR REPLACE FUNCTION audittrail_sessions_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION "audittrail"."audittrail_sessions_stamp"() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     cached text;
     issued_at timestamptz;
 BEGIN
-    -- audittrail-capture sessions be975f37803f64e5
+    -- audittrail-capture sessions c4c074b7b5d3ea63
     IF TG_OP = 'UPDATE' AND ROW(OLD."id", OLD."title", OLD."subtitle", OLD."short_abstract", OLD."long_abstract", OLD."comments", OLD."language", OLD."level", OLD."starts_at", OLD."ends_at", OLD."track_id", OLD."microlocation_id", OLD."session_type_id", OLD."event_id", OLD."creator_id", OLD."slides_url", OLD."video_url", OLD."audio_url", OLD."signup_url", OLD."state", OLD."created_at", OLD."submitted_at", OLD."submission_modifier", OLD."is_mail_sent", OLD."send_email", OLD."is_locked", OLD."complex_field_values", OLD."deleted_at") IS NOT DISTINCT FROM ROW(NEW."id", NEW."title", NEW."subtitle", NEW."short_abstract", NEW."long_abstract", NEW."comments", NEW."language", NEW."level", NEW."starts_at", NEW."ends_at", NEW."track_id", NEW."microlocation_id", NEW."session_type_id", NEW."event_id", NEW."creator_id", NEW."slides_url", NEW."video_url", NEW."audio_url", NEW."signup_url", NEW."state", NEW."created_at", NEW."submitted_at", NEW."submission_modifier", NEW."is_mail_sent", NEW."send_email", NEW."is_locked", NEW."complex_field_values", NEW."deleted_at") THEN
         RETURN NEW;
     END IF;
@@ -189,26 +189,26 @@ BEGIN
 END
 $$
 ;
-DROP TRIGGER IF EXISTS audittrail_capture_insert ON "sessions"
+DROP TRIGGER IF EXISTS audittrail_capture_insert ON "public"."sessions"
 ;
-DROP TRIGGER IF EXISTS audittrail_capture_update ON "sessions"
+DROP TRIGGER IF EXISTS audittrail_capture_update ON "public"."sessions"
 ;
-DROP TRIGGER IF EXISTS audittrail_capture_delete ON "sessions"
+DROP TRIGGER IF EXISTS audittrail_capture_delete ON "public"."sessions"
 ;
-DROP TRIGGER IF EXISTS audittrail_capture_truncate ON "sessions"
+DROP TRIGGER IF EXISTS audittrail_capture_truncate ON "public"."sessions"
 ;
-DROP TRIGGER IF EXISTS audittrail_stamp_insert ON "sessions"
+DROP TRIGGER IF EXISTS audittrail_stamp_insert ON "public"."sessions"
 ;
-DROP TRIGGER IF EXISTS audittrail_stamp_update ON "sessions"
+DROP TRIGGER IF EXISTS audittrail_stamp_update ON "public"."sessions"
 ;
-CREATE TRIGGER audittrail_capture_insert AFTER INSERT ON "sessions" REFERENCING NEW TABLE AS audittrail_new_rows FOR EACH ROW EXECUTE FUNCTION audittrail_sessions_capture()
+CREATE TRIGGER audittrail_capture_insert AFTER INSERT ON "public"."sessions" REFERENCING NEW TABLE AS audittrail_new_rows FOR EACH ROW EXECUTE FUNCTION "audittrail"."audittrail_sessions_capture"()
 ;
-CREATE TRIGGER audittrail_capture_update AFTER UPDATE ON "sessions" REFERENCING OLD TABLE AS audittrail_old_rows NEW TABLE AS audittrail_new_rows FOR EACH ROW EXECUTE FUNCTION audittrail_sessions_capture()
+CREATE TRIGGER audittrail_capture_update AFTER UPDATE ON "public"."sessions" REFERENCING OLD TABLE AS audittrail_old_rows NEW TABLE AS audittrail_new_rows FOR EACH ROW EXECUTE FUNCTION "audittrail"."audittrail_sessions_capture"()
 ;
-CREATE TRIGGER audittrail_capture_delete AFTER DELETE ON "sessions" REFERENCING OLD TABLE AS audittrail_old_rows FOR EACH ROW EXECUTE FUNCTION audittrail_sessions_capture()
+CREATE TRIGGER audittrail_capture_delete AFTER DELETE ON "public"."sessions" REFERENCING OLD TABLE AS audittrail_old_rows FOR EACH ROW EXECUTE FUNCTION "audittrail"."audittrail_sessions_capture"()
 ;
-CREATE TRIGGER audittrail_capture_truncate BEFORE TRUNCATE ON "sessions" FOR EACH STATEMENT EXECUTE FUNCTION audittrail_sessions_truncate()
+CREATE TRIGGER audittrail_capture_truncate BEFORE TRUNCATE ON "public"."sessions" FOR EACH STATEMENT EXECUTE FUNCTION "audittrail"."audittrail_sessions_truncate"()
 ;
-CREATE TRIGGER audittrail_stamp_insert BEFORE INSERT ON "sessions" FOR EACH ROW EXECUTE FUNCTION audittrail_sessions_stamp()
+CREATE TRIGGER audittrail_stamp_insert BEFORE INSERT ON "public"."sessions" FOR EACH ROW EXECUTE FUNCTION "audittrail"."audittrail_sessions_stamp"()
 ;
-CREATE TRIGGER audittrail_stamp_update BEFORE UPDATE ON "sessions" FOR EACH ROW EXECUTE FUNCTION audittrail_sessions_stamp()
+CREATE TRIGGER audittrail_stamp_update BEFORE UPDATE ON "public"."sessions" FOR EACH ROW EXECUTE FUNCTION "audittrail"."audittrail_sessions_stamp"()

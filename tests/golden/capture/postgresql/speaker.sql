@@ -1,4 +1,4 @@
-CREATE OR REPLACE FUNCTION audittrail_speaker_capture() RETURNS trigger LANGUAGE plpgsql
+CREATE OR REPLACE FUNCTION "audittrail"."audittrail_speaker_capture"() RETURNS trigger LANGUAGE plpgsql
 SET enable_seqscan = off SET jit = off AS $$
 DECLARE
     cached text;
@@ -10,7 +10,7 @@ DECLARE
     statement_rows bigint;
     mode text;
 BEGIN
-    -- audittrail-capture speaker 6e4a7a8bd4ee710f
+    -- audittrail-capture speaker cb1d6858a4ce956a
     pending := 'audittrail.pending_' || lower(TG_OP);
     note := current_setting(pending, true);
     IF starts_with(note, TG_RELID || ':' || pg_trigger_depth() || ':') THEN
@@ -56,32 +56,32 @@ BEGIN
             tx := split_part(cached, '|', 1)::bigint;
             ts := split_part(cached, '|', 2)::timestamptz;
         ELSE
-            SELECT t.tx, t.issued_at INTO tx, ts FROM audittrail_tx() t;
+            SELECT t.tx, t.issued_at INTO tx, ts FROM "audittrail"."audittrail_tx"() t;
         END IF;
         IF TG_OP = 'INSERT' THEN
             WITH r AS (SELECT * FROM audittrail_new_rows),
             closed AS (
-                UPDATE "speaker_version" v SET end_transaction_id = tx FROM r
+                UPDATE "audittrail"."audittrail_speaker_version" v SET end_transaction_id = tx FROM r
                  WHERE v."id" = r."id" AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
-            INSERT INTO "speaker_version" AS v
+            INSERT INTO "audittrail"."audittrail_speaker_version" AS v
                 ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
             SELECT r."id", r."name", r."email", r."organisation", r."position", r."short_biography", r."event_id", r."user_id", r."deleted_at", tx, NULL, 0 FROM r
             ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = EXCLUDED."name", "email" = EXCLUDED."email", "organisation" = EXCLUDED."organisation", "position" = EXCLUDED."position", "short_biography" = EXCLUDED."short_biography", "event_id" = EXCLUDED."event_id", "user_id" = EXCLUDED."user_id", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
         ELSIF TG_OP = 'DELETE' THEN
             WITH r AS (SELECT * FROM audittrail_old_rows),
             closed AS (
-                UPDATE "speaker_version" v SET end_transaction_id = tx FROM r
+                UPDATE "audittrail"."audittrail_speaker_version" v SET end_transaction_id = tx FROM r
                  WHERE v."id" = r."id" AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
-            INSERT INTO "speaker_version" AS v
+            INSERT INTO "audittrail"."audittrail_speaker_version" AS v
                 ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
             SELECT r."id", r."name", r."email", r."organisation", r."position", r."short_biography", r."event_id", r."user_id", r."deleted_at", tx, NULL, 2 FROM r
             ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = EXCLUDED."name", "email" = EXCLUDED."email", "organisation" = EXCLUDED."organisation", "position" = EXCLUDED."position", "short_biography" = EXCLUDED."short_biography", "event_id" = EXCLUDED."event_id", "user_id" = EXCLUDED."user_id", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
         ELSE
             WITH r AS (SELECT n.* FROM audittrail_new_rows n JOIN audittrail_old_rows o ON (o."id") = (n."id") WHERE ROW(o."id", o."name", o."email", o."organisation", o."position", o."short_biography", o."event_id", o."user_id", o."deleted_at") IS DISTINCT FROM ROW(n."id", n."name", n."email", n."organisation", n."position", n."short_biography", n."event_id", n."user_id", n."deleted_at")),
             closed AS (
-                UPDATE "speaker_version" v SET end_transaction_id = tx FROM r
+                UPDATE "audittrail"."audittrail_speaker_version" v SET end_transaction_id = tx FROM r
                  WHERE v."id" = r."id" AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
-            INSERT INTO "speaker_version" AS v
+            INSERT INTO "audittrail"."audittrail_speaker_version" AS v
                 ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
             SELECT r."id", r."name", r."email", r."organisation", r."position", r."short_biography", r."event_id", r."user_id", r."deleted_at", tx, NULL, 1 FROM r
             ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = EXCLUDED."name", "email" = EXCLUDED."email", "organisation" = EXCLUDED."organisation", "position" = EXCLUDED."position", "short_biography" = EXCLUDED."short_biography", "event_id" = EXCLUDED."event_id", "user_id" = EXCLUDED."user_id", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
@@ -96,46 +96,46 @@ BEGIN
        AND split_part(cached, '|', 1) = pg_current_xact_id_if_assigned()::text THEN
         tx := split_part(cached, '|', 1)::bigint;
     ELSE
-        SELECT t.tx, t.issued_at INTO tx, ts FROM audittrail_tx() t;
+        SELECT t.tx, t.issued_at INTO tx, ts FROM "audittrail"."audittrail_tx"() t;
     END IF;
     IF TG_OP = 'INSERT' THEN
         
         WITH closed AS (
-            UPDATE "speaker_version" SET end_transaction_id = tx
+            UPDATE "audittrail"."audittrail_speaker_version" SET end_transaction_id = tx
              WHERE "id" = NEW."id" AND end_transaction_id IS NULL AND transaction_id <> tx)
-        INSERT INTO "speaker_version" AS v ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
+        INSERT INTO "audittrail"."audittrail_speaker_version" AS v ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
         VALUES (NEW."id", NEW."name", NEW."email", NEW."organisation", NEW."position", NEW."short_biography", NEW."event_id", NEW."user_id", NEW."deleted_at", tx, NULL, 0)
         ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = EXCLUDED."name", "email" = EXCLUDED."email", "organisation" = EXCLUDED."organisation", "position" = EXCLUDED."position", "short_biography" = EXCLUDED."short_biography", "event_id" = EXCLUDED."event_id", "user_id" = EXCLUDED."user_id", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
     ELSIF TG_OP = 'DELETE' THEN
         
         WITH closed AS (
-            UPDATE "speaker_version" SET end_transaction_id = tx
+            UPDATE "audittrail"."audittrail_speaker_version" SET end_transaction_id = tx
              WHERE "id" = OLD."id" AND end_transaction_id IS NULL AND transaction_id <> tx)
-        INSERT INTO "speaker_version" AS v ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
+        INSERT INTO "audittrail"."audittrail_speaker_version" AS v ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
         VALUES (OLD."id", OLD."name", OLD."email", OLD."organisation", OLD."position", OLD."short_biography", OLD."event_id", OLD."user_id", OLD."deleted_at", tx, NULL, 2)
         ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = EXCLUDED."name", "email" = EXCLUDED."email", "organisation" = EXCLUDED."organisation", "position" = EXCLUDED."position", "short_biography" = EXCLUDED."short_biography", "event_id" = EXCLUDED."event_id", "user_id" = EXCLUDED."user_id", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
     ELSIF ROW(OLD."id") IS DISTINCT FROM ROW(NEW."id") THEN
         -- A new key is a new identity: the old one is deleted, the new inserted.
         
         WITH closed AS (
-            UPDATE "speaker_version" SET end_transaction_id = tx
+            UPDATE "audittrail"."audittrail_speaker_version" SET end_transaction_id = tx
              WHERE "id" = OLD."id" AND end_transaction_id IS NULL AND transaction_id <> tx)
-        INSERT INTO "speaker_version" AS v ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
+        INSERT INTO "audittrail"."audittrail_speaker_version" AS v ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
         VALUES (OLD."id", OLD."name", OLD."email", OLD."organisation", OLD."position", OLD."short_biography", OLD."event_id", OLD."user_id", OLD."deleted_at", tx, NULL, 2)
         ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = EXCLUDED."name", "email" = EXCLUDED."email", "organisation" = EXCLUDED."organisation", "position" = EXCLUDED."position", "short_biography" = EXCLUDED."short_biography", "event_id" = EXCLUDED."event_id", "user_id" = EXCLUDED."user_id", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
         
         WITH closed AS (
-            UPDATE "speaker_version" SET end_transaction_id = tx
+            UPDATE "audittrail"."audittrail_speaker_version" SET end_transaction_id = tx
              WHERE "id" = NEW."id" AND end_transaction_id IS NULL AND transaction_id <> tx)
-        INSERT INTO "speaker_version" AS v ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
+        INSERT INTO "audittrail"."audittrail_speaker_version" AS v ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
         VALUES (NEW."id", NEW."name", NEW."email", NEW."organisation", NEW."position", NEW."short_biography", NEW."event_id", NEW."user_id", NEW."deleted_at", tx, NULL, 0)
         ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = EXCLUDED."name", "email" = EXCLUDED."email", "organisation" = EXCLUDED."organisation", "position" = EXCLUDED."position", "short_biography" = EXCLUDED."short_biography", "event_id" = EXCLUDED."event_id", "user_id" = EXCLUDED."user_id", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
     ELSE
         
         WITH closed AS (
-            UPDATE "speaker_version" SET end_transaction_id = tx
+            UPDATE "audittrail"."audittrail_speaker_version" SET end_transaction_id = tx
              WHERE "id" = NEW."id" AND end_transaction_id IS NULL AND transaction_id <> tx)
-        INSERT INTO "speaker_version" AS v ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
+        INSERT INTO "audittrail"."audittrail_speaker_version" AS v ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
         VALUES (NEW."id", NEW."name", NEW."email", NEW."organisation", NEW."position", NEW."short_biography", NEW."event_id", NEW."user_id", NEW."deleted_at", tx, NULL, 1)
         ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = EXCLUDED."name", "email" = EXCLUDED."email", "organisation" = EXCLUDED."organisation", "position" = EXCLUDED."position", "short_biography" = EXCLUDED."short_biography", "event_id" = EXCLUDED."event_id", "user_id" = EXCLUDED."user_id", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
     END IF;
@@ -143,43 +143,43 @@ BEGIN
 END
 $$
 ;
-CREATE OR REPLACE FUNCTION audittrail_speaker_truncate() RETURNS trigger LANGUAGE plpgsql
+CREATE OR REPLACE FUNCTION "audittrail"."audittrail_speaker_truncate"() RETURNS trigger LANGUAGE plpgsql
 SET jit = off AS $$
 DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- audittrail-capture speaker 6e4a7a8bd4ee710f
-    IF NOT EXISTS (SELECT 1 FROM "speaker") THEN
+    -- audittrail-capture speaker cb1d6858a4ce956a
+    IF NOT EXISTS (SELECT 1 FROM "public"."speaker") THEN
         RETURN NULL;
     END IF;
-    SELECT t.tx, t.issued_at INTO tx, ts FROM audittrail_tx() t;
+    SELECT t.tx, t.issued_at INTO tx, ts FROM "audittrail"."audittrail_tx"() t;
     WITH closed AS (
-        UPDATE "speaker_version" v SET end_transaction_id = tx FROM "speaker" r
+        UPDATE "audittrail"."audittrail_speaker_version" v SET end_transaction_id = tx FROM "public"."speaker" r
          WHERE v."id" = r."id" AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
-    INSERT INTO "speaker_version" AS v ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
-    SELECT r."id", r."name", r."email", r."organisation", r."position", r."short_biography", r."event_id", r."user_id", r."deleted_at", tx, NULL, 2 FROM "speaker" r
+    INSERT INTO "audittrail"."audittrail_speaker_version" AS v ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
+    SELECT r."id", r."name", r."email", r."organisation", r."position", r."short_biography", r."event_id", r."user_id", r."deleted_at", tx, NULL, 2 FROM "public"."speaker" r
     ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = EXCLUDED."name", "email" = EXCLUDED."email", "organisation" = EXCLUDED."organisation", "position" = EXCLUDED."position", "short_biography" = EXCLUDED."short_biography", "event_id" = EXCLUDED."event_id", "user_id" = EXCLUDED."user_id", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
     RETURN NULL;
 END
 $$
 ;
-DROP TRIGGER IF EXISTS audittrail_capture_insert ON "speaker"
+DROP TRIGGER IF EXISTS audittrail_capture_insert ON "public"."speaker"
 ;
-DROP TRIGGER IF EXISTS audittrail_capture_update ON "speaker"
+DROP TRIGGER IF EXISTS audittrail_capture_update ON "public"."speaker"
 ;
-DROP TRIGGER IF EXISTS audittrail_capture_delete ON "speaker"
+DROP TRIGGER IF EXISTS audittrail_capture_delete ON "public"."speaker"
 ;
-DROP TRIGGER IF EXISTS audittrail_capture_truncate ON "speaker"
+DROP TRIGGER IF EXISTS audittrail_capture_truncate ON "public"."speaker"
 ;
-DROP TRIGGER IF EXISTS audittrail_stamp_insert ON "speaker"
+DROP TRIGGER IF EXISTS audittrail_stamp_insert ON "public"."speaker"
 ;
-DROP TRIGGER IF EXISTS audittrail_stamp_update ON "speaker"
+DROP TRIGGER IF EXISTS audittrail_stamp_update ON "public"."speaker"
 ;
-CREATE TRIGGER audittrail_capture_insert AFTER INSERT ON "speaker" REFERENCING NEW TABLE AS audittrail_new_rows FOR EACH ROW EXECUTE FUNCTION audittrail_speaker_capture()
+CREATE TRIGGER audittrail_capture_insert AFTER INSERT ON "public"."speaker" REFERENCING NEW TABLE AS audittrail_new_rows FOR EACH ROW EXECUTE FUNCTION "audittrail"."audittrail_speaker_capture"()
 ;
-CREATE TRIGGER audittrail_capture_update AFTER UPDATE ON "speaker" REFERENCING OLD TABLE AS audittrail_old_rows NEW TABLE AS audittrail_new_rows FOR EACH ROW EXECUTE FUNCTION audittrail_speaker_capture()
+CREATE TRIGGER audittrail_capture_update AFTER UPDATE ON "public"."speaker" REFERENCING OLD TABLE AS audittrail_old_rows NEW TABLE AS audittrail_new_rows FOR EACH ROW EXECUTE FUNCTION "audittrail"."audittrail_speaker_capture"()
 ;
-CREATE TRIGGER audittrail_capture_delete AFTER DELETE ON "speaker" REFERENCING OLD TABLE AS audittrail_old_rows FOR EACH ROW EXECUTE FUNCTION audittrail_speaker_capture()
+CREATE TRIGGER audittrail_capture_delete AFTER DELETE ON "public"."speaker" REFERENCING OLD TABLE AS audittrail_old_rows FOR EACH ROW EXECUTE FUNCTION "audittrail"."audittrail_speaker_capture"()
 ;
-CREATE TRIGGER audittrail_capture_truncate BEFORE TRUNCATE ON "speaker" FOR EACH STATEMENT EXECUTE FUNCTION audittrail_speaker_truncate()
+CREATE TRIGGER audittrail_capture_truncate BEFORE TRUNCATE ON "public"."speaker" FOR EACH STATEMENT EXECUTE FUNCTION "audittrail"."audittrail_speaker_truncate"()

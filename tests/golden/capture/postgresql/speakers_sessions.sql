@@ -1,4 +1,4 @@
-CREATE OR REPLACE FUNCTION audittrail_speakers_sessions_capture() RETURNS trigger LANGUAGE plpgsql
+CREATE OR REPLACE FUNCTION "audittrail"."audittrail_speakers_sessions_capture"() RETURNS trigger LANGUAGE plpgsql
 SET enable_seqscan = off SET jit = off AS $$
 DECLARE
     cached text;
@@ -10,7 +10,7 @@ DECLARE
     statement_rows bigint;
     mode text;
 BEGIN
-    -- audittrail-capture speakers_sessions 22a992a2fc8e0ec7
+    -- audittrail-capture speakers_sessions fc0ae12f1b13d45f
     pending := 'audittrail.pending_' || lower(TG_OP);
     note := current_setting(pending, true);
     IF starts_with(note, TG_RELID || ':' || pg_trigger_depth() || ':') THEN
@@ -56,42 +56,42 @@ BEGIN
             tx := split_part(cached, '|', 1)::bigint;
             ts := split_part(cached, '|', 2)::timestamptz;
         ELSE
-            SELECT t.tx, t.issued_at INTO tx, ts FROM audittrail_tx() t;
+            SELECT t.tx, t.issued_at INTO tx, ts FROM "audittrail"."audittrail_tx"() t;
         END IF;
         IF TG_OP = 'INSERT' THEN
             WITH r AS (SELECT * FROM audittrail_new_rows),
             closed AS (
-                UPDATE "speakers_sessions_version" v SET end_transaction_id = tx FROM r
+                UPDATE "audittrail"."audittrail_speakers_sessions_version" v SET end_transaction_id = tx FROM r
                  WHERE v."speaker_id" = r."speaker_id" AND v."session_id" = r."session_id" AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
-            INSERT INTO "speakers_sessions_version" AS v
+            INSERT INTO "audittrail"."audittrail_speakers_sessions_version" AS v
                 ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
             SELECT r."speaker_id", r."session_id", tx, NULL, 0 FROM r
             ON CONFLICT ("speaker_id", "session_id", transaction_id) DO UPDATE SET operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
-            UPDATE "sessions" SET "last_modified_at" = ts
+            UPDATE "public"."sessions" SET "last_modified_at" = ts
              WHERE "id" IN (SELECT r."session_id" FROM (SELECT * FROM audittrail_new_rows) r)
                AND ("last_modified_at" IS NULL OR "last_modified_at" < ts);
         ELSIF TG_OP = 'DELETE' THEN
             WITH r AS (SELECT * FROM audittrail_old_rows),
             closed AS (
-                UPDATE "speakers_sessions_version" v SET end_transaction_id = tx FROM r
+                UPDATE "audittrail"."audittrail_speakers_sessions_version" v SET end_transaction_id = tx FROM r
                  WHERE v."speaker_id" = r."speaker_id" AND v."session_id" = r."session_id" AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
-            INSERT INTO "speakers_sessions_version" AS v
+            INSERT INTO "audittrail"."audittrail_speakers_sessions_version" AS v
                 ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
             SELECT r."speaker_id", r."session_id", tx, NULL, 2 FROM r
             ON CONFLICT ("speaker_id", "session_id", transaction_id) DO UPDATE SET operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
-            UPDATE "sessions" SET "last_modified_at" = ts
+            UPDATE "public"."sessions" SET "last_modified_at" = ts
              WHERE "id" IN (SELECT r."session_id" FROM (SELECT * FROM audittrail_old_rows) r)
                AND ("last_modified_at" IS NULL OR "last_modified_at" < ts);
         ELSE
             WITH r AS (SELECT n.* FROM audittrail_new_rows n JOIN audittrail_old_rows o ON (o."speaker_id", o."session_id") = (n."speaker_id", n."session_id") WHERE ROW(o."speaker_id", o."session_id") IS DISTINCT FROM ROW(n."speaker_id", n."session_id")),
             closed AS (
-                UPDATE "speakers_sessions_version" v SET end_transaction_id = tx FROM r
+                UPDATE "audittrail"."audittrail_speakers_sessions_version" v SET end_transaction_id = tx FROM r
                  WHERE v."speaker_id" = r."speaker_id" AND v."session_id" = r."session_id" AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
-            INSERT INTO "speakers_sessions_version" AS v
+            INSERT INTO "audittrail"."audittrail_speakers_sessions_version" AS v
                 ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
             SELECT r."speaker_id", r."session_id", tx, NULL, 1 FROM r
             ON CONFLICT ("speaker_id", "session_id", transaction_id) DO UPDATE SET operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
-            UPDATE "sessions" SET "last_modified_at" = ts
+            UPDATE "public"."sessions" SET "last_modified_at" = ts
              WHERE "id" IN (SELECT r."session_id" FROM (SELECT n.* FROM audittrail_new_rows n JOIN audittrail_old_rows o ON (o."speaker_id", o."session_id") = (n."speaker_id", n."session_id") WHERE ROW(o."speaker_id", o."session_id") IS DISTINCT FROM ROW(n."speaker_id", n."session_id")) r)
                AND ("last_modified_at" IS NULL OR "last_modified_at" < ts);
         END IF;
@@ -106,61 +106,61 @@ BEGIN
         tx := split_part(cached, '|', 1)::bigint;
         ts := split_part(cached, '|', 2)::timestamptz;
     ELSE
-        SELECT t.tx, t.issued_at INTO tx, ts FROM audittrail_tx() t;
+        SELECT t.tx, t.issued_at INTO tx, ts FROM "audittrail"."audittrail_tx"() t;
     END IF;
     IF TG_OP = 'INSERT' THEN
         
         WITH closed AS (
-            UPDATE "speakers_sessions_version" SET end_transaction_id = tx
+            UPDATE "audittrail"."audittrail_speakers_sessions_version" SET end_transaction_id = tx
              WHERE "speaker_id" = NEW."speaker_id" AND "session_id" = NEW."session_id" AND end_transaction_id IS NULL AND transaction_id <> tx)
-        INSERT INTO "speakers_sessions_version" AS v ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
+        INSERT INTO "audittrail"."audittrail_speakers_sessions_version" AS v ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
         VALUES (NEW."speaker_id", NEW."session_id", tx, NULL, 0)
         ON CONFLICT ("speaker_id", "session_id", transaction_id) DO UPDATE SET operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
-        UPDATE "sessions" SET "last_modified_at" = ts
+        UPDATE "public"."sessions" SET "last_modified_at" = ts
          WHERE "id" = NEW."session_id"
            AND ("last_modified_at" IS NULL OR "last_modified_at" < ts);
     ELSIF TG_OP = 'DELETE' THEN
         
         WITH closed AS (
-            UPDATE "speakers_sessions_version" SET end_transaction_id = tx
+            UPDATE "audittrail"."audittrail_speakers_sessions_version" SET end_transaction_id = tx
              WHERE "speaker_id" = OLD."speaker_id" AND "session_id" = OLD."session_id" AND end_transaction_id IS NULL AND transaction_id <> tx)
-        INSERT INTO "speakers_sessions_version" AS v ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
+        INSERT INTO "audittrail"."audittrail_speakers_sessions_version" AS v ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
         VALUES (OLD."speaker_id", OLD."session_id", tx, NULL, 2)
         ON CONFLICT ("speaker_id", "session_id", transaction_id) DO UPDATE SET operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
-        UPDATE "sessions" SET "last_modified_at" = ts
+        UPDATE "public"."sessions" SET "last_modified_at" = ts
          WHERE "id" = OLD."session_id"
            AND ("last_modified_at" IS NULL OR "last_modified_at" < ts);
     ELSIF ROW(OLD."speaker_id", OLD."session_id") IS DISTINCT FROM ROW(NEW."speaker_id", NEW."session_id") THEN
         -- A new key is a new identity: the old one is deleted, the new inserted.
         
         WITH closed AS (
-            UPDATE "speakers_sessions_version" SET end_transaction_id = tx
+            UPDATE "audittrail"."audittrail_speakers_sessions_version" SET end_transaction_id = tx
              WHERE "speaker_id" = OLD."speaker_id" AND "session_id" = OLD."session_id" AND end_transaction_id IS NULL AND transaction_id <> tx)
-        INSERT INTO "speakers_sessions_version" AS v ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
+        INSERT INTO "audittrail"."audittrail_speakers_sessions_version" AS v ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
         VALUES (OLD."speaker_id", OLD."session_id", tx, NULL, 2)
         ON CONFLICT ("speaker_id", "session_id", transaction_id) DO UPDATE SET operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
-        UPDATE "sessions" SET "last_modified_at" = ts
+        UPDATE "public"."sessions" SET "last_modified_at" = ts
          WHERE "id" = OLD."session_id"
            AND ("last_modified_at" IS NULL OR "last_modified_at" < ts);
         
         WITH closed AS (
-            UPDATE "speakers_sessions_version" SET end_transaction_id = tx
+            UPDATE "audittrail"."audittrail_speakers_sessions_version" SET end_transaction_id = tx
              WHERE "speaker_id" = NEW."speaker_id" AND "session_id" = NEW."session_id" AND end_transaction_id IS NULL AND transaction_id <> tx)
-        INSERT INTO "speakers_sessions_version" AS v ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
+        INSERT INTO "audittrail"."audittrail_speakers_sessions_version" AS v ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
         VALUES (NEW."speaker_id", NEW."session_id", tx, NULL, 0)
         ON CONFLICT ("speaker_id", "session_id", transaction_id) DO UPDATE SET operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
-        UPDATE "sessions" SET "last_modified_at" = ts
+        UPDATE "public"."sessions" SET "last_modified_at" = ts
          WHERE "id" = NEW."session_id"
            AND ("last_modified_at" IS NULL OR "last_modified_at" < ts);
     ELSE
         
         WITH closed AS (
-            UPDATE "speakers_sessions_version" SET end_transaction_id = tx
+            UPDATE "audittrail"."audittrail_speakers_sessions_version" SET end_transaction_id = tx
              WHERE "speaker_id" = NEW."speaker_id" AND "session_id" = NEW."session_id" AND end_transaction_id IS NULL AND transaction_id <> tx)
-        INSERT INTO "speakers_sessions_version" AS v ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
+        INSERT INTO "audittrail"."audittrail_speakers_sessions_version" AS v ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
         VALUES (NEW."speaker_id", NEW."session_id", tx, NULL, 1)
         ON CONFLICT ("speaker_id", "session_id", transaction_id) DO UPDATE SET operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
-        UPDATE "sessions" SET "last_modified_at" = ts
+        UPDATE "public"."sessions" SET "last_modified_at" = ts
          WHERE "id" = NEW."session_id"
            AND ("last_modified_at" IS NULL OR "last_modified_at" < ts);
     END IF;
@@ -168,46 +168,46 @@ BEGIN
 END
 $$
 ;
-CREATE OR REPLACE FUNCTION audittrail_speakers_sessions_truncate() RETURNS trigger LANGUAGE plpgsql
+CREATE OR REPLACE FUNCTION "audittrail"."audittrail_speakers_sessions_truncate"() RETURNS trigger LANGUAGE plpgsql
 SET jit = off AS $$
 DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- audittrail-capture speakers_sessions 22a992a2fc8e0ec7
-    IF NOT EXISTS (SELECT 1 FROM "speakers_sessions") THEN
+    -- audittrail-capture speakers_sessions fc0ae12f1b13d45f
+    IF NOT EXISTS (SELECT 1 FROM "public"."speakers_sessions") THEN
         RETURN NULL;
     END IF;
-    SELECT t.tx, t.issued_at INTO tx, ts FROM audittrail_tx() t;
+    SELECT t.tx, t.issued_at INTO tx, ts FROM "audittrail"."audittrail_tx"() t;
     WITH closed AS (
-        UPDATE "speakers_sessions_version" v SET end_transaction_id = tx FROM "speakers_sessions" r
+        UPDATE "audittrail"."audittrail_speakers_sessions_version" v SET end_transaction_id = tx FROM "public"."speakers_sessions" r
          WHERE v."speaker_id" = r."speaker_id" AND v."session_id" = r."session_id" AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
-    INSERT INTO "speakers_sessions_version" AS v ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
-    SELECT r."speaker_id", r."session_id", tx, NULL, 2 FROM "speakers_sessions" r
+    INSERT INTO "audittrail"."audittrail_speakers_sessions_version" AS v ("speaker_id", "session_id", transaction_id, end_transaction_id, operation_type)
+    SELECT r."speaker_id", r."session_id", tx, NULL, 2 FROM "public"."speakers_sessions" r
     ON CONFLICT ("speaker_id", "session_id", transaction_id) DO UPDATE SET operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
-    UPDATE "sessions" SET "last_modified_at" = ts
-     WHERE "id" IN (SELECT "session_id" FROM "speakers_sessions")
+    UPDATE "public"."sessions" SET "last_modified_at" = ts
+     WHERE "id" IN (SELECT "session_id" FROM "public"."speakers_sessions")
        AND ("last_modified_at" IS NULL OR "last_modified_at" < ts);
     RETURN NULL;
 END
 $$
 ;
-DROP TRIGGER IF EXISTS audittrail_capture_insert ON "speakers_sessions"
+DROP TRIGGER IF EXISTS audittrail_capture_insert ON "public"."speakers_sessions"
 ;
-DROP TRIGGER IF EXISTS audittrail_capture_update ON "speakers_sessions"
+DROP TRIGGER IF EXISTS audittrail_capture_update ON "public"."speakers_sessions"
 ;
-DROP TRIGGER IF EXISTS audittrail_capture_delete ON "speakers_sessions"
+DROP TRIGGER IF EXISTS audittrail_capture_delete ON "public"."speakers_sessions"
 ;
-DROP TRIGGER IF EXISTS audittrail_capture_truncate ON "speakers_sessions"
+DROP TRIGGER IF EXISTS audittrail_capture_truncate ON "public"."speakers_sessions"
 ;
-DROP TRIGGER IF EXISTS audittrail_stamp_insert ON "speakers_sessions"
+DROP TRIGGER IF EXISTS audittrail_stamp_insert ON "public"."speakers_sessions"
 ;
-DROP TRIGGER IF EXISTS audittrail_stamp_update ON "speakers_sessions"
+DROP TRIGGER IF EXISTS audittrail_stamp_update ON "public"."speakers_sessions"
 ;
-CREATE TRIGGER audittrail_capture_insert AFTER INSERT ON "speakers_sessions" REFERENCING NEW TABLE AS audittrail_new_rows FOR EACH ROW EXECUTE FUNCTION audittrail_speakers_sessions_capture()
+CREATE TRIGGER audittrail_capture_insert AFTER INSERT ON "public"."speakers_sessions" REFERENCING NEW TABLE AS audittrail_new_rows FOR EACH ROW EXECUTE FUNCTION "audittrail"."audittrail_speakers_sessions_capture"()
 ;
-CREATE TRIGGER audittrail_capture_update AFTER UPDATE ON "speakers_sessions" REFERENCING OLD TABLE AS audittrail_old_rows NEW TABLE AS audittrail_new_rows FOR EACH ROW EXECUTE FUNCTION audittrail_speakers_sessions_capture()
+CREATE TRIGGER audittrail_capture_update AFTER UPDATE ON "public"."speakers_sessions" REFERENCING OLD TABLE AS audittrail_old_rows NEW TABLE AS audittrail_new_rows FOR EACH ROW EXECUTE FUNCTION "audittrail"."audittrail_speakers_sessions_capture"()
 ;
-CREATE TRIGGER audittrail_capture_delete AFTER DELETE ON "speakers_sessions" REFERENCING OLD TABLE AS audittrail_old_rows FOR EACH ROW EXECUTE FUNCTION audittrail_speakers_sessions_capture()
+CREATE TRIGGER audittrail_capture_delete AFTER DELETE ON "public"."speakers_sessions" REFERENCING OLD TABLE AS audittrail_old_rows FOR EACH ROW EXECUTE FUNCTION "audittrail"."audittrail_speakers_sessions_capture"()
 ;
-CREATE TRIGGER audittrail_capture_truncate BEFORE TRUNCATE ON "speakers_sessions" FOR EACH STATEMENT EXECUTE FUNCTION audittrail_speakers_sessions_truncate()
+CREATE TRIGGER audittrail_capture_truncate BEFORE TRUNCATE ON "public"."speakers_sessions" FOR EACH STATEMENT EXECUTE FUNCTION "audittrail"."audittrail_speakers_sessions_truncate"()

@@ -1,4 +1,4 @@
-CREATE OR REPLACE FUNCTION audittrail_tracks_capture() RETURNS trigger LANGUAGE plpgsql
+CREATE OR REPLACE FUNCTION "audittrail"."audittrail_tracks_capture"() RETURNS trigger LANGUAGE plpgsql
 SET enable_seqscan = off SET jit = off AS $$
 DECLARE
     cached text;
@@ -10,7 +10,7 @@ DECLARE
     statement_rows bigint;
     mode text;
 BEGIN
-    -- audittrail-capture tracks 6eda59cf5bd145dd
+    -- audittrail-capture tracks 7b5d529e8409e789
     pending := 'audittrail.pending_' || lower(TG_OP);
     note := current_setting(pending, true);
     IF starts_with(note, TG_RELID || ':' || pg_trigger_depth() || ':') THEN
@@ -56,32 +56,32 @@ BEGIN
             tx := split_part(cached, '|', 1)::bigint;
             ts := split_part(cached, '|', 2)::timestamptz;
         ELSE
-            SELECT t.tx, t.issued_at INTO tx, ts FROM audittrail_tx() t;
+            SELECT t.tx, t.issued_at INTO tx, ts FROM "audittrail"."audittrail_tx"() t;
         END IF;
         IF TG_OP = 'INSERT' THEN
             WITH r AS (SELECT * FROM audittrail_new_rows),
             closed AS (
-                UPDATE "tracks_version" v SET end_transaction_id = tx FROM r
+                UPDATE "audittrail"."audittrail_tracks_version" v SET end_transaction_id = tx FROM r
                  WHERE v."id" = r."id" AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
-            INSERT INTO "tracks_version" AS v
+            INSERT INTO "audittrail"."audittrail_tracks_version" AS v
                 ("id", "name", "description", "color", "event_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
             SELECT r."id", r."name", r."description", r."color", r."event_id", r."deleted_at", tx, NULL, 0 FROM r
             ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = EXCLUDED."name", "description" = EXCLUDED."description", "color" = EXCLUDED."color", "event_id" = EXCLUDED."event_id", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
         ELSIF TG_OP = 'DELETE' THEN
             WITH r AS (SELECT * FROM audittrail_old_rows),
             closed AS (
-                UPDATE "tracks_version" v SET end_transaction_id = tx FROM r
+                UPDATE "audittrail"."audittrail_tracks_version" v SET end_transaction_id = tx FROM r
                  WHERE v."id" = r."id" AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
-            INSERT INTO "tracks_version" AS v
+            INSERT INTO "audittrail"."audittrail_tracks_version" AS v
                 ("id", "name", "description", "color", "event_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
             SELECT r."id", r."name", r."description", r."color", r."event_id", r."deleted_at", tx, NULL, 2 FROM r
             ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = EXCLUDED."name", "description" = EXCLUDED."description", "color" = EXCLUDED."color", "event_id" = EXCLUDED."event_id", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
         ELSE
             WITH r AS (SELECT n.* FROM audittrail_new_rows n JOIN audittrail_old_rows o ON (o."id") = (n."id") WHERE ROW(o."id", o."name", o."description", o."color", o."event_id", o."deleted_at") IS DISTINCT FROM ROW(n."id", n."name", n."description", n."color", n."event_id", n."deleted_at")),
             closed AS (
-                UPDATE "tracks_version" v SET end_transaction_id = tx FROM r
+                UPDATE "audittrail"."audittrail_tracks_version" v SET end_transaction_id = tx FROM r
                  WHERE v."id" = r."id" AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
-            INSERT INTO "tracks_version" AS v
+            INSERT INTO "audittrail"."audittrail_tracks_version" AS v
                 ("id", "name", "description", "color", "event_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
             SELECT r."id", r."name", r."description", r."color", r."event_id", r."deleted_at", tx, NULL, 1 FROM r
             ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = EXCLUDED."name", "description" = EXCLUDED."description", "color" = EXCLUDED."color", "event_id" = EXCLUDED."event_id", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
@@ -96,46 +96,46 @@ BEGIN
        AND split_part(cached, '|', 1) = pg_current_xact_id_if_assigned()::text THEN
         tx := split_part(cached, '|', 1)::bigint;
     ELSE
-        SELECT t.tx, t.issued_at INTO tx, ts FROM audittrail_tx() t;
+        SELECT t.tx, t.issued_at INTO tx, ts FROM "audittrail"."audittrail_tx"() t;
     END IF;
     IF TG_OP = 'INSERT' THEN
         
         WITH closed AS (
-            UPDATE "tracks_version" SET end_transaction_id = tx
+            UPDATE "audittrail"."audittrail_tracks_version" SET end_transaction_id = tx
              WHERE "id" = NEW."id" AND end_transaction_id IS NULL AND transaction_id <> tx)
-        INSERT INTO "tracks_version" AS v ("id", "name", "description", "color", "event_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
+        INSERT INTO "audittrail"."audittrail_tracks_version" AS v ("id", "name", "description", "color", "event_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
         VALUES (NEW."id", NEW."name", NEW."description", NEW."color", NEW."event_id", NEW."deleted_at", tx, NULL, 0)
         ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = EXCLUDED."name", "description" = EXCLUDED."description", "color" = EXCLUDED."color", "event_id" = EXCLUDED."event_id", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
     ELSIF TG_OP = 'DELETE' THEN
         
         WITH closed AS (
-            UPDATE "tracks_version" SET end_transaction_id = tx
+            UPDATE "audittrail"."audittrail_tracks_version" SET end_transaction_id = tx
              WHERE "id" = OLD."id" AND end_transaction_id IS NULL AND transaction_id <> tx)
-        INSERT INTO "tracks_version" AS v ("id", "name", "description", "color", "event_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
+        INSERT INTO "audittrail"."audittrail_tracks_version" AS v ("id", "name", "description", "color", "event_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
         VALUES (OLD."id", OLD."name", OLD."description", OLD."color", OLD."event_id", OLD."deleted_at", tx, NULL, 2)
         ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = EXCLUDED."name", "description" = EXCLUDED."description", "color" = EXCLUDED."color", "event_id" = EXCLUDED."event_id", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
     ELSIF ROW(OLD."id") IS DISTINCT FROM ROW(NEW."id") THEN
         -- A new key is a new identity: the old one is deleted, the new inserted.
         
         WITH closed AS (
-            UPDATE "tracks_version" SET end_transaction_id = tx
+            UPDATE "audittrail"."audittrail_tracks_version" SET end_transaction_id = tx
              WHERE "id" = OLD."id" AND end_transaction_id IS NULL AND transaction_id <> tx)
-        INSERT INTO "tracks_version" AS v ("id", "name", "description", "color", "event_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
+        INSERT INTO "audittrail"."audittrail_tracks_version" AS v ("id", "name", "description", "color", "event_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
         VALUES (OLD."id", OLD."name", OLD."description", OLD."color", OLD."event_id", OLD."deleted_at", tx, NULL, 2)
         ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = EXCLUDED."name", "description" = EXCLUDED."description", "color" = EXCLUDED."color", "event_id" = EXCLUDED."event_id", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
         
         WITH closed AS (
-            UPDATE "tracks_version" SET end_transaction_id = tx
+            UPDATE "audittrail"."audittrail_tracks_version" SET end_transaction_id = tx
              WHERE "id" = NEW."id" AND end_transaction_id IS NULL AND transaction_id <> tx)
-        INSERT INTO "tracks_version" AS v ("id", "name", "description", "color", "event_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
+        INSERT INTO "audittrail"."audittrail_tracks_version" AS v ("id", "name", "description", "color", "event_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
         VALUES (NEW."id", NEW."name", NEW."description", NEW."color", NEW."event_id", NEW."deleted_at", tx, NULL, 0)
         ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = EXCLUDED."name", "description" = EXCLUDED."description", "color" = EXCLUDED."color", "event_id" = EXCLUDED."event_id", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
     ELSE
         
         WITH closed AS (
-            UPDATE "tracks_version" SET end_transaction_id = tx
+            UPDATE "audittrail"."audittrail_tracks_version" SET end_transaction_id = tx
              WHERE "id" = NEW."id" AND end_transaction_id IS NULL AND transaction_id <> tx)
-        INSERT INTO "tracks_version" AS v ("id", "name", "description", "color", "event_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
+        INSERT INTO "audittrail"."audittrail_tracks_version" AS v ("id", "name", "description", "color", "event_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
         VALUES (NEW."id", NEW."name", NEW."description", NEW."color", NEW."event_id", NEW."deleted_at", tx, NULL, 1)
         ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = EXCLUDED."name", "description" = EXCLUDED."description", "color" = EXCLUDED."color", "event_id" = EXCLUDED."event_id", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
     END IF;
@@ -143,43 +143,43 @@ BEGIN
 END
 $$
 ;
-CREATE OR REPLACE FUNCTION audittrail_tracks_truncate() RETURNS trigger LANGUAGE plpgsql
+CREATE OR REPLACE FUNCTION "audittrail"."audittrail_tracks_truncate"() RETURNS trigger LANGUAGE plpgsql
 SET jit = off AS $$
 DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- audittrail-capture tracks 6eda59cf5bd145dd
-    IF NOT EXISTS (SELECT 1 FROM "tracks") THEN
+    -- audittrail-capture tracks 7b5d529e8409e789
+    IF NOT EXISTS (SELECT 1 FROM "public"."tracks") THEN
         RETURN NULL;
     END IF;
-    SELECT t.tx, t.issued_at INTO tx, ts FROM audittrail_tx() t;
+    SELECT t.tx, t.issued_at INTO tx, ts FROM "audittrail"."audittrail_tx"() t;
     WITH closed AS (
-        UPDATE "tracks_version" v SET end_transaction_id = tx FROM "tracks" r
+        UPDATE "audittrail"."audittrail_tracks_version" v SET end_transaction_id = tx FROM "public"."tracks" r
          WHERE v."id" = r."id" AND v.end_transaction_id IS NULL AND v.transaction_id <> tx)
-    INSERT INTO "tracks_version" AS v ("id", "name", "description", "color", "event_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
-    SELECT r."id", r."name", r."description", r."color", r."event_id", r."deleted_at", tx, NULL, 2 FROM "tracks" r
+    INSERT INTO "audittrail"."audittrail_tracks_version" AS v ("id", "name", "description", "color", "event_id", "deleted_at", transaction_id, end_transaction_id, operation_type)
+    SELECT r."id", r."name", r."description", r."color", r."event_id", r."deleted_at", tx, NULL, 2 FROM "public"."tracks" r
     ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = EXCLUDED."name", "description" = EXCLUDED."description", "color" = EXCLUDED."color", "event_id" = EXCLUDED."event_id", "deleted_at" = EXCLUDED."deleted_at", operation_type = CASE WHEN v.operation_type = 0 AND EXCLUDED.operation_type = 1 THEN 0 ELSE EXCLUDED.operation_type END;
     RETURN NULL;
 END
 $$
 ;
-DROP TRIGGER IF EXISTS audittrail_capture_insert ON "tracks"
+DROP TRIGGER IF EXISTS audittrail_capture_insert ON "public"."tracks"
 ;
-DROP TRIGGER IF EXISTS audittrail_capture_update ON "tracks"
+DROP TRIGGER IF EXISTS audittrail_capture_update ON "public"."tracks"
 ;
-DROP TRIGGER IF EXISTS audittrail_capture_delete ON "tracks"
+DROP TRIGGER IF EXISTS audittrail_capture_delete ON "public"."tracks"
 ;
-DROP TRIGGER IF EXISTS audittrail_capture_truncate ON "tracks"
+DROP TRIGGER IF EXISTS audittrail_capture_truncate ON "public"."tracks"
 ;
-DROP TRIGGER IF EXISTS audittrail_stamp_insert ON "tracks"
+DROP TRIGGER IF EXISTS audittrail_stamp_insert ON "public"."tracks"
 ;
-DROP TRIGGER IF EXISTS audittrail_stamp_update ON "tracks"
+DROP TRIGGER IF EXISTS audittrail_stamp_update ON "public"."tracks"
 ;
-CREATE TRIGGER audittrail_capture_insert AFTER INSERT ON "tracks" REFERENCING NEW TABLE AS audittrail_new_rows FOR EACH ROW EXECUTE FUNCTION audittrail_tracks_capture()
+CREATE TRIGGER audittrail_capture_insert AFTER INSERT ON "public"."tracks" REFERENCING NEW TABLE AS audittrail_new_rows FOR EACH ROW EXECUTE FUNCTION "audittrail"."audittrail_tracks_capture"()
 ;
-CREATE TRIGGER audittrail_capture_update AFTER UPDATE ON "tracks" REFERENCING OLD TABLE AS audittrail_old_rows NEW TABLE AS audittrail_new_rows FOR EACH ROW EXECUTE FUNCTION audittrail_tracks_capture()
+CREATE TRIGGER audittrail_capture_update AFTER UPDATE ON "public"."tracks" REFERENCING OLD TABLE AS audittrail_old_rows NEW TABLE AS audittrail_new_rows FOR EACH ROW EXECUTE FUNCTION "audittrail"."audittrail_tracks_capture"()
 ;
-CREATE TRIGGER audittrail_capture_delete AFTER DELETE ON "tracks" REFERENCING OLD TABLE AS audittrail_old_rows FOR EACH ROW EXECUTE FUNCTION audittrail_tracks_capture()
+CREATE TRIGGER audittrail_capture_delete AFTER DELETE ON "public"."tracks" REFERENCING OLD TABLE AS audittrail_old_rows FOR EACH ROW EXECUTE FUNCTION "audittrail"."audittrail_tracks_capture"()
 ;
-CREATE TRIGGER audittrail_capture_truncate BEFORE TRUNCATE ON "tracks" FOR EACH STATEMENT EXECUTE FUNCTION audittrail_tracks_truncate()
+CREATE TRIGGER audittrail_capture_truncate BEFORE TRUNCATE ON "public"."tracks" FOR EACH STATEMENT EXECUTE FUNCTION "audittrail"."audittrail_tracks_truncate"()

@@ -8,7 +8,7 @@ DROP TRIGGER IF EXISTS audittrail_speaker_delete
 ;
 CREATE TRIGGER audittrail_speaker_insert AFTER INSERT ON "speaker" FOR EACH ROW
 BEGIN
-    -- audittrail-capture speaker 6e4a7a8bd4ee710f
+    -- audittrail-capture speaker a36d9fbb517555a6
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -17,21 +17,21 @@ BEGIN
             actor = NULL, origin = NULL, reason = NULL, remote_addr = NULL
         WHERE audittrail_open_transaction.statement_stamp IS NOT NULL
           AND (audittrail_open_transaction.statement_stamp IS NOT excluded.statement_stamp
-               OR EXISTS (SELECT 1 FROM "speaker_version" WHERE "speaker_version"."id" = NEW."id" AND "speaker_version".transaction_id = audittrail_open_transaction.transaction_id));
-    INSERT INTO "transaction" (issued_at, actor, origin, reason, remote_addr)
+               OR EXISTS (SELECT 1 FROM "audittrail_speaker_version" WHERE "audittrail_speaker_version"."id" = NEW."id" AND "audittrail_speaker_version".transaction_id = audittrail_open_transaction.transaction_id));
+    INSERT INTO "audittrail_transaction" (issued_at, actor, origin, reason, remote_addr)
         SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), actor, coalesce(origin, 'sql'), reason, remote_addr
           FROM audittrail_open_transaction WHERE slot = 1 AND transaction_id IS NULL;
-    UPDATE audittrail_open_transaction SET transaction_id = (SELECT max(id) FROM "transaction")
+    UPDATE audittrail_open_transaction SET transaction_id = (SELECT max(id) FROM "audittrail_transaction")
      WHERE slot = 1 AND transaction_id IS NULL;
-    UPDATE "speaker_version" SET end_transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) WHERE "id" = NEW."id" AND end_transaction_id IS NULL AND transaction_id <> (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1);
-    INSERT INTO "speaker_version" ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type) SELECT NEW."id", NEW."name", NEW."email", NEW."organisation", NEW."position", NEW."short_biography", NEW."event_id", NEW."user_id", NEW."deleted_at", (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1), NULL, 0 WHERE true ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = excluded."name", "email" = excluded."email", "organisation" = excluded."organisation", "position" = excluded."position", "short_biography" = excluded."short_biography", "event_id" = excluded."event_id", "user_id" = excluded."user_id", "deleted_at" = excluded."deleted_at", operation_type = CASE WHEN "speaker_version".operation_type = 0 AND excluded.operation_type = 1 THEN 0 ELSE excluded.operation_type END;
+    UPDATE "audittrail_speaker_version" SET end_transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) WHERE "id" = NEW."id" AND end_transaction_id IS NULL AND transaction_id <> (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1);
+    INSERT INTO "audittrail_speaker_version" ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type) SELECT NEW."id", NEW."name", NEW."email", NEW."organisation", NEW."position", NEW."short_biography", NEW."event_id", NEW."user_id", NEW."deleted_at", (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1), NULL, 0 WHERE true ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = excluded."name", "email" = excluded."email", "organisation" = excluded."organisation", "position" = excluded."position", "short_biography" = excluded."short_biography", "event_id" = excluded."event_id", "user_id" = excluded."user_id", "deleted_at" = excluded."deleted_at", operation_type = CASE WHEN "audittrail_speaker_version".operation_type = 0 AND excluded.operation_type = 1 THEN 0 ELSE excluded.operation_type END;
     
     UPDATE audittrail_open_transaction SET statement_stamp = rtrim(statement_stamp, '0123456789') || (total_changes() + 1) WHERE slot = 1 AND statement_stamp IS NOT NULL;
 END
 ;
 CREATE TRIGGER audittrail_speaker_update AFTER UPDATE ON "speaker" FOR EACH ROW WHEN NOT (OLD."id" IS NOT NEW."id") AND (OLD."name" IS NOT NEW."name" OR OLD."email" IS NOT NEW."email" OR OLD."organisation" IS NOT NEW."organisation" OR OLD."position" IS NOT NEW."position" OR OLD."short_biography" IS NOT NEW."short_biography" OR OLD."event_id" IS NOT NEW."event_id" OR OLD."user_id" IS NOT NEW."user_id" OR OLD."deleted_at" IS NOT NEW."deleted_at")
 BEGIN
-    -- audittrail-capture speaker 6e4a7a8bd4ee710f
+    -- audittrail-capture speaker a36d9fbb517555a6
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -40,14 +40,14 @@ BEGIN
             actor = NULL, origin = NULL, reason = NULL, remote_addr = NULL
         WHERE audittrail_open_transaction.statement_stamp IS NOT NULL
           AND (audittrail_open_transaction.statement_stamp IS NOT excluded.statement_stamp
-               OR EXISTS (SELECT 1 FROM "speaker_version" WHERE "speaker_version"."id" = NEW."id" AND "speaker_version".transaction_id = audittrail_open_transaction.transaction_id));
-    INSERT INTO "transaction" (issued_at, actor, origin, reason, remote_addr)
+               OR EXISTS (SELECT 1 FROM "audittrail_speaker_version" WHERE "audittrail_speaker_version"."id" = NEW."id" AND "audittrail_speaker_version".transaction_id = audittrail_open_transaction.transaction_id));
+    INSERT INTO "audittrail_transaction" (issued_at, actor, origin, reason, remote_addr)
         SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), actor, coalesce(origin, 'sql'), reason, remote_addr
           FROM audittrail_open_transaction WHERE slot = 1 AND transaction_id IS NULL;
-    UPDATE audittrail_open_transaction SET transaction_id = (SELECT max(id) FROM "transaction")
+    UPDATE audittrail_open_transaction SET transaction_id = (SELECT max(id) FROM "audittrail_transaction")
      WHERE slot = 1 AND transaction_id IS NULL;
-    UPDATE "speaker_version" SET end_transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) WHERE "id" = OLD."id" AND end_transaction_id IS NULL AND transaction_id <> (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1);
-    INSERT INTO "speaker_version" ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type) SELECT NEW."id", NEW."name", NEW."email", NEW."organisation", NEW."position", NEW."short_biography", NEW."event_id", NEW."user_id", NEW."deleted_at", (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1), NULL, 1 WHERE true ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = excluded."name", "email" = excluded."email", "organisation" = excluded."organisation", "position" = excluded."position", "short_biography" = excluded."short_biography", "event_id" = excluded."event_id", "user_id" = excluded."user_id", "deleted_at" = excluded."deleted_at", operation_type = CASE WHEN "speaker_version".operation_type = 0 AND excluded.operation_type = 1 THEN 0 ELSE excluded.operation_type END;
+    UPDATE "audittrail_speaker_version" SET end_transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) WHERE "id" = OLD."id" AND end_transaction_id IS NULL AND transaction_id <> (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1);
+    INSERT INTO "audittrail_speaker_version" ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type) SELECT NEW."id", NEW."name", NEW."email", NEW."organisation", NEW."position", NEW."short_biography", NEW."event_id", NEW."user_id", NEW."deleted_at", (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1), NULL, 1 WHERE true ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = excluded."name", "email" = excluded."email", "organisation" = excluded."organisation", "position" = excluded."position", "short_biography" = excluded."short_biography", "event_id" = excluded."event_id", "user_id" = excluded."user_id", "deleted_at" = excluded."deleted_at", operation_type = CASE WHEN "audittrail_speaker_version".operation_type = 0 AND excluded.operation_type = 1 THEN 0 ELSE excluded.operation_type END;
     
     
     UPDATE audittrail_open_transaction SET statement_stamp = rtrim(statement_stamp, '0123456789') || (total_changes() + 1) WHERE slot = 1 AND statement_stamp IS NOT NULL;
@@ -55,7 +55,7 @@ END
 ;
 CREATE TRIGGER audittrail_speaker_rekey AFTER UPDATE ON "speaker" FOR EACH ROW WHEN (OLD."id" IS NOT NEW."id")
 BEGIN
-    -- audittrail-capture speaker 6e4a7a8bd4ee710f
+    -- audittrail-capture speaker a36d9fbb517555a6
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -64,16 +64,16 @@ BEGIN
             actor = NULL, origin = NULL, reason = NULL, remote_addr = NULL
         WHERE audittrail_open_transaction.statement_stamp IS NOT NULL
           AND (audittrail_open_transaction.statement_stamp IS NOT excluded.statement_stamp
-               OR EXISTS (SELECT 1 FROM "speaker_version" WHERE "speaker_version"."id" = OLD."id" AND "speaker_version".transaction_id = audittrail_open_transaction.transaction_id) OR EXISTS (SELECT 1 FROM "speaker_version" WHERE "speaker_version"."id" = NEW."id" AND "speaker_version".transaction_id = audittrail_open_transaction.transaction_id));
-    INSERT INTO "transaction" (issued_at, actor, origin, reason, remote_addr)
+               OR EXISTS (SELECT 1 FROM "audittrail_speaker_version" WHERE "audittrail_speaker_version"."id" = OLD."id" AND "audittrail_speaker_version".transaction_id = audittrail_open_transaction.transaction_id) OR EXISTS (SELECT 1 FROM "audittrail_speaker_version" WHERE "audittrail_speaker_version"."id" = NEW."id" AND "audittrail_speaker_version".transaction_id = audittrail_open_transaction.transaction_id));
+    INSERT INTO "audittrail_transaction" (issued_at, actor, origin, reason, remote_addr)
         SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), actor, coalesce(origin, 'sql'), reason, remote_addr
           FROM audittrail_open_transaction WHERE slot = 1 AND transaction_id IS NULL;
-    UPDATE audittrail_open_transaction SET transaction_id = (SELECT max(id) FROM "transaction")
+    UPDATE audittrail_open_transaction SET transaction_id = (SELECT max(id) FROM "audittrail_transaction")
      WHERE slot = 1 AND transaction_id IS NULL;
-    UPDATE "speaker_version" SET end_transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) WHERE "id" = OLD."id" AND end_transaction_id IS NULL AND transaction_id <> (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1);
-    INSERT INTO "speaker_version" ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type) SELECT OLD."id", OLD."name", OLD."email", OLD."organisation", OLD."position", OLD."short_biography", OLD."event_id", OLD."user_id", OLD."deleted_at", (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1), NULL, 2 WHERE true ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = excluded."name", "email" = excluded."email", "organisation" = excluded."organisation", "position" = excluded."position", "short_biography" = excluded."short_biography", "event_id" = excluded."event_id", "user_id" = excluded."user_id", "deleted_at" = excluded."deleted_at", operation_type = CASE WHEN "speaker_version".operation_type = 0 AND excluded.operation_type = 1 THEN 0 ELSE excluded.operation_type END;
-    UPDATE "speaker_version" SET end_transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) WHERE "id" = NEW."id" AND end_transaction_id IS NULL AND transaction_id <> (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1);
-    INSERT INTO "speaker_version" ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type) SELECT NEW."id", NEW."name", NEW."email", NEW."organisation", NEW."position", NEW."short_biography", NEW."event_id", NEW."user_id", NEW."deleted_at", (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1), NULL, 0 WHERE true ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = excluded."name", "email" = excluded."email", "organisation" = excluded."organisation", "position" = excluded."position", "short_biography" = excluded."short_biography", "event_id" = excluded."event_id", "user_id" = excluded."user_id", "deleted_at" = excluded."deleted_at", operation_type = CASE WHEN "speaker_version".operation_type = 0 AND excluded.operation_type = 1 THEN 0 ELSE excluded.operation_type END;
+    UPDATE "audittrail_speaker_version" SET end_transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) WHERE "id" = OLD."id" AND end_transaction_id IS NULL AND transaction_id <> (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1);
+    INSERT INTO "audittrail_speaker_version" ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type) SELECT OLD."id", OLD."name", OLD."email", OLD."organisation", OLD."position", OLD."short_biography", OLD."event_id", OLD."user_id", OLD."deleted_at", (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1), NULL, 2 WHERE true ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = excluded."name", "email" = excluded."email", "organisation" = excluded."organisation", "position" = excluded."position", "short_biography" = excluded."short_biography", "event_id" = excluded."event_id", "user_id" = excluded."user_id", "deleted_at" = excluded."deleted_at", operation_type = CASE WHEN "audittrail_speaker_version".operation_type = 0 AND excluded.operation_type = 1 THEN 0 ELSE excluded.operation_type END;
+    UPDATE "audittrail_speaker_version" SET end_transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) WHERE "id" = NEW."id" AND end_transaction_id IS NULL AND transaction_id <> (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1);
+    INSERT INTO "audittrail_speaker_version" ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type) SELECT NEW."id", NEW."name", NEW."email", NEW."organisation", NEW."position", NEW."short_biography", NEW."event_id", NEW."user_id", NEW."deleted_at", (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1), NULL, 0 WHERE true ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = excluded."name", "email" = excluded."email", "organisation" = excluded."organisation", "position" = excluded."position", "short_biography" = excluded."short_biography", "event_id" = excluded."event_id", "user_id" = excluded."user_id", "deleted_at" = excluded."deleted_at", operation_type = CASE WHEN "audittrail_speaker_version".operation_type = 0 AND excluded.operation_type = 1 THEN 0 ELSE excluded.operation_type END;
     
     
     UPDATE audittrail_open_transaction SET statement_stamp = rtrim(statement_stamp, '0123456789') || (total_changes() + 1) WHERE slot = 1 AND statement_stamp IS NOT NULL;
@@ -81,7 +81,7 @@ END
 ;
 CREATE TRIGGER audittrail_speaker_delete AFTER DELETE ON "speaker" FOR EACH ROW
 BEGIN
-    -- audittrail-capture speaker 6e4a7a8bd4ee710f
+    -- audittrail-capture speaker a36d9fbb517555a6
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -90,14 +90,14 @@ BEGIN
             actor = NULL, origin = NULL, reason = NULL, remote_addr = NULL
         WHERE audittrail_open_transaction.statement_stamp IS NOT NULL
           AND (audittrail_open_transaction.statement_stamp IS NOT excluded.statement_stamp
-               OR EXISTS (SELECT 1 FROM "speaker_version" WHERE "speaker_version"."id" = OLD."id" AND "speaker_version".transaction_id = audittrail_open_transaction.transaction_id));
-    INSERT INTO "transaction" (issued_at, actor, origin, reason, remote_addr)
+               OR EXISTS (SELECT 1 FROM "audittrail_speaker_version" WHERE "audittrail_speaker_version"."id" = OLD."id" AND "audittrail_speaker_version".transaction_id = audittrail_open_transaction.transaction_id));
+    INSERT INTO "audittrail_transaction" (issued_at, actor, origin, reason, remote_addr)
         SELECT (strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'), actor, coalesce(origin, 'sql'), reason, remote_addr
           FROM audittrail_open_transaction WHERE slot = 1 AND transaction_id IS NULL;
-    UPDATE audittrail_open_transaction SET transaction_id = (SELECT max(id) FROM "transaction")
+    UPDATE audittrail_open_transaction SET transaction_id = (SELECT max(id) FROM "audittrail_transaction")
      WHERE slot = 1 AND transaction_id IS NULL;
-    UPDATE "speaker_version" SET end_transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) WHERE "id" = OLD."id" AND end_transaction_id IS NULL AND transaction_id <> (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1);
-    INSERT INTO "speaker_version" ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type) SELECT OLD."id", OLD."name", OLD."email", OLD."organisation", OLD."position", OLD."short_biography", OLD."event_id", OLD."user_id", OLD."deleted_at", (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1), NULL, 2 WHERE true ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = excluded."name", "email" = excluded."email", "organisation" = excluded."organisation", "position" = excluded."position", "short_biography" = excluded."short_biography", "event_id" = excluded."event_id", "user_id" = excluded."user_id", "deleted_at" = excluded."deleted_at", operation_type = CASE WHEN "speaker_version".operation_type = 0 AND excluded.operation_type = 1 THEN 0 ELSE excluded.operation_type END;
+    UPDATE "audittrail_speaker_version" SET end_transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) WHERE "id" = OLD."id" AND end_transaction_id IS NULL AND transaction_id <> (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1);
+    INSERT INTO "audittrail_speaker_version" ("id", "name", "email", "organisation", "position", "short_biography", "event_id", "user_id", "deleted_at", transaction_id, end_transaction_id, operation_type) SELECT OLD."id", OLD."name", OLD."email", OLD."organisation", OLD."position", OLD."short_biography", OLD."event_id", OLD."user_id", OLD."deleted_at", (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1), NULL, 2 WHERE true ON CONFLICT ("id", transaction_id) DO UPDATE SET "name" = excluded."name", "email" = excluded."email", "organisation" = excluded."organisation", "position" = excluded."position", "short_biography" = excluded."short_biography", "event_id" = excluded."event_id", "user_id" = excluded."user_id", "deleted_at" = excluded."deleted_at", operation_type = CASE WHEN "audittrail_speaker_version".operation_type = 0 AND excluded.operation_type = 1 THEN 0 ELSE excluded.operation_type END;
     
     UPDATE audittrail_open_transaction SET statement_stamp = rtrim(statement_stamp, '0123456789') || (total_changes() + 1) WHERE slot = 1 AND statement_stamp IS NOT NULL;
 END
