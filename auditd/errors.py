@@ -77,3 +77,10 @@ def first_line(error: BaseException) -> str:
     original = getattr(error, "orig", None) or error
     text = str(original).strip()
     return text.splitlines()[0] if text else type(original).__name__
+
+
+class IntegrityError(AuditdError):
+    """History does not match its sealed ledger or its own validity linkage:
+    someone changed audit rows outside capture (``verify --integrity``)."""
+
+    exit_code = 9
