@@ -38,7 +38,17 @@ import sqlalchemy as sa
 from auditd.models.audit import TRANSACTION
 from auditd.registry import VersionedTable
 
-__all__ = ["Element", "block_elements", "canonical_value", "digest_of", "key_text"]
+__all__ = [
+    "Element",
+    "block_elements",
+    "canonical_value",
+    "digest_of",
+    "key_text",
+    "link_element",
+    "transaction_element",
+    "version_element",
+    "version_table",
+]
 
 # Element kinds, in manifest order.
 TRANSACTION_ELEMENT = "T"
@@ -135,7 +145,7 @@ def _transactions(connection: sa.Connection, after: int, through: int) -> Iterat
         .order_by(TRANSACTION.c.id)
     )
     for row in connection.execute(query).mappings():
-        yield Element(TRANSACTION_ELEMENT, "", "", int(row["id"]), _row_digest(row))
+        yield transaction_element(row)
 
 
 def _versions(
@@ -146,13 +156,23 @@ def _versions(
         version.c.transaction_id > after, version.c.transaction_id <= through
     )
     for row in connection.execute(query).mappings():
-        yield Element(
-            VERSION_ELEMENT,
-            entry.table,
-            key_text([row[name] for name in entry.key]),
-            int(row["transaction_id"]),
-            _row_digest(row, skip=("end_transaction_id",)),
-        )
+        yield version_element(entry, row)
+
+
+def version_element(entry: VersionedTable, row: Mapping[str, Any]) -> Element:
+    """The element of one version row (as :func:`version_table` reads it)."""
+    return Element(
+        VERSION_ELEMENT,
+        entry.table,
+        key_text([row[name] for name in entry.key]),
+        int(row["transaction_id"]),
+        _row_digest(row, skip=("end_transaction_id",)),
+    )
+
+
+def transaction_element(row: Mapping[str, Any]) -> Element:
+    """The element of one transaction row (every column of the transaction table)."""
+    return Element(TRANSACTION_ELEMENT, "", "", int(row["id"]), _row_digest(row))
 
 
 def _links(
