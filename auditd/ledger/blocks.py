@@ -123,7 +123,9 @@ def block_hash(header: bytes, manifest: bytes) -> str:
 
 def encode_manifest(elements: Sequence[Element]) -> bytes:
     """A seal block's manifest text: one JSON array per element."""
-    return "\n".join(json.dumps(list(element), separators=(",", ":")) for element in elements).encode()
+    return "\n".join(
+        json.dumps(list(element), separators=(",", ":")) for element in elements
+    ).encode()
 
 
 def decode_manifest(text: bytes) -> list[Element]:
@@ -136,7 +138,8 @@ def decode_manifest(text: bytes) -> list[Element]:
 
 
 def encode_pruned(pruned: Sequence[PrunedElement]) -> bytes:
-    """A prune block's manifest text: the block each removed element was sealed in, and the element."""
+    """A prune block's manifest text: each removed element, after the block it
+    was sealed in."""
     return "\n".join(
         json.dumps([item.block, *item.element], separators=(",", ":")) for item in pruned
     ).encode()
@@ -152,7 +155,7 @@ def decode_pruned(text: bytes) -> list[PrunedElement]:
 
 
 def _block(row: sa.RowMapping) -> Block:
-    return Block(**{name: row[name] for name in LEDGER_BLOCK.c.keys()})
+    return Block(**{column.name: row[column.name] for column in LEDGER_BLOCK.c})
 
 
 def latest_block(connection: sa.Connection) -> Block | None:

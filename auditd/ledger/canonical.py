@@ -115,7 +115,7 @@ def key_text(values: Sequence[Any]) -> str:
     return json.dumps([canonical_value(v) for v in values], separators=(",", ":"))
 
 
-def _row_digest(row: Mapping[str, Any], skip: Iterable[str] = ()) -> str:
+def _row_digest(row: Mapping[str, Any] | sa.RowMapping, skip: Iterable[str] = ()) -> str:
     skipped = set(skip)
     return digest_of(
         {
@@ -159,7 +159,7 @@ def _versions(
         yield version_element(entry, row)
 
 
-def version_element(entry: VersionedTable, row: Mapping[str, Any]) -> Element:
+def version_element(entry: VersionedTable, row: Mapping[str, Any] | sa.RowMapping) -> Element:
     """The element of one version row (as :func:`version_table` reads it)."""
     return Element(
         VERSION_ELEMENT,
@@ -170,7 +170,7 @@ def version_element(entry: VersionedTable, row: Mapping[str, Any]) -> Element:
     )
 
 
-def transaction_element(row: Mapping[str, Any]) -> Element:
+def transaction_element(row: Mapping[str, Any] | sa.RowMapping) -> Element:
     """The element of one transaction row (every column of the transaction table)."""
     return Element(TRANSACTION_ELEMENT, "", "", int(row["id"]), _row_digest(row))
 
@@ -204,7 +204,7 @@ def _links(
 
 
 def link_element(
-    entry: VersionedTable, key: Sequence[Any], row: Mapping[str, Any]
+    entry: VersionedTable, key: Sequence[Any], row: Mapping[str, Any] | sa.RowMapping
 ) -> Element:
     """The link element of a closed version row (``transaction_id`` and
     ``end_transaction_id`` of the version it closed)."""

@@ -20,6 +20,8 @@ each check is an index range scan of the rows' own history.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +37,7 @@ __all__ = ["LinkageProblem", "linkage_problems", "require_intact", "rows_linkage
 
 DELETE, INSERT = 2, 0
 
-Restriction = Callable[[sa.TableClause], sa.ColumnElement[bool]]
+Restriction = Callable[[sa.FromClause], sa.ColumnElement[bool]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,18 +49,19 @@ class LinkageProblem:
     key: str
     transaction_id: int | None
     problem: str
+    subject: Any = None  # the key of the row asked about (for an association: its parent)
 
     def __str__(self) -> str:
         where = "" if self.transaction_id is None else f" at transaction {self.transaction_id}"
         return f"{self.table} {self.key}{where}: {self.problem}"
 
 
-def _key(version: sa.TableClause, entry: VersionedTable) -> list[sa.ColumnElement[Any]]:
+def _key(version: sa.FromClause, entry: VersionedTable) -> list[sa.ColumnElement[Any]]:
     return [version.c[name] for name in entry.key]
 
 
 def _same_key(
-    left: sa.TableClause, right: sa.TableClause, entry: VersionedTable
+    left: sa.FromClause, right: sa.FromClause, entry: VersionedTable
 ) -> sa.ColumnElement[bool]:
     return sa.and_(*(left.c[name] == right.c[name] for name in entry.key))
 
@@ -153,6 +156,13 @@ def linkage_problems(
     return found
 
 
+def _key_in(column: str, keys: list[Any]) -> Restriction:
+    def restrict(version: sa.FromClause) -> sa.ColumnElement[bool]:
+        return version.c[column].in_(keys)
+
+    return restrict
+
+
 def rows_linkage_problems(
     connection: sa.Connection, registry: Registry, table: str, keys: Sequence[Any]
 ) -> list[LinkageProblem]:
@@ -170,9 +180,10 @@ def rows_linkage_problems(
             column = entry.membership.parent_column
         else:
             continue
-        found += _problems(
-            connection, entry, lambda v, column=column: v.c[column].in_(wanted), None
-        )
+        position = entry.key.index(column) if column in entry.key else None
+        for problem in _problems(connection, entry, _key_in(column, wanted), None):
+            subject = None if position is None else json.loads(problem.key)[position]
+            found.append(dataclasses.replace(problem, subject=subject))
     return found
 
 

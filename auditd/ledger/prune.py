@@ -44,7 +44,7 @@ from auditd.ledger.canonical import (
 from auditd.models.audit import TRANSACTION
 from auditd.models.ledger import LEDGER_BLOCK
 from auditd.registry import Registry, VersionedTable, load
-from auditd.stamps.derive import DerivedStamp, derived_by_key, derived_stamps
+from auditd.stamps.derive import DerivedStamp, KeyRestriction, derived_by_key, derived_stamps
 from auditd.timestamps import utcnow
 
 __all__ = ["PruneOutcome", "prune"]
@@ -80,9 +80,7 @@ class _SealedRanges:
         return self._number[bisect.bisect_left(self._last, transaction_id)]
 
 
-def _stamp_sources(
-    registry: Registry, entry: VersionedTable
-) -> list[tuple[DerivedStamp, str]]:
+def _stamp_sources(registry: Registry, entry: VersionedTable) -> list[tuple[DerivedStamp, str]]:
     """The stamps whose derivation reads ``entry``'s version table, with the
     column of that table holding the stamped row's key."""
     return [
@@ -122,6 +120,13 @@ def _candidates(
     return [dict(row) for row in connection.execute(query).mappings()]
 
 
+def _among(keys: list[Any]) -> KeyRestriction:
+    def restrict(column: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+        return column.in_(keys)
+
+    return restrict
+
+
 def _derivation_sources(
     connection: sa.Connection,
     sources: Sequence[tuple[DerivedStamp, str]],
@@ -134,9 +139,11 @@ def _derivation_sources(
         keys = sorted({row[column] for row in rows if row[column] is not None})
         if not keys:
             continue
-        query = derived_by_key(stamp, lambda c: c.in_(keys), connection.dialect.name)
+        query = derived_by_key(stamp, _among(keys), connection.dialect.name)
         derived = {key: value for key, value in connection.execute(query)}
-        kept += [row for row in rows if row[column] in derived and row[_ISSUED] >= derived[row[column]]]
+        kept += [
+            row for row in rows if row[column] in derived and row[_ISSUED] >= derived[row[column]]
+        ]
     return kept
 
 
@@ -259,12 +266,16 @@ def _pruned_elements(
     for row in removed:
         version = {name: value for name, value in row.items() if name != _ISSUED}
         record.append(
-            PrunedElement(block=sealed.block_of(row["transaction_id"]), element=version_element(entry, version))
+            PrunedElement(
+                block=sealed.block_of(row["transaction_id"]),
+                element=version_element(entry, version),
+            )
         )
         key = [row[name] for name in entry.key]
         record.append(
             PrunedElement(
-                block=sealed.block_of(row["end_transaction_id"]), element=link_element(entry, key, row)
+                block=sealed.block_of(row["end_transaction_id"]),
+                element=link_element(entry, key, row),
             )
         )
     record += [

@@ -53,9 +53,7 @@ class SealOutcome:
 def snapshot(engine: sa.Engine) -> sa.Engine:
     """``engine`` reading one consistent, read-only snapshot per transaction."""
     if engine.dialect.name == "postgresql":
-        return engine.execution_options(
-            isolation_level="REPEATABLE READ", postgresql_readonly=True
-        )
+        return engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
     return engine
 
 

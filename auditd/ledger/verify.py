@@ -20,14 +20,20 @@ rewrite (``digests``) shows it: the stored hash of that block differs.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import zlib
-
 import sqlalchemy as sa
 
-from auditd.ledger.blocks import GENESIS_HASH, Block, Digest, decode_manifest, decode_pruned, read_blocks
+from auditd.ledger.blocks import (
+    GENESIS_HASH,
+    Block,
+    Digest,
+    decode_manifest,
+    decode_pruned,
+    read_blocks,
+)
 from auditd.ledger.canonical import (
     LINK_ELEMENT,
     TRANSACTION_ELEMENT,
@@ -100,7 +106,9 @@ class IntegrityReport:
         return not self.problems
 
 
-def _element_problem(block: int, element: Element, messages: dict[str, str], table: str) -> IntegrityProblem:
+def _element_problem(
+    block: int, element: Element, messages: dict[str, str], table: str
+) -> IntegrityProblem:
     return IntegrityProblem(
         block=block,
         transaction_id=element.transaction_id,
