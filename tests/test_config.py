@@ -81,7 +81,13 @@ def test_defaults_without_file_or_environment(tmp_path: Path) -> None:
         "sync": JobSettings(name="sync", interval_seconds=30, misfire_grace_seconds=30),
         "reconcile": JobSettings(name="reconcile", cron="0 3 * * *", misfire_grace_seconds=3600),
         "verify": JobSettings(name="verify", interval_seconds=3600, misfire_grace_seconds=300),
+        "seal": JobSettings(name="seal", interval_seconds=300, misfire_grace_seconds=300),
+        "prune": JobSettings(
+            name="prune", enabled=False, cron="30 3 * * *", misfire_grace_seconds=3600
+        ),
     }
+    assert (settings.ledger.block_size, settings.ledger.digest_file) == (1000, None)
+    assert settings.retention.keep_days == 0
     assert all(job.enabled for job in settings.jobs.values())
 
 

@@ -93,7 +93,10 @@ def run_reconcile(context: CommandContext, args: argparse.Namespace) -> int:
     run = _run(context, job, dry_run=args.dry_run)
     scope = "every row" if args.full else "rows changed since the last sync"
     if run.status == "failed":
-        print(f"error: {job} failed: {run.error} (run {run.id})", file=context.err)
+        locate = ""
+        if run.findings().get("broken_linkage"):
+            locate = "; run `audittrail verify --integrity` to locate the change"
+        print(f"error: {job} failed: {run.error} (run {run.id}){locate}", file=context.err)
         return 1
     if args.dry_run:
         print(

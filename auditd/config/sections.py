@@ -295,7 +295,7 @@ of its own.""",
         kind=Path,
         optional=True,
         doc="""Append each new block's digest (one JSON line, as `audittrail digest` prints it)
-to this file, for `audittrail verify --integrity --digests FILE`. Keep it where
+to this file, for the integrity verification to compare. Keep it where
 the database's administrators cannot write (another host, append-only storage):
 it is what shows a rewrite of the whole ledger. Empty: digests are only logged.""",
     )

@@ -30,7 +30,7 @@ from auditd.daemon.progress import ProgressTracker
 from auditd.daemon.runner import JobBody, ProgressCallback, RunHandle, execute_run
 from auditd.daemon.runs import RunRecord, last_runs, read_watermark, store_watermark
 from auditd.daemon.scheduler import next_run_time
-from auditd.errors import IntegrityError
+from auditd.errors import INTEGRITY_HINT, IntegrityError
 from auditd.ledger.linkage import rows_linkage_problems
 from auditd.logging import get_logger
 from auditd.models.audit import TRANSACTION
@@ -104,7 +104,7 @@ class _BrokenRows:
         raise IntegrityError(
             f"left {sum(len(keys) for keys in self.rows.values())} rows alone whose history "
             f"is broken ({left}): {self._problems[0]}",
-            "the audit rows were changed outside capture; run `audittrail verify --integrity`",
+            INTEGRITY_HINT,
         )
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from auditd.errors import IntegrityError
+from auditd.errors import INTEGRITY_HINT, IntegrityError
 from auditd.ledger.canonical import key_text, version_table
 from auditd.models.audit import TRANSACTION
 from auditd.registry import Registry, VersionedTable
@@ -196,5 +196,5 @@ def require_intact(
     if problems:
         raise IntegrityError(
             f"refusing to {what}: the history of {problems[0]}",
-            "the audit rows were changed outside capture; run `audittrail verify --integrity`",
+            INTEGRITY_HINT,
         )
