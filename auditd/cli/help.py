@@ -130,7 +130,7 @@ COMMANDS: dict[str, CommandHelp] = {
         " current version and the one its last_modified_at derives from stay. Refused"
         " while retention.keep_days is 0. --dry-run counts and removes nothing.",
         (
-            "AUDITD_RETENTION_KEEP_DAYS=365 audittrail prune --dry-run",
+            "audittrail --config /etc/audittrail/audittrail.toml prune --dry-run",
             "audittrail prune && audittrail verify --integrity",
         ),
         (0, 1, 2, 3, 4, 5, 6),
