@@ -23,6 +23,7 @@ from auditd.models.ledger import LEDGER_BLOCK
 
 __all__ = [
     "GENESIS_HASH",
+    "LEDGER_START",
     "Block",
     "Digest",
     "PrunedElement",
@@ -39,6 +40,9 @@ __all__ = [
 
 # The previous hash of block 1.
 GENESIS_HASH = "0" * 64
+# Where block 1's transaction range starts: below every transaction id (ids
+# may be negative, e.g. history loaded below PostgreSQL's xids).
+LEDGER_START = -(2**63)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,11 +125,23 @@ def block_hash(header: bytes, manifest: bytes) -> str:
     return hashlib.sha256(header + b"\n" + manifest).hexdigest()
 
 
+_MANIFEST = json.JSONEncoder(separators=(",", ":"))
+
+
+def _manifest_line(element: Element, tables: dict[str, str]) -> str:
+    table = tables.get(element.table)
+    if table is None:
+        table = tables[element.table] = _MANIFEST.encode(element.table)
+    key = element.key
+    quoted = f'"{key}"' if '"' not in key and "\\" not in key else _MANIFEST.encode(key)
+    # Exactly what the encoder writes for the list, without building it.
+    return f'["{element.kind}",{table},{quoted},{element.transaction_id},"{element.digest}"]'
+
+
 def encode_manifest(elements: Sequence[Element]) -> bytes:
     """A seal block's manifest text: one JSON array per element."""
-    return "\n".join(
-        json.dumps(list(element), separators=(",", ":")) for element in elements
-    ).encode()
+    tables: dict[str, str] = {}
+    return "\n".join(_manifest_line(element, tables) for element in elements).encode()
 
 
 def decode_manifest(text: bytes) -> list[Element]:

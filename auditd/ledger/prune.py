@@ -34,7 +34,14 @@ import sqlalchemy as sa
 
 from auditd import db
 from auditd.errors import ConfigError
-from auditd.ledger.blocks import PrunedElement, encode_pruned, insert_block, latest_block, new_block
+from auditd.ledger.blocks import (
+    LEDGER_START,
+    PrunedElement,
+    encode_pruned,
+    insert_block,
+    latest_block,
+    new_block,
+)
 from auditd.ledger.canonical import (
     link_element,
     transaction_element,
@@ -74,7 +81,7 @@ class _SealedRanges:
         ).all()
         self._last = [int(row[0]) for row in rows]
         self._number = [int(row[1]) for row in rows]
-        self.through = self._last[-1] if self._last else 0
+        self.through = self._last[-1] if self._last else LEDGER_START
 
     def block_of(self, transaction_id: int) -> int:
         return self._number[bisect.bisect_left(self._last, transaction_id)]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from auditd import db
-from auditd.ledger.blocks import Block, insert_block, latest_block, new_block
+from auditd.ledger.blocks import LEDGER_START, Block, insert_block, latest_block, new_block
 from auditd.ledger.blocks import encode_manifest as _encode
 from auditd.ledger.canonical import TRANSACTION_ELEMENT, VERSION_ELEMENT, block_elements
 from auditd.models.audit import TRANSACTION
@@ -82,7 +82,7 @@ def seal_next_block(engine: sa.Engine, block_size: int) -> tuple[Block | None, i
     with snapshot(engine).connect() as connection, connection.begin():
         horizon = read_horizon(connection)  # first: the snapshot is taken here
         previous = latest_block(connection)
-        after = 0 if previous is None else previous.last_transaction_id
+        after = LEDGER_START if previous is None else previous.last_transaction_id
         found = _next_range(connection, after, horizon, block_size)
         if found is None:
             return None, horizon

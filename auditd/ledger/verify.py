@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from auditd.ledger.blocks import (
     GENESIS_HASH,
+    LEDGER_START,
     Block,
     Digest,
     decode_manifest,
@@ -145,7 +146,7 @@ def _manifest(block: Block) -> bytes:
 def _chain_problem(block: Block, previous: Block | None) -> IntegrityProblem | None:
     expected_number = 1 if previous is None else previous.number + 1
     expected_previous = GENESIS_HASH if previous is None else previous.hash
-    sealed_through = 0 if previous is None else previous.last_transaction_id
+    sealed_through = LEDGER_START if previous is None else previous.last_transaction_id
     if block.number != expected_number:
         return IntegrityProblem(block=block.number, problem=f"block {expected_number} is missing")
     if block.previous_hash != expected_previous:
@@ -236,7 +237,7 @@ def verify_integrity(
             else:
                 pruned += len(decode_pruned(_manifest(block)))
             previous = block
-        sealed_through = 0 if previous is None else previous.last_transaction_id
+        sealed_through = LEDGER_START if previous is None else previous.last_transaction_id
         unsealed = connection.scalar(
             sa.select(sa.func.count()).where(TRANSACTION.c.id > sealed_through)
         )
