@@ -176,7 +176,7 @@ def test_history_refuses_a_row_whose_linkage_is_broken(sealed: Sealed) -> None:
     with pytest.raises(IntegrityError, match="integrity"):
         api.history(sealed.engine, "session", sealed.talk)
     result = audittrail(sealed.scenario.url, "history", "session", str(sealed.talk))
-    one_line_error(result, 9, "refusing to show its history", "verify --integrity")
+    one_line_error(result, 9, "refusing to show the history", "verify --integrity")
     assert result.stdout == ""
     # Rows whose history is intact are still shown.
     assert api.history(sealed.engine, "session", sealed.scenario.ids["workshop"])
