@@ -25,7 +25,7 @@ SHOWN_PROBLEMS = 20
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "serve",
-        help="run the daemon in the foreground: sync, reconcile and verify on their schedules",
+        help="run the daemon in the foreground: every enabled job on its schedule",
     )
     parser.set_defaults(handler=run_serve)
 

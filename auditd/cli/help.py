@@ -79,7 +79,8 @@ COMMANDS: dict[str, CommandHelp] = {
         _OPENS,
     ),
     "serve": CommandHelp(
-        "Run the daemon in the foreground: sync, reconcile and verify on their schedules,"
+        "Run the daemon in the foreground: sync, reconcile, verify, seal (and prune, when"
+        " enabled) on their schedules,"
         " with systemd notification. SIGTERM or SIGINT stops it after the current batch,"
         " SIGHUP reloads the configuration.",
         ("audittrail serve", "audittrail --config /etc/audittrail/audittrail.toml serve"),

@@ -42,7 +42,7 @@ _DATABASE_FILE_NAME = "audittrail.db"
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """The whole configuration. ``jobs`` is read-only and keyed by job name
-    (sync, reconcile, verify); ``sources`` lists where values came from, lowest
+    (sync, reconcile, verify, seal, prune); ``sources`` lists where values came from, lowest
     precedence first."""
 
     database: DatabaseSettings

@@ -25,7 +25,7 @@ version, which is never removed.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -185,10 +185,6 @@ def _orphaned_transactions(
     return [dict(row) for row in connection.execute(query).mappings()]
 
 
-def _batches(registry: Registry) -> Iterator[VersionedTable]:
-    yield from sorted(registry.entries, key=lambda e: e.table)
-
-
 def prune(
     engine: sa.Engine,
     keep_days: int,
@@ -214,7 +210,7 @@ def prune(
     versions = transactions = blocks = 0
     with engine.connect() as connection:
         registry = load(connection)
-    for entry in _batches(registry):
+    for entry in sorted(registry.entries, key=lambda e: e.table):
         sources = _stamp_sources(registry, entry)
         cursor: tuple[Any, ...] | None = None
         while not should_stop():

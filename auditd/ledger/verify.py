@@ -38,6 +38,7 @@ from auditd.ledger.blocks import (
 from auditd.ledger.canonical import (
     LINK_ELEMENT,
     TRANSACTION_ELEMENT,
+    VERSION_ELEMENT,
     Element,
     block_elements,
 )
@@ -50,17 +51,17 @@ __all__ = ["IntegrityProblem", "IntegrityReport", "verify_integrity"]
 
 _CHANGED = {
     TRANSACTION_ELEMENT: "transaction row changed after it was sealed",
-    "V": "version row changed after it was sealed (values, operation or transaction)",
+    VERSION_ELEMENT: "version row changed after it was sealed (values, operation or transaction)",
     LINK_ELEMENT: "validity link changed after it was sealed (end_transaction_id edited)",
 }
 _MISSING = {
     TRANSACTION_ELEMENT: "sealed transaction row deleted",
-    "V": "sealed version row deleted",
+    VERSION_ELEMENT: "sealed version row deleted",
     LINK_ELEMENT: "sealed validity link removed or redirected (end_transaction_id edited)",
 }
 _UNEXPECTED = {
     TRANSACTION_ELEMENT: "transaction row inserted into a sealed range (forged)",
-    "V": "version row inserted into a sealed range (forged)",
+    VERSION_ELEMENT: "version row inserted into a sealed range (forged)",
     LINK_ELEMENT: "validity link added in a sealed range (end_transaction_id edited)",
 }
 
