@@ -77,3 +77,14 @@ def first_line(error: BaseException) -> str:
     original = getattr(error, "orig", None) or error
     text = str(original).strip()
     return text.splitlines()[0] if text else type(original).__name__
+
+
+# Where an integrity error sends the reader; the command line names its command.
+INTEGRITY_HINT = "the audit rows were changed outside capture; verify the ledger's integrity"
+
+
+class IntegrityError(AuditdError):
+    """History does not match its sealed ledger or its own validity linkage:
+    someone changed audit rows outside capture (``verify --integrity``)."""
+
+    exit_code = 9

@@ -11,6 +11,8 @@ the same run (alternating, medians of several runs):
 * full reconcile and verify against the one-statement floor, and sync after
   1% of the rows changed against a full reconcile, on history of both
   shapes (one transaction per version; few transactions touching many rows);
+* the sealed ledger: sealing all history and ``verify --integrity``
+  against a bare scan of the same transaction and version rows;
 * history, who-changed and show-at against their raw-SQL floors;
 * the daemon: idle RSS, peak RSS of a full reconcile, commit-to-repair lag.
 
@@ -34,7 +36,7 @@ import sqlalchemy as sa
 
 from auditd.config import load_settings
 from auditd.logging import configure_logging
-from benchmarks import capture, daemon, history, report, stamps
+from benchmarks import capture, daemon, history, ledger, report, stamps
 from benchmarks.capture import throwaway_database
 from benchmarks.dataset import SHAPES, Dataset, build
 from benchmarks.measure import Figure, Value
@@ -148,6 +150,8 @@ def measure_history_data(
         )
         log(f"full passes and sync ({shape})")
         figures += stamps.measure(engine, settings, scale.repetitions, f"stamps, {shape} history")
+        log(f"ledger: seal and verify --integrity ({shape})")
+        figures += ledger.measure(engine, scale.repetitions, f"ledger, {shape} history")
         if shape == "spread":
             log("history calls")
             figures += history.measure(engine, dataset, scale.history_calls, "history")

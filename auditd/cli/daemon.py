@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from auditd import migrate
@@ -14,12 +15,17 @@ from auditd.daemon import service
 from auditd.daemon.jobs import job_overview, run_job
 from auditd.daemon.runs import RunRecord
 from auditd.daemon.signals import SIGNALS
+from auditd.errors import IntegrityError, UsageError
+from auditd.ledger import read_digest_file, verify_integrity
+
+# How many findings `verify --integrity` prints after the first broken block.
+SHOWN_PROBLEMS = 20
 
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "serve",
-        help="run the daemon in the foreground: sync, reconcile and verify on their schedules",
+        help="run the daemon in the foreground: every enabled job on its schedule",
     )
     parser.set_defaults(handler=run_serve)
 
@@ -47,6 +53,17 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "verify",
         help="count drift and check change capture; exit 1 if anything is wrong",
+    )
+    parser.add_argument(
+        "--integrity",
+        action="store_true",
+        help="instead, recompute the sealed ledger and the version linkage (exit 9 if broken)",
+    )
+    parser.add_argument(
+        "--digests",
+        metavar="FILE",
+        type=Path,
+        help="with --integrity: digests stored outside the database, one JSON line each",
     )
     parser.set_defaults(handler=run_verify)
 
@@ -76,7 +93,10 @@ def run_reconcile(context: CommandContext, args: argparse.Namespace) -> int:
     run = _run(context, job, dry_run=args.dry_run)
     scope = "every row" if args.full else "rows changed since the last sync"
     if run.status == "failed":
-        print(f"error: {job} failed: {run.error} (run {run.id})", file=context.err)
+        locate = ""
+        if run.findings().get("broken_linkage"):
+            locate = "; run `audittrail verify --integrity` to locate the change"
+        print(f"error: {job} failed: {run.error} (run {run.id}){locate}", file=context.err)
         return 1
     if args.dry_run:
         print(
@@ -95,6 +115,12 @@ def run_reconcile(context: CommandContext, args: argparse.Namespace) -> int:
 
 
 def run_verify(context: CommandContext, args: argparse.Namespace) -> int:
+    if args.digests is not None and not args.integrity:
+        raise UsageError(
+            "--digests needs --integrity", "audittrail verify --integrity --digests FILE"
+        )
+    if args.integrity:
+        return _verify_integrity(context, args.digests)
     run = _run(context, "verify")
     if run.status == "failed":
         print(f"error: verify failed: {run.error} (run {run.id})", file=context.err)
@@ -117,3 +143,28 @@ def run_verify(context: CommandContext, args: argparse.Namespace) -> int:
         return 1
     print("no drift, change capture complete", file=context.out)
     return 0
+
+
+def _verify_integrity(context: CommandContext, digests_file: Path | None) -> int:
+    digests = () if digests_file is None else read_digest_file(digests_file)
+    migrate.require_head(context.engine)
+    report = verify_integrity(context.engine, digests)
+    print(
+        f"integrity: {report.blocks} blocks, {report.transactions} transactions and "
+        f"{report.versions} versions sealed, {report.pruned} elements pruned, "
+        f"{report.unsealed_transactions} transactions not sealed yet, "
+        f"{report.digests_checked} external digests compared",
+        file=context.out,
+    )
+    if report.intact:
+        print("ledger, history and linkage intact", file=context.out)
+        return 0
+    for problem in report.problems[:SHOWN_PROBLEMS]:
+        print(f"  {problem}", file=context.out)
+    if len(report.problems) > SHOWN_PROBLEMS:
+        print(f"  ... and {len(report.problems) - SHOWN_PROBLEMS} more", file=context.out)
+    first = report.problems[0]
+    raise IntegrityError(
+        f"integrity broken: first at {first}",
+        "the audit rows were changed outside capture; see docs/integrity.md",
+    )

@@ -17,6 +17,7 @@ from auditd.errors import (
     CaptureError,
     ConfigError,
     DatabaseUnavailableError,
+    IntegrityError,
     NotFoundError,
     SchemaMismatchError,
     UsageError,
@@ -32,6 +33,7 @@ EXIT_CODES: dict[int, str] = {
     AlreadyRunningError.exit_code: "another `serve` already owns this SQLite database",
     NotFoundError.exit_code: "no such row or transaction",
     CaptureError.exit_code: "capture triggers missing, outdated or not installable",
+    IntegrityError.exit_code: "history does not match the sealed ledger or its own linkage",
 }
 
 # What every command that opens the database can end with.
@@ -77,7 +79,8 @@ COMMANDS: dict[str, CommandHelp] = {
         _OPENS,
     ),
     "serve": CommandHelp(
-        "Run the daemon in the foreground: sync, reconcile and verify on their schedules,"
+        "Run the daemon in the foreground: sync, reconcile, verify, seal (and prune, when"
+        " enabled) on their schedules,"
         " with systemd notification. SIGTERM or SIGINT stops it after the current batch,"
         " SIGHUP reloads the configuration.",
         ("audittrail serve", "audittrail --config /etc/audittrail/audittrail.toml serve"),
@@ -96,9 +99,42 @@ COMMANDS: dict[str, CommandHelp] = {
         (0, 1, 2, 3, 4, 5),
     ),
     "verify": CommandHelp(
-        "Count last_modified_at drift and check the capture triggers; repairs nothing.",
-        ("audittrail verify || audittrail reconcile --full",),
-        (0, 1, 2, 3, 4, 5),
+        "Count last_modified_at drift and check the capture triggers; repairs nothing."
+        " With --integrity: recompute every sealed ledger block from the audit rows,"
+        " check the chain of block hashes, each row's chain of versions, and the"
+        " external digests given with --digests; the first broken block is reported"
+        " with transaction, table and key.",
+        (
+            "audittrail verify || audittrail reconcile --full",
+            "audittrail verify --integrity --digests /mnt/worm/audittrail-digests.jsonl",
+        ),
+        (0, 1, 2, 3, 4, 5, 9),
+    ),
+    "seal": CommandHelp(
+        "Seal the committed history behind the commit horizon into the ledger now:"
+        " hash-chained blocks of at most ledger.block_size transactions, each over"
+        " its transactions, their versions and the links they closed. The daemon's"
+        " seal job does the same on its schedule.",
+        ("audittrail seal && audittrail digest >> /mnt/worm/audittrail-digests.jsonl",),
+        (0, 1, 2, 3, 4, 5, 6),
+    ),
+    "digest": CommandHelp(
+        "Print the latest ledger block's digest as one JSON line: block number, last"
+        " sealed transaction id, hash and sealed time (ISO 8601, UTC). Store it outside"
+        " the database; verify --integrity --digests compares it.",
+        ("audittrail digest >> /mnt/worm/audittrail-digests.jsonl",),
+        (0, 2, 3, 4, 5, 7),
+    ),
+    "prune": CommandHelp(
+        "Remove sealed versions and transactions issued more than retention.keep_days"
+        " ago, in batches, each recorded as a prune block of the ledger; each row's"
+        " current version and the one its last_modified_at derives from stay. Refused"
+        " while retention.keep_days is 0. --dry-run counts and removes nothing.",
+        (
+            "audittrail --config /etc/audittrail/audittrail.toml prune --dry-run",
+            "audittrail prune && audittrail verify --integrity",
+        ),
+        (0, 1, 2, 3, 4, 5, 6),
     ),
     "adopt": CommandHelp(
         "Put an existing database (such as Open Event Server's) under audit: version"

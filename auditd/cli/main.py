@@ -16,15 +16,27 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from auditd.cli import admin, adopt, daemon, help, history
+from auditd.cli import admin, adopt, daemon, help, history, ledger
 from auditd.cli.cells import escape_line
 from auditd.cli.context import CommandContext
 from auditd.cli.progress import CURRENT_STDERR
 from auditd.daemon.signals import SIGNALS
-from auditd.errors import AuditdError, DatabaseUnavailableError, UsageError, first_line
+from auditd.errors import (
+    INTEGRITY_HINT,
+    AuditdError,
+    DatabaseUnavailableError,
+    IntegrityError,
+    UsageError,
+    first_line,
+)
 from auditd.logging import LEVELS, configure_logging, redact_secrets
 
-COMMAND_MODULES = (admin, history, daemon, adopt)
+# INTEGRITY_HINT, naming the command that locates the change.
+CLI_INTEGRITY_HINT = (
+    "the audit rows were changed outside capture; run `audittrail verify --integrity`"
+    " to locate the change"
+)
+COMMAND_MODULES = (admin, history, daemon, ledger, adopt)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -94,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AuditdError as error:
         if show_traceback:
             raise
+        if isinstance(error, IntegrityError) and error.hint == INTEGRITY_HINT:
+            error.hint = CLI_INTEGRITY_HINT
         # Messages may quote stored data (known actors): no control character reaches the terminal.
         print(f"error: {escape_line(redact_secrets(str(error)))}", file=sys.stderr)
         return error.exit_code

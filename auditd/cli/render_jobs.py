@@ -42,6 +42,10 @@ def _describe_run(renderer: Renderer, run: RunRecord | None) -> str:
     duration = f", {run.duration_seconds:.1f}s" if run.duration_seconds is not None else ""
     if run.job == "verify":
         counts = f"{plural(run.rows_scanned, 'row')} scanned, {run.rows_drifted} drifted"
+    elif run.job == "seal":
+        counts = f"{plural(run.rows_scanned, 'version')} sealed"
+    elif run.job == "prune":
+        counts = f"{plural(run.rows_scanned, 'version')} removed"
     else:
         counts = f"{plural(run.rows_scanned, 'row')} scanned, {run.rows_repaired} repaired"
     started = renderer.time(run.started_at, table=True)

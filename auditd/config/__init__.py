@@ -11,8 +11,10 @@
 from auditd.config.sections import (
     DatabaseSettings,
     JobSettings,
+    LedgerSettings,
     LoggingSettings,
     MetricsSettings,
+    RetentionSettings,
     ServiceSettings,
 )
 from auditd.config.settings import Settings, load_settings, render_settings
@@ -20,8 +22,10 @@ from auditd.config.settings import Settings, load_settings, render_settings
 __all__ = [
     "DatabaseSettings",
     "JobSettings",
+    "LedgerSettings",
     "LoggingSettings",
     "MetricsSettings",
+    "RetentionSettings",
     "ServiceSettings",
     "Settings",
     "load_settings",

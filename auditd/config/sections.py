@@ -40,14 +40,16 @@ __all__ = [
     "SECTIONS",
     "DatabaseSettings",
     "JobSettings",
+    "LedgerSettings",
     "LoggingSettings",
     "MetricsSettings",
+    "RetentionSettings",
     "ServiceSettings",
     "shown_value",
 ]
 
 BATCH_SIZE_RANGE = (1, 100_000)
-JOB_NAMES = ("sync", "reconcile", "verify")
+JOB_NAMES = ("sync", "reconcile", "verify", "seal", "prune")
 
 
 def _check_cron(key: str, expression: str) -> str:
@@ -288,6 +290,53 @@ PORT alone listens on the loopback address 127.0.0.1; HOST:PORT or
 
 
 @dataclass(frozen=True, kw_only=True)
+class LedgerSettings:
+    """The sealed ledger: how big a block is and where the daemon copies each digest."""
+
+    block_size: int = setting(
+        1000,
+        kind=int,
+        minimum=1,
+        maximum=100_000,
+        doc="""Transactions per ledger block at most; each block is sealed in a transaction
+of its own.""",
+    )
+    digest_file: Path | None = setting(
+        None,
+        kind=Path,
+        optional=True,
+        doc="""Append each new block's digest (one JSON line, as `audittrail digest` prints it)
+to this file, for the integrity verification to compare. Keep it where
+the database's administrators cannot write (another host, append-only storage):
+it is what shows a rewrite of the whole ledger. Empty: digests are only logged.""",
+    )
+
+    def __post_init__(self) -> None:
+        _validate(self, "ledger")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetentionSettings:
+    """How long history is kept: off unless ``keep_days`` is set."""
+
+    keep_days: int = setting(
+        0,
+        kind=int,
+        minimum=0,
+        doc="""Remove sealed versions and transactions older than this many days (prune), always
+keeping each row's current version and the version its last_modified_at derives
+from. 0: keep everything (prune refuses to run).""",
+    )
+
+    def __post_init__(self) -> None:
+        _validate(self, "retention")
+
+    @property
+    def enabled(self) -> bool:
+        return self.keep_days > 0
+
+
+@dataclass(frozen=True, kw_only=True)
 class JobSettings:
     """One scheduled job: runs every ``interval_seconds`` or on a UTC ``cron``
     schedule (exactly one is set); a run later than ``misfire_grace_seconds`` is
@@ -329,12 +378,18 @@ JOB_DEFAULTS: Mapping[str, Mapping[str, object]] = {
     "sync": {"interval_seconds": 30, "misfire_grace_seconds": 30},
     "reconcile": {"cron": "0 3 * * *", "misfire_grace_seconds": 3600},
     "verify": {"interval_seconds": 3600, "misfire_grace_seconds": 300},
+    "seal": {"interval_seconds": 300, "misfire_grace_seconds": 300},
+    "prune": {"enabled": False, "cron": "30 3 * * *", "misfire_grace_seconds": 3600},
 }
 JOB_DOCS: Mapping[str, str] = {
     "sync": "Incremental: derive last_modified_at for rows changed since the last run.",
     "reconcile": "Full pass: re-derive every value, catching anything the incremental sync missed.",
     "verify": "Check that stored values match the derived ones and that change capture "
     "is complete; repairs nothing.",
+    "seal": "Seal committed history into the ledger's hash-chained blocks and log each new "
+    "digest (also appended to ledger.digest_file when set).",
+    "prune": "Remove sealed history older than retention.keep_days, recorded in the ledger; "
+    "off by default, and refused while retention.keep_days is 0.",
 }
 
 SECTIONS: Mapping[str, type] = {
@@ -342,6 +397,8 @@ SECTIONS: Mapping[str, type] = {
     "service": ServiceSettings,
     "logging": LoggingSettings,
     "metrics": MetricsSettings,
+    "ledger": LedgerSettings,
+    "retention": RetentionSettings,
     **{f"jobs.{job}": JobSettings for job in JOB_NAMES},
 }
 

@@ -26,8 +26,10 @@ from auditd.config.sections import (
     KEYS,
     DatabaseSettings,
     JobSettings,
+    LedgerSettings,
     LoggingSettings,
     MetricsSettings,
+    RetentionSettings,
     ServiceSettings,
 )
 from auditd.errors import ConfigError
@@ -40,7 +42,7 @@ _DATABASE_FILE_NAME = "audittrail.db"
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """The whole configuration. ``jobs`` is read-only and keyed by job name
-    (sync, reconcile, verify); ``sources`` lists where values came from, lowest
+    (sync, reconcile, verify, seal, prune); ``sources`` lists where values came from, lowest
     precedence first."""
 
     database: DatabaseSettings
@@ -48,6 +50,8 @@ class Settings:
     logging: LoggingSettings
     jobs: Mapping[str, JobSettings]
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    ledger: LedgerSettings = field(default_factory=LedgerSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     # Provenance, not configuration: the same values from another source compare equal.
     sources: tuple[str, ...] = field(default=("defaults",), compare=False)
 
@@ -59,6 +63,11 @@ class Settings:
                 f"jobs must map each of {', '.join(JOB_NAMES)} to its JobSettings, "
                 f"got: {', '.join(self.jobs)}"
             )
+        if self.jobs["prune"].enabled and not self.retention.enabled:
+            raise ConfigError(
+                "jobs.prune is enabled but retention.keep_days is 0 (keep everything)",
+                "set retention.keep_days to the days of history to keep, or disable jobs.prune",
+            )
         object.__setattr__(self, "jobs", MappingProxyType(dict(self.jobs)))
         object.__setattr__(self, "sources", tuple(self.sources))
 
@@ -69,6 +78,8 @@ class Settings:
             "service": self.service,
             "logging": self.logging,
             "metrics": self.metrics,
+            "ledger": self.ledger,
+            "retention": self.retention,
             **{f"jobs.{name}": job for name, job in self.jobs.items()},
         }
 
@@ -139,6 +150,8 @@ def _build(
         service=service_settings,
         logging=LoggingSettings(**section("logging")),
         metrics=MetricsSettings(**section("metrics")),
+        ledger=LedgerSettings(**section("ledger")),
+        retention=RetentionSettings(**section("retention")),
         jobs={job: JobSettings(name=job, **section(f"jobs.{job}")) for job in JOB_NAMES},
         sources=sources,
     )

@@ -8,6 +8,7 @@
 * :mod:`.metrics` — Prometheus metrics and ``/healthz``;
 * :mod:`.scheduler` — the only APScheduler import;
 * :mod:`.jobs` — sync, reconcile and verify as thin functions over :mod:`auditd.stamps`;
+* :mod:`.ledger_jobs` — seal and prune as thin functions over :mod:`auditd.ledger`;
 * :mod:`.runner`, :mod:`.runs` — one run: lock, claim, batches, record;
 * :mod:`.locks` — job locks and the SQLite single-``serve`` lock;
 * :mod:`.notify` — the systemd notify protocol.

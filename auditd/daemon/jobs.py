@@ -1,4 +1,4 @@
-"""The three jobs, as thin functions over :mod:`auditd.stamps`.
+"""The stamp jobs, as thin functions over :mod:`auditd.stamps`.
 
 * ``sync``: incremental. Repairs the rows touched by transactions at or
   after the watermark (:mod:`auditd.stamps.horizon`); its cost follows the number
@@ -10,7 +10,8 @@
   capture is complete.
 
 :func:`run_job` runs one of them once, recorded like a scheduled run; the
-scheduler and the command line both call it.
+scheduler and the command line both call it, also for the ledger's jobs
+(``seal`` and ``prune``, :mod:`auditd.daemon.ledger_jobs`).
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from auditd import capture, db
+from auditd import capture, db, registry
 from auditd.config import JobSettings, Settings
+from auditd.daemon.ledger_jobs import ledger_job_body
 from auditd.daemon.progress import ProgressTracker
 from auditd.daemon.runner import JobBody, ProgressCallback, RunHandle, execute_run
 from auditd.daemon.runs import RunRecord, last_runs, read_watermark, store_watermark
 from auditd.daemon.scheduler import next_run_time
+from auditd.errors import INTEGRITY_HINT, IntegrityError
+from auditd.ledger.linkage import rows_linkage_problems
 from auditd.logging import get_logger
 from auditd.models.audit import TRANSACTION
 from auditd.stamps.derive import DerivedStamp, load_stamps
@@ -63,6 +67,47 @@ def _refresh_statistics(handle: RunHandle, stamps: Sequence[DerivedStamp]) -> No
         get_logger(__name__).info("statistics refreshed", job=handle.job, tables=list(analysed))
 
 
+class _BrokenRows:
+    """The rows a run leaves alone because their history's linkage is broken
+    (tampered with): following it would write a wrong stamp."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        self.rows: dict[str, set[int]] = {}
+        self._problems: list[str] = []
+
+    def intact(self, stamp: DerivedStamp, keys: Sequence[int]) -> list[int]:
+        """``keys`` without the rows whose history is broken (those are remembered)."""
+        if not keys:
+            return []
+        with self._engine.connect() as connection:
+            problems = rows_linkage_problems(
+                connection, registry.load(connection, cached=True), stamp.table, keys
+            )
+        if not problems:
+            return list(keys)
+        unmapped = any(problem.subject is None for problem in problems)
+        bad = set(keys) if unmapped else {int(problem.subject) for problem in problems}
+        self.rows.setdefault(stamp.table, set()).update(bad)
+        self._problems += [str(problem) for problem in problems]
+        return [key for key in keys if key not in bad]
+
+    def refuse(self, handle: RunHandle) -> None:
+        """Raise IntegrityError (the run fails) if any row was left alone."""
+        if not self.rows:
+            return
+        handle.findings["broken_linkage"] = self._problems[:DRIFT_SAMPLE]
+        left = ", ".join(
+            f"{table} {', '.join(str(key) for key in sorted(keys)[:DRIFT_SAMPLE])}"
+            for table, keys in sorted(self.rows.items())
+        )
+        raise IntegrityError(
+            f"left {sum(len(keys) for keys in self.rows.values())} rows alone whose history "
+            f"is broken ({left}): {self._problems[0]}",
+            INTEGRITY_HINT,
+        )
+
+
 def sync_changed_since_watermark(handle: RunHandle) -> None:
     """Repair every row touched since the watermark, then advance it.
 
@@ -79,16 +124,23 @@ def sync_changed_since_watermark(handle: RunHandle) -> None:
     changes = changes_since(handle.engine, watermark, stamps)
     handle.watermark_from = watermark
     handle.total = changes.count()
+    broken = _BrokenRows(handle.engine)
     batches = [
         (stamp, chunk)
         for stamp in stamps
-        for chunk in _chunks(sorted(changes.keys.get(stamp.table, {})), handle.batch_size)
+        for chunk in _chunks(
+            broken.intact(stamp, sorted(changes.keys.get(stamp.table, {}))), handle.batch_size
+        )
     ]
     if handle.dry_run:
         for stamp, chunk in batches:
             handle.inspect(stamp, chunk)
+        broken.refuse(handle)
         return
+    # A row with broken history holds the watermark back, like a locked one.
     unprocessed: dict[str, set[int]] = {stamp.table: set() for stamp in stamps}
+    for table, keys in broken.rows.items():
+        unprocessed[table].update(keys)
     new_watermark: list[int] = []
 
     def advance(connection: sa.Connection, outcome: BatchOutcome) -> None:
@@ -113,6 +165,7 @@ def sync_changed_since_watermark(handle: RunHandle) -> None:
         oldest = _issued_at(handle.engine, min(repaired_since))
         if oldest is not None:
             handle.findings = {"oldest_repaired_change_at": oldest.isoformat()}
+    broken.refuse(handle)
 
 
 def _issued_at(engine: sa.Engine, transaction_id: int) -> datetime | None:
@@ -134,12 +187,17 @@ def reconcile_all(handle: RunHandle) -> None:
     stamps = load_stamps(handle.engine)
     _refresh_statistics(handle, stamps)
     handle.total = sum(count_rows(handle.engine, stamp) for stamp in stamps)
+    broken = _BrokenRows(handle.engine)
     for stamp in stamps:
-        for keys in key_batches(handle.engine, stamp, handle.batch_size):
+        for batch in key_batches(handle.engine, stamp, handle.batch_size):
+            keys = broken.intact(stamp, batch)
+            if not keys:
+                continue
             if handle.dry_run:
                 handle.inspect(stamp, keys)
             else:
                 handle.repair(stamp, keys)
+    broken.refuse(handle)
 
 
 def verify_all(handle: RunHandle) -> None:
@@ -189,7 +247,8 @@ def run_job(
     tracker: ProgressTracker | None = None,
     progress: ProgressCallback | None = None,
 ) -> RunRecord | None:
-    """Run ``job`` (sync, reconcile or verify) once; see :func:`auditd.daemon.runner.execute_run`.
+    """Run ``job`` (sync, reconcile, verify, seal or prune) once; see
+    :func:`auditd.daemon.runner.execute_run`.
 
     Returns the run's record (its ``status`` says whether it succeeded), or
     None when a scheduled run was not this process's to do. Raises
@@ -198,7 +257,7 @@ def run_job(
     return execute_run(
         engine,
         job,
-        JOB_BODIES[job],
+        ledger_job_body(job, settings) or JOB_BODIES[job],
         batch_size=settings.service.batch_size,
         kind=kind,
         scheduled_for=scheduled_for,

@@ -123,6 +123,14 @@ class RunHandle:
         self._count(outcome)
         return outcome
 
+    def tally(self, outcome: BatchOutcome) -> None:
+        """Count work a job did in its own transactions (a ledger block, a prune
+        batch) in the run's record."""
+        if self.run_id is not None:
+            with db.writer(self.engine).begin() as connection:
+                record_counters(connection, self.run_id, outcome)
+        self._count(outcome)
+
     def _count(self, outcome: BatchOutcome) -> None:
         for name, count in outcome.counters().items():
             self.counters[name] += count

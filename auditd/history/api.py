@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from auditd import registry
 from auditd.errors import NotFoundError, UsageError
 from auditd.history import feed, reporting
 from auditd.history.arguments import check_cursor, check_flag, check_limit, check_text
@@ -60,6 +61,7 @@ from auditd.history.tables import (
     catalog,
     check_model_name,
 )
+from auditd.ledger import require_intact
 from auditd.timeparse import check_positive_id, check_range, parse_zone, require_aware
 from auditd.timestamps import utcnow
 
@@ -131,6 +133,20 @@ def _no_history(connection: sa.Connection, model: VersionedModel, row_id: int) -
         )
 
 
+def _require_intact(
+    connection: sa.Connection, model: VersionedModel, row_id: int, what: str
+) -> None:
+    """IntegrityError when the row's history was tampered with: wrong values
+    are worse than none."""
+    require_intact(
+        connection,
+        registry.load(connection, cached=True),
+        model.table.name,
+        [row_id],
+        f"{what} ({model.name} {row_id})",
+    )
+
+
 def history(
     bind: Bind, model: str, row_id: int, *, newest_first: bool = True
 ) -> tuple[Change, ...]:
@@ -181,6 +197,7 @@ def row_at(bind: Bind, model: str, row_id: int, *, at: datetime | None = None) -
     moment = utcnow() if at is None else require_aware(at, "at")
     with reading(bind) as connection:
         versioned = catalog(connection).resolve_model(model)
+        _require_intact(connection, versioned, row_id, "show it at a time")
         version = version_at(connection, versioned, row_id, moment)
         if version is None:
             first = first_issued_at(connection, versioned, row_id)
@@ -322,6 +339,7 @@ def revert(
         raise UsageError(f"revert needs an Engine, got {type(engine).__name__}")
     with reading(engine) as connection:
         versioned = catalog(connection).resolve_model(model)
+        _require_intact(connection, versioned, row_id, "revert it")
     return revert_row(
         engine,
         versioned,

@@ -23,8 +23,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from auditd.errors import INTEGRITY_HINT, IntegrityError
 from auditd.history.records import OPERATIONS, Change, FieldChange, SpeakerRef
 from auditd.history.tables import TRANSACTION, Members, VersionedModel
+from auditd.ledger.linkage import VersionLink, chain_problems
 from auditd.timestamps import UTCDateTime
 
 AnyRow = sa.Row[*tuple[Any, ...]]
@@ -173,6 +175,7 @@ class MembersDiff:
             self.parent_id.label("row_id"),
             self.member_id.label("member_id"),
             s.c.transaction_id,
+            s.c.end_transaction_id,
             s.c.operation_type,
             p.c.transaction_id.label("prev_tx"),
             p.c.operation_type.label("prev_op"),
@@ -415,6 +418,46 @@ def _history_statements(
     return versions, members.select().where(members.parent_id == sa.bindparam("row_id"))
 
 
+def _require_intact_chains(
+    model: VersionedModel,
+    row_id: int,
+    versions: Sequence[sa.Row[Any]],
+    member_rows: Sequence[sa.Row[Any]],
+) -> None:
+    """IntegrityError when the row's chain of versions, or one of its members'
+    chains, is broken: the old → new values would be computed from it."""
+    problems = chain_problems(
+        model.table.name,
+        (
+            VersionLink(
+                key=(row.row_id,),
+                transaction_id=row.transaction_id,
+                end_transaction_id=row.end_transaction_id,
+                operation_type=row.operation_type,
+            )
+            for row in versions
+        ),
+    )
+    if model.members is not None:
+        problems += chain_problems(
+            model.members.table.name,
+            (
+                VersionLink(
+                    key=(row.row_id, row.member_id),
+                    transaction_id=row.transaction_id,
+                    end_transaction_id=row.end_transaction_id,
+                    operation_type=row.operation_type,
+                )
+                for row in member_rows
+            ),
+        )
+    if problems:
+        raise IntegrityError(
+            f"refusing to show the history of {model.name} {row_id}: {problems[0]}",
+            INTEGRITY_HINT,
+        )
+
+
 def row_history(connection: sa.Connection, model: VersionedModel, row_id: int) -> list[Change]:
     """Every change of one row, oldest first: one statement (two for a model
     with members, such as a session).
@@ -427,6 +470,7 @@ def row_history(connection: sa.Connection, model: VersionedModel, row_id: int) -
     member_rows: list[sa.Row[Any]] = []
     if members_query is not None:
         member_rows = list(connection.execute(members_query, {"row_id": row_id}))
+    _require_intact_chains(model, row_id, versions, member_rows)
     changes = merge_changes(model, versions, member_rows)
     chained = [changes[key] for key in chain_order(versions) if key in changes]
     own = {row.transaction_id for row in versions}

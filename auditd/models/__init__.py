@@ -26,6 +26,7 @@ from auditd.models.domain import (
 )
 from auditd.models.indexes import declare_version_indexes
 from auditd.models.jobs import JobRun, JobState
+from auditd.models.ledger import LedgerBlock
 
 versioning_manager.transaction_cls = Transaction
 orm.configure_mappers()
@@ -45,6 +46,7 @@ __all__ = [
     "EventVersion",
     "JobRun",
     "JobState",
+    "LedgerBlock",
     "Microlocation",
     "OpenTransaction",
     "RegistryEntry",

@@ -1,0 +1,32 @@
+"""The sealed ledger: tamper-evident history.
+
+* :mod:`.canonical` — what a block seals: transaction rows, version rows
+  and validity links, each in a canonical serialisation with its digest;
+* :mod:`.blocks` — blocks, their manifests and hashes, the chain, digests;
+* :mod:`.seal` — appending blocks behind the commit-order horizon;
+* :mod:`.linkage` — the validity linkage of version rows, checked in SQL;
+* :mod:`.verify` — ``verify --integrity``: chain, content, linkage, external digests;
+* :mod:`.digests` — the latest digest, and files of digests kept outside the database;
+* :mod:`.prune` — retention that the ledger records, so history stays verifiable.
+"""
+
+from auditd.ledger.blocks import Block, Digest
+from auditd.ledger.digests import append_digest, latest_digest, read_digest_file
+from auditd.ledger.linkage import LinkageProblem, require_intact
+from auditd.ledger.seal import SealOutcome, seal
+from auditd.ledger.verify import IntegrityProblem, IntegrityReport, verify_integrity
+
+__all__ = [
+    "Block",
+    "Digest",
+    "IntegrityProblem",
+    "IntegrityReport",
+    "LinkageProblem",
+    "SealOutcome",
+    "append_digest",
+    "latest_digest",
+    "read_digest_file",
+    "require_intact",
+    "seal",
+    "verify_integrity",
+]

@@ -1,0 +1,255 @@
+"""What a block seals: the canonical form of the rows its transactions wrote.
+
+For the transactions with ids in ``(after, through]`` a block seals three
+kinds of element, each identified by ``(kind, table, key, transaction id)``
+and carrying the digest of its canonical serialisation:
+
+* ``T``: a transaction row, every non-NULL column (actor, issued_at, ...);
+* ``V``: a version row of any registered version table, every non-NULL
+  column (keys, values, ``transaction_id``, ``operation_type``) except
+  ``end_transaction_id``;
+* ``L``: a validity link, "the version of this key written by transaction
+  P was closed by transaction T", sealed in the block of T.
+
+``end_transaction_id`` is left out of ``V`` on purpose: a later transaction
+closes an earlier, already sealed version, legitimately, and that closing is
+sealed as an ``L`` element of the closing transaction's block instead. So
+nulling, redirecting or setting ``end_transaction_id`` by hand changes the
+``L`` elements of some sealed block (or breaks the linkage checks of
+:mod:`auditd.ledger.linkage` when it points past the sealed range).
+
+NULL columns are left out of the serialisation, so a column added later by
+a migration (NULL in old rows) does not change old digests. Timestamps are
+serialised in UTC, so the database session's time zone cannot either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from base64 import b64encode
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+
+from auditd.models.audit import TRANSACTION
+from auditd.registry import VersionedTable
+
+__all__ = [
+    "Element",
+    "block_elements",
+    "canonical_value",
+    "digest_of",
+    "key_text",
+    "link_element",
+    "transaction_element",
+    "version_element",
+    "version_table",
+]
+
+# Element kinds, in manifest order.
+TRANSACTION_ELEMENT = "T"
+VERSION_ELEMENT = "V"
+LINK_ELEMENT = "L"
+_KIND_ORDER = {TRANSACTION_ELEMENT: 0, VERSION_ELEMENT: 1, LINK_ELEMENT: 2}
+# Digests are truncated to 128 bits: still beyond any second-preimage search,
+# half the size in every manifest.
+DIGEST_HEX_LENGTH = 32
+
+
+class Element(NamedTuple):
+    """One sealed thing: a transaction row, a version row, or a validity link."""
+
+    kind: str
+    table: str
+    key: str  # the row key as canonical JSON text; "" for a transaction
+    transaction_id: int
+    digest: str
+
+    @property
+    def identity(self) -> tuple[str, str, str, int]:
+        return (self.kind, self.table, self.key, self.transaction_id)
+
+    def sort_key(self) -> tuple[int, str, int, str]:
+        return (_KIND_ORDER[self.kind], self.table, self.transaction_id, self.key)
+
+
+def canonical_value(value: Any) -> Any:
+    """A stored value as JSON can carry it, the same for the same stored value
+    whatever the session (aware timestamps in UTC, bytes as base64)."""
+    if type(value) in _PLAIN or value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, Mapping):
+        return {str(k): canonical_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [canonical_value(v) for v in value]
+    return str(value)
+
+
+# One encoder each, built once: json.dumps builds a new one per call when given options.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_KEY = json.JSONEncoder(separators=(",", ":"))
+_PLAIN = (int, str)
+
+
+def _serialise(data: Any) -> bytes:
+    return _CANONICAL.encode(data).encode()
+
+
+def _digest_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:DIGEST_HEX_LENGTH]
+
+
+def digest_of(data: Any) -> str:
+    """The (truncated) SHA-256 of ``data``'s canonical JSON."""
+    return hashlib.sha256(_serialise(data)).hexdigest()[:DIGEST_HEX_LENGTH]
+
+
+def key_text(values: Sequence[Any]) -> str:
+    """A row key as canonical JSON text, the form elements and reports use."""
+    if len(values) == 1 and type(values[0]) is int:
+        return f"[{values[0]}]"  # the common case, exactly what the encoder writes
+    return _KEY.encode([canonical_value(v) for v in values])
+
+
+def _row_digest(row: Mapping[str, Any] | sa.RowMapping, skip: str | None = None) -> str:
+    return digest_of(
+        {
+            name: value if type(value) in _PLAIN else canonical_value(value)
+            for name, value in row.items()
+            if value is not None and name != skip
+        }
+    )
+
+
+def _rows(connection: sa.Connection, query: sa.Select[Any]) -> Iterator[dict[str, Any]]:
+    """The rows of ``query`` as plain dicts (much cheaper to read than row mappings)."""
+    result = connection.execute(query)
+    names = list(result.keys())
+    for row in result.fetchall():  # one block's rows: bounded
+        yield dict(zip(names, row, strict=True))
+
+
+def version_table(entry: VersionedTable) -> sa.TableClause:
+    """``entry``'s version table with every versioned and metadata column, untyped
+    (values are sealed as the driver returns them)."""
+    return sa.table(
+        entry.version_table,
+        *(sa.column(name) for name in entry.column_names),
+        sa.column("transaction_id"),
+        sa.column("end_transaction_id"),
+        sa.column("operation_type"),
+        schema=entry.audit_schema,
+    )
+
+
+def _transactions(connection: sa.Connection, after: int, through: int) -> Iterator[Element]:
+    query = (
+        sa.select(TRANSACTION)
+        .where(TRANSACTION.c.id > after, TRANSACTION.c.id <= through)
+        .order_by(TRANSACTION.c.id)
+    )
+    for row in _rows(connection, query):
+        yield transaction_element(row)
+
+
+def _versions(
+    connection: sa.Connection, entry: VersionedTable, after: int, through: int
+) -> Iterator[Element]:
+    version = version_table(entry)
+    query = sa.select(version).where(
+        version.c.transaction_id > after, version.c.transaction_id <= through
+    )
+    for row in _rows(connection, query):
+        yield version_element(entry, row)
+
+
+def version_element(entry: VersionedTable, row: Mapping[str, Any] | sa.RowMapping) -> Element:
+    """The element of one version row (as :func:`version_table` reads it)."""
+    return Element(
+        VERSION_ELEMENT,
+        entry.table,
+        key_text([row[name] for name in entry.key]),
+        int(row["transaction_id"]),
+        _row_digest(row, skip="end_transaction_id"),
+    )
+
+
+def transaction_element(row: Mapping[str, Any] | sa.RowMapping) -> Element:
+    """The element of one transaction row (every column of the transaction table)."""
+    return Element(TRANSACTION_ELEMENT, "", "", int(row["id"]), _row_digest(row))
+
+
+def _links(
+    connection: sa.Connection, entry: VersionedTable, after: int, through: int
+) -> Iterator[Element]:
+    """The links set by the range's transactions: each of their versions joined
+    to the version of the same key it closed (a probe of the predecessor index)."""
+    version = version_table(entry).alias("closing")
+    closed = version_table(entry).alias("closed")
+    query = (
+        sa.select(
+            *(closed.c[name] for name in entry.key),
+            closed.c.transaction_id,
+            closed.c.end_transaction_id,
+        )
+        .select_from(
+            version.join(
+                closed,
+                sa.and_(
+                    *(closed.c[name] == version.c[name] for name in entry.key),
+                    closed.c.end_transaction_id == version.c.transaction_id,
+                ),
+            )
+        )
+        .where(version.c.transaction_id > after, version.c.transaction_id <= through)
+    )
+    for row in _rows(connection, query):
+        yield link_element(entry, [row[name] for name in entry.key], row)
+
+
+def link_element(
+    entry: VersionedTable, key: Sequence[Any], row: Mapping[str, Any] | sa.RowMapping
+) -> Element:
+    """The link element of a closed version row (``transaction_id`` and
+    ``end_transaction_id`` of the version it closed)."""
+    closed, closer = int(row["transaction_id"]), int(row["end_transaction_id"])
+    return Element(
+        LINK_ELEMENT,
+        entry.table,
+        key_text(key),
+        closed,
+        # The canonical JSON of {"closed": closed, "closed_by": closer}, written out.
+        _digest_text(f'{{"closed":{closed},"closed_by":{closer}}}'),
+    )
+
+
+def block_elements(
+    connection: sa.Connection,
+    entries: Sequence[VersionedTable],
+    after: int,
+    through: int,
+) -> list[Element]:
+    """Every element written by the transactions with ids in ``(after, through]``,
+    in manifest order. Reads only; call it in one snapshot."""
+    elements = list(_transactions(connection, after, through))
+    for entry in sorted(entries, key=lambda e: e.table):
+        elements += _versions(connection, entry, after, through)
+        elements += _links(connection, entry, after, through)
+    elements.sort(key=Element.sort_key)
+    return elements

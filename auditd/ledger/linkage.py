@@ -1,0 +1,314 @@
+"""The validity linkage of version rows, checked in SQL.
+
+Every row with history has one chain of versions: each version but the
+last is closed by the transaction that wrote the next version of the same
+key (``end_transaction_id``), and the last one, the current version, is
+open. The checks here find what capture never produces:
+
+* a key with no current version, or with several;
+* a version closed by a transaction that wrote no version of that key;
+* two versions closed by the same transaction (a fork);
+* a delete followed by anything but an insert;
+* a live row whose current version is a delete, or a current version that
+  is not a delete although the row is gone;
+* a version whose transaction row is missing.
+
+They run set-based over whole version tables (``verify --integrity``), or
+in memory over the versions of the rows one command is about to show or
+repair (:func:`rows_linkage_problems`, :func:`chain_problems`): those rows'
+versions are read by an index range scan, or are already at hand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from auditd.errors import INTEGRITY_HINT, IntegrityError
+from auditd.ledger.canonical import key_text, version_table
+from auditd.models.audit import TRANSACTION
+from auditd.registry import Registry, VersionedTable
+
+__all__ = [
+    "LinkageProblem",
+    "VersionLink",
+    "chain_problems",
+    "linkage_problems",
+    "require_intact",
+    "rows_linkage_problems",
+]
+
+DELETE, INSERT = 2, 0
+
+# What each check reports, in SQL and in memory alike.
+_SEVERAL = "the row has no current version, or several (end_transaction_id edited or missing)"
+_DANGLING = "closed by a transaction that wrote no version of this row"
+_FORK = "two versions closed by the same transaction (a forked chain)"
+_AFTER_DELETE = "a version after a delete that is not an insert"
+_DELETED_LIVE = "the current version is a delete but the row exists"
+_GONE_OPEN = "the row is gone but its current version is not a delete"
+
+Restriction = Callable[[sa.FromClause], sa.ColumnElement[bool]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkageProblem:
+    """One break in a row's chain of versions: the table, the row key (JSON
+    text), the transaction of the version concerned, and what is wrong."""
+
+    table: str
+    key: str
+    transaction_id: int | None
+    problem: str
+    subject: Any = None  # the key of the row asked about (for an association: its parent)
+
+    def __str__(self) -> str:
+        where = "" if self.transaction_id is None else f" at transaction {self.transaction_id}"
+        return f"{self.table} {self.key}{where}: {self.problem}"
+
+
+def _key(version: sa.FromClause, entry: VersionedTable) -> list[sa.ColumnElement[Any]]:
+    return [version.c[name] for name in entry.key]
+
+
+def _same_key(
+    left: sa.FromClause, right: sa.FromClause, entry: VersionedTable
+) -> sa.ColumnElement[bool]:
+    return sa.and_(*(left.c[name] == right.c[name] for name in entry.key))
+
+
+def _checks(entry: VersionedTable, restrict: Restriction) -> Iterator[tuple[str, sa.Select[Any]]]:
+    """(problem, query of ``key..., transaction_id``) for each kind of break."""
+    v = version_table(entry).alias("v")
+    w = version_table(entry).alias("w")
+    key = _key(v, entry)
+    open_versions = sa.func.sum(sa.case((v.c.end_transaction_id.is_(None), 1), else_=0))
+    yield (
+        _SEVERAL,
+        sa.select(*key, sa.func.max(v.c.transaction_id))
+        .where(restrict(v))
+        .group_by(*key)
+        .having(open_versions != 1),
+    )
+    successor = sa.exists().where(
+        _same_key(w, v, entry), w.c.transaction_id == v.c.end_transaction_id
+    )
+    yield (
+        _DANGLING,
+        sa.select(*key, v.c.transaction_id).where(
+            restrict(v), v.c.end_transaction_id.is_not(None), ~successor
+        ),
+    )
+    yield (
+        _FORK,
+        sa.select(*key, v.c.end_transaction_id)
+        .where(restrict(v), v.c.end_transaction_id.is_not(None))
+        .group_by(*key, v.c.end_transaction_id)
+        .having(sa.func.count() > 1),
+    )
+    yield (
+        _AFTER_DELETE,
+        sa.select(*key, w.c.transaction_id)
+        .select_from(
+            v.join(w, sa.and_(_same_key(w, v, entry), w.c.transaction_id == v.c.end_transaction_id))
+        )
+        .where(restrict(v), v.c.operation_type == DELETE, w.c.operation_type != INSERT),
+    )
+    live = sa.table(entry.table, *(sa.column(name) for name in entry.key), schema=entry.table_schema)
+    is_live = sa.exists().where(*(live.c[name] == v.c[name] for name in entry.key))
+    yield (
+        _DELETED_LIVE,
+        sa.select(*key, v.c.transaction_id).where(
+            restrict(v), v.c.end_transaction_id.is_(None), v.c.operation_type == DELETE, is_live
+        ),
+    )
+    yield (
+        _GONE_OPEN,
+        sa.select(*key, v.c.transaction_id).where(
+            restrict(v), v.c.end_transaction_id.is_(None), v.c.operation_type != DELETE, ~is_live
+        ),
+    )
+    has_transaction = sa.exists().where(TRANSACTION.c.id == v.c.transaction_id)
+    yield (
+        "the version's transaction row is missing",
+        sa.select(*key, v.c.transaction_id).where(restrict(v), ~has_transaction),
+    )
+
+
+def _problems(
+    connection: sa.Connection, entry: VersionedTable, restrict: Restriction, limit: int | None
+) -> list[LinkageProblem]:
+    found: list[LinkageProblem] = []
+    width = len(entry.key)
+    for problem, query in _checks(entry, restrict):
+        if limit is not None:
+            query = query.limit(limit)
+        for row in connection.execute(query):
+            tx = row[width]
+            found.append(
+                LinkageProblem(
+                    table=entry.table,
+                    key=key_text(row[:width]),
+                    transaction_id=None if tx is None else int(tx),
+                    problem=problem,
+                )
+            )
+    return found
+
+
+def linkage_problems(
+    connection: sa.Connection, registry: Registry, *, limit: int | None = 100
+) -> list[LinkageProblem]:
+    """Every break in every registered version table (up to ``limit`` per
+    kind and table). Set-based: one statement per kind of break and table."""
+    found: list[LinkageProblem] = []
+    for entry in sorted(registry.entries, key=lambda e: e.table):
+        found += _problems(connection, entry, lambda v: sa.true(), limit)
+    return found
+
+
+@dataclass(frozen=True)
+class VersionLink:
+    """What the linkage checks read of one version: its row key, transaction,
+    closing transaction and operation."""
+
+    key: tuple[Any, ...]
+    transaction_id: int
+    end_transaction_id: int | None
+    operation_type: int
+
+
+def chain_problems(
+    table: str, versions: Iterable[VersionLink], live: set[tuple[Any, ...]] | None = None
+) -> list[LinkageProblem]:
+    """The breaks in the chains of ``versions`` (every version of each key
+    they hold), checked in memory: the same rules as :func:`linkage_problems`.
+    ``live`` is the set of keys that exist in the live table (None: not checked)."""
+    by_key: dict[tuple[Any, ...], list[VersionLink]] = {}
+    for version in versions:
+        by_key.setdefault(version.key, []).append(version)
+    found: list[LinkageProblem] = []
+
+    def problem(key: tuple[Any, ...], tx: int | None, what: str) -> None:
+        found.append(
+            LinkageProblem(table=table, key=key_text(key), transaction_id=tx, problem=what)
+        )
+
+    for key, chain in by_key.items():
+        written = {version.transaction_id: version for version in chain}
+        current = [version for version in chain if version.end_transaction_id is None]
+        if len(current) != 1:
+            problem(key, max(written), _SEVERAL)
+        closers: set[int] = set()
+        for version in chain:
+            end = version.end_transaction_id
+            if end is None:
+                continue
+            if end in closers:
+                problem(key, end, _FORK)
+            closers.add(end)
+            following = written.get(end)
+            if following is None:
+                problem(key, version.transaction_id, _DANGLING)
+            elif version.operation_type == DELETE and following.operation_type != INSERT:
+                problem(key, following.transaction_id, _AFTER_DELETE)
+        if live is not None and len(current) == 1:
+            (head,) = current
+            if head.operation_type == DELETE and key in live:
+                problem(key, head.transaction_id, _DELETED_LIVE)
+            if head.operation_type != DELETE and key not in live:
+                problem(key, head.transaction_id, _GONE_OPEN)
+    return found
+
+
+def _entry_rows(
+    connection: sa.Connection, entry: VersionedTable, column: str, keys: list[Any]
+) -> tuple[list[VersionLink], set[tuple[Any, ...]], list[LinkageProblem]]:
+    """The versions of the rows whose ``column`` is in ``keys``, the live keys
+    among them, and the versions whose transaction row is missing: two
+    statements, each an index range scan of those rows."""
+    v = version_table(entry)
+    has_transaction = sa.exists().where(TRANSACTION.c.id == v.c.transaction_id)
+    rows = connection.execute(
+        sa.select(
+            *_key(v, entry),
+            v.c.transaction_id,
+            v.c.end_transaction_id,
+            v.c.operation_type,
+            has_transaction,
+        ).where(v.c[column].in_(keys))
+    ).all()
+    width = len(entry.key)
+    versions = [
+        VersionLink(
+            key=tuple(row[:width]),
+            transaction_id=int(row[width]),
+            end_transaction_id=None if row[width + 1] is None else int(row[width + 1]),
+            operation_type=int(row[width + 2]),
+        )
+        for row in rows
+    ]
+    orphans = [
+        LinkageProblem(
+            table=entry.table,
+            key=key_text(row[:width]),
+            transaction_id=int(row[width]),
+            problem="the version's transaction row is missing",
+        )
+        for row in rows
+        if not row[width + 3]
+    ]
+    live_table = sa.table(entry.table, *(sa.column(name) for name in entry.key), schema=entry.table_schema)
+    live = {
+        tuple(row)
+        for row in connection.execute(
+            sa.select(*(live_table.c[name] for name in entry.key)).where(
+                live_table.c[column].in_(keys)
+            )
+        )
+    }
+    return versions, live, orphans
+
+
+def rows_linkage_problems(
+    connection: sa.Connection, registry: Registry, table: str, keys: Sequence[Any]
+) -> list[LinkageProblem]:
+    """The breaks in the history of the rows of ``table`` with these (single
+    column) keys, and of the associations that belong to them (a session's
+    speakers): only those rows' versions are read, two statements per table.
+    Each problem's ``subject`` is the key of ``table`` it concerns."""
+    wanted = list(keys)
+    if not wanted:
+        return []
+    found: list[LinkageProblem] = []
+    for entry in registry.entries:
+        if entry.table == table and len(entry.key) == 1:
+            (column,) = entry.key
+        elif entry.membership is not None and entry.membership.parent_table == table:
+            column = entry.membership.parent_column
+        else:
+            continue
+        position = entry.key.index(column) if column in entry.key else None
+        versions, live, orphans = _entry_rows(connection, entry, column, wanted)
+        for problem in [*chain_problems(entry.table, versions, live), *orphans]:
+            subject = None if position is None else json.loads(problem.key)[position]
+            found.append(dataclasses.replace(problem, subject=subject))
+    return found
+
+
+def require_intact(
+    connection: sa.Connection, registry: Registry, table: str, keys: Sequence[Any], what: str
+) -> None:
+    """Raise :class:`IntegrityError` if the history of any of these rows is
+    broken, rather than let ``what`` present or follow wrong values."""
+    problems = rows_linkage_problems(connection, registry, table, keys)
+    if problems:
+        raise IntegrityError(
+            f"refusing to {what}: the history of {problems[0]}",
+            INTEGRITY_HINT,
+        )

@@ -1,0 +1,136 @@
+"""Sealing: append blocks over the committed transactions behind the horizon.
+
+Each block takes up to ``block_size`` transactions after the last sealed
+one, in id order, but only below the commit-order horizon
+(:func:`auditd.stamps.horizon.read_horizon`): every transaction with a
+smaller id has finished, so no transaction can later appear inside a sealed
+range, and what a block covers no longer changes (on SQLite id order is
+commit order, and the horizon is the next id).
+
+A block is read in one snapshot (REPEATABLE READ, read-only on PostgreSQL)
+without locking anything, so writers never wait for sealing, and appended in
+a short transaction of its own. Two sealers racing for the same block
+number cannot both win: the block number is the primary key, and the loser
+stops. An interrupted seal leaves whole blocks only; the next one resumes
+after the last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from auditd import db
+from auditd.ledger.blocks import LEDGER_START, Block, insert_block, latest_block, new_block
+from auditd.ledger.blocks import encode_manifest as _encode
+from auditd.ledger.canonical import TRANSACTION_ELEMENT, VERSION_ELEMENT, block_elements
+from auditd.models.audit import TRANSACTION
+from auditd.registry import load
+from auditd.stamps.horizon import read_horizon
+from auditd.timestamps import utcnow
+
+__all__ = ["SealOutcome", "seal", "seal_next_block", "snapshot"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SealOutcome:
+    """The blocks one seal appended (oldest first), and where it stopped."""
+
+    blocks: tuple[Block, ...]
+    horizon: int
+
+    @property
+    def transactions(self) -> int:
+        return sum(block.transaction_count for block in self.blocks)
+
+    @property
+    def versions(self) -> int:
+        return sum(block.version_count for block in self.blocks)
+
+
+def snapshot(engine: sa.Engine) -> sa.Engine:
+    """``engine`` reading one consistent, read-only snapshot per transaction."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    return engine
+
+
+def _next_range(
+    connection: sa.Connection, after: int, horizon: int, block_size: int
+) -> tuple[int, int] | None:
+    """(last id, count) of the next ``block_size`` transactions after ``after``
+    and below ``horizon``, or None when there are none."""
+    ids = (
+        sa.select(TRANSACTION.c.id)
+        .where(TRANSACTION.c.id > after, TRANSACTION.c.id < horizon)
+        .order_by(TRANSACTION.c.id)
+        .limit(block_size)
+        .subquery()
+    )
+    last, count = connection.execute(sa.select(sa.func.max(ids.c.id), sa.func.count())).one()
+    return None if not count else (int(last), int(count))
+
+
+def seal_next_block(engine: sa.Engine, block_size: int) -> tuple[Block | None, int]:
+    """Seal the next block, if any transaction behind the horizon is unsealed.
+
+    Returns the block appended (None when there was nothing to seal, or when
+    another process appended the same block first) and the horizon read.
+    """
+    with snapshot(engine).connect() as connection, connection.begin():
+        horizon = read_horizon(connection)  # first: the snapshot is taken here
+        previous = latest_block(connection)
+        after = LEDGER_START if previous is None else previous.last_transaction_id
+        found = _next_range(connection, after, horizon, block_size)
+        if found is None:
+            return None, horizon
+        through, count = found
+        elements = block_elements(connection, load(connection).entries, after, through)
+    block = new_block(
+        previous,
+        kind="seal",
+        first_transaction_id=after,
+        last_transaction_id=through,
+        transaction_count=sum(1 for e in elements if e.kind == TRANSACTION_ELEMENT),
+        version_count=sum(1 for e in elements if e.kind == VERSION_ELEMENT),
+        manifest=_encode(elements),
+        sealed_at=utcnow(),
+    )
+    assert block.transaction_count == count
+    with db.write_transaction(engine) as connection:
+        head = latest_block(connection)
+        if (head and (head.number, head.hash)) != (previous and (previous.number, previous.hash)):
+            return None, horizon  # someone else sealed or pruned meanwhile
+        try:
+            with connection.begin_nested():
+                insert_block(connection, block)
+        except sa.exc.IntegrityError:
+            return None, horizon
+    return block, horizon
+
+
+def seal(
+    engine: sa.Engine,
+    block_size: int,
+    *,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_block: Callable[[Block], None] = lambda block: None,
+) -> SealOutcome:
+    """Seal every transaction behind the horizon, block after block, until
+    none is left or ``should_stop()`` says so (checked between blocks).
+
+    ``on_block`` is called after each block is committed. Raises
+    SQLAlchemy's ``OperationalError`` when the database is unreachable;
+    committed blocks stay.
+    """
+    blocks: list[Block] = []
+    horizon = 0
+    while not should_stop():
+        block, horizon = seal_next_block(engine, block_size)
+        if block is None:
+            break
+        blocks.append(block)
+        on_block(block)
+    return SealOutcome(blocks=tuple(blocks), horizon=horizon)

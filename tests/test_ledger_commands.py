@@ -1,0 +1,204 @@
+"""The ledger as operators run it: the console script's seal, digest,
+verify --integrity and prune; the seal job with its digest file; history and
+reconcile refusing rows whose history was tampered with."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from test_daemon_support import WRONG_STAMP, add_sessions, set_stamp_only
+from test_history_support import wait_for_horizon
+from test_ledger_support import (
+    SESSION_VERSION,
+    Sealed,
+    audittrail,
+    digest_lines,
+    last_transaction_id,
+    one_line_error,
+    seal_everything,
+    sealed,
+    talk_versions,
+    tamper,
+)
+
+from auditd import api
+from auditd.config import load_settings
+from auditd.daemon.jobs import run_job
+from auditd.errors import ConfigError, IntegrityError
+from auditd.ledger import latest_digest
+from auditd.models import Session
+
+__all__ = ["sealed"]
+
+
+def _break_talk_linkage(sealed: Sealed) -> None:
+    """Two current versions: the talk's first version reopened."""
+    first = talk_versions(sealed)[0]
+    tamper(
+        sealed.engine,
+        sa.update(SESSION_VERSION)
+        .where(
+            SESSION_VERSION.c.id == sealed.talk,
+            SESSION_VERSION.c.transaction_id == first.transaction_id,
+        )
+        .values(end_transaction_id=None),
+    )
+
+
+def test_seal_then_digest_prints_the_latest_block_as_one_json_line(
+    engine: sa.Engine, database_url: str
+) -> None:
+    add_sessions(engine, 3)
+    seal_everything(engine)  # waits for the horizon; the command then has nothing left
+    add_sessions(engine, 2)
+    with engine.connect() as connection:
+        before = latest_digest(connection)
+    wait_for_horizon(engine, last_transaction_id(engine))
+    sealed_run = audittrail(database_url, "seal")
+    assert sealed_run.returncode == 0, sealed_run.stderr
+    assert "(2 versions) in 1 blocks" in sealed_run.stdout
+    printed = audittrail(database_url, "digest")
+    assert printed.returncode == 0, printed.stderr
+    (digest,) = digest_lines(printed.stdout)
+    assert set(digest) == {"block", "last_transaction_id", "hash", "sealed_at"}
+    assert digest["block"] == before.block + 1
+    assert digest["last_transaction_id"] == last_transaction_id(engine)
+    assert datetime.fromisoformat(digest["sealed_at"]).utcoffset() is not None
+    assert digest["sealed_at"].endswith("+00:00")
+
+
+def test_digest_before_the_first_seal_is_a_one_line_error(database_url: str) -> None:
+    one_line_error(audittrail(database_url, "digest"), 7, "no block", "audittrail seal")
+
+
+def test_verify_integrity_passes_with_the_digests_digest_printed(
+    sealed: Sealed, tmp_path: Path
+) -> None:
+    url = sealed.scenario.url
+    digests = tmp_path / "digests.jsonl"
+    digests.write_text(audittrail(url, "digest").stdout, encoding="utf-8")
+    result = audittrail(url, "verify", "--integrity", "--digests", str(digests))
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert "1 external digests compared" in result.stdout
+    assert "intact" in result.stdout
+
+
+def test_verify_integrity_exits_9_naming_the_first_broken_block(
+    sealed: Sealed, tmp_path: Path
+) -> None:
+    first = talk_versions(sealed)[0]
+    tamper(
+        sealed.engine,
+        sa.update(SESSION_VERSION)
+        .where(
+            SESSION_VERSION.c.id == sealed.talk,
+            SESSION_VERSION.c.transaction_id == first.transaction_id,
+        )
+        .values(title="FORGED"),
+    )
+    result = audittrail(sealed.scenario.url, "verify", "--integrity")
+    one_line_error(
+        result,
+        9,
+        "integrity broken",
+        f"transaction {first.transaction_id}",
+        f"sessions [{sealed.talk}]",
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (None, "cannot read digests file"),
+        ("not json\n", "line 1 is not JSON"),
+        ('{"block": 1}\n', "line 1 is not a digest"),
+        ('{"block": 1, "last_transaction_id": 2, "hash": "zz", "sealed_at": "x"}\n', "hash"),
+        ("", "holds no digest"),
+    ],
+)
+def test_a_bad_digests_file_is_a_one_line_usage_error(
+    sealed: Sealed, tmp_path: Path, content: str | None, fragment: str
+) -> None:
+    path = tmp_path / "digests.jsonl"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    result = audittrail(sealed.scenario.url, "verify", "--integrity", "--digests", str(path))
+    one_line_error(result, 2, fragment)
+
+
+def test_digests_without_integrity_is_a_usage_error(database_url: str, tmp_path: Path) -> None:
+    result = audittrail(database_url, "verify", "--digests", str(tmp_path / "d"))
+    one_line_error(result, 2, "--digests needs --integrity")
+
+
+def test_prune_without_a_retention_window_is_refused(database_url: str) -> None:
+    one_line_error(audittrail(database_url, "prune"), 3, "retention.keep_days is 0")
+
+
+def test_prune_dry_run_with_a_window_counts_and_removes_nothing(sealed: Sealed) -> None:
+    result = audittrail(
+        sealed.scenario.url, "prune", "--dry-run", env={"AUDITD_RETENTION_KEEP_DAYS": "30"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "dry run: 0 versions" in result.stdout
+
+
+def test_the_prune_job_cannot_be_enabled_without_a_window() -> None:
+    with pytest.raises(ConfigError, match=r"retention\.keep_days"):
+        load_settings(environ={}, overrides={"jobs.prune.enabled": "true"})
+
+
+def test_the_seal_job_logs_and_appends_each_digest_to_the_digest_file(
+    engine: sa.Engine, database_url: str, tmp_path: Path
+) -> None:
+    add_sessions(engine, 4)
+    wait_for_horizon(engine, last_transaction_id(engine))
+    digest_file = tmp_path / "digests.jsonl"
+    settings = load_settings(
+        environ={},
+        overrides={"database.url": database_url, "ledger.digest_file": str(digest_file)},
+    )
+    record = run_job(engine, settings, "seal")
+    assert record is not None and record.status == "succeeded", record
+    assert record.rows_scanned == 4
+    with engine.connect() as connection:
+        digest = latest_digest(connection)
+    assert digest_lines(digest_file.read_text()) == [json.loads(digest.to_json())]
+    assert record.findings()["digest"] == digest.to_json()
+
+
+def test_history_refuses_a_row_whose_linkage_is_broken(sealed: Sealed) -> None:
+    _break_talk_linkage(sealed)
+    with pytest.raises(IntegrityError, match="integrity"):
+        api.history(sealed.engine, "session", sealed.talk)
+    result = audittrail(sealed.scenario.url, "history", "session", str(sealed.talk))
+    one_line_error(result, 9, "refusing to show the history", "verify --integrity")
+    assert result.stdout == ""
+    # Rows whose history is intact are still shown.
+    assert api.history(sealed.engine, "session", sealed.scenario.ids["workshop"])
+
+
+def test_reconcile_leaves_a_row_with_broken_linkage_alone_and_fails(sealed: Sealed) -> None:
+    other = sealed.scenario.ids["workshop"]
+    set_stamp_only(sealed.engine, [sealed.talk, other])
+    _break_talk_linkage(sealed)
+    settings = load_settings(environ={}, overrides={"database.url": sealed.scenario.url})
+    record = run_job(sealed.engine, settings, "reconcile")
+    assert record is not None and record.status == "failed"
+    assert "integrity" in (record.error or "")
+    assert record.findings()["broken_linkage"]
+    table = Session.__table__
+    with sealed.engine.connect() as connection:
+        stamps = dict(
+            connection.execute(
+                sa.select(table.c.id, table.c.last_modified_at).where(
+                    table.c.id.in_([sealed.talk, other])
+                )
+            ).all()
+        )
+    assert stamps[sealed.talk] == WRONG_STAMP  # not moved to follow broken history
+    assert stamps[other] != WRONG_STAMP  # the others are repaired
