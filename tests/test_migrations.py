@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from auditd import capture, db, migrate, registry
+from auditd import api, capture, db, migrate, registry
 from auditd.capture.attribution import session_factory
 from auditd.config import DatabaseSettings
-from auditd.errors import SchemaMismatchError
+from auditd.errors import ConfigError, SchemaMismatchError
 from auditd.models import Base, Session, SessionVersion
 from auditd.models.namespace import (
     AUDIT_SCHEMA,
@@ -272,3 +273,37 @@ def test_our_revision_kept_in_alembic_version_by_the_first_builds_is_found_and_m
     with engine.connect() as connection:
         assert not sa.inspect(connection).has_table("alembic_version")
     engine.dispose()
+
+
+@pytest.mark.postgresql_only
+def test_a_configured_audit_schema_holds_every_audit_object(empty_database_url: str) -> None:
+    settings = DatabaseSettings(url=empty_database_url, audit_schema="audit_elsewhere")
+    engine = db.create_engine(settings)
+    migrate.upgrade(engine)
+    with db.write_transaction(engine) as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO sessions (id, title, state, is_mail_sent, is_locked)"
+            " VALUES (1, 'Talk', 'pending', false, false)"
+        )
+    with engine.connect() as connection:
+        assert capture.verify(connection) == []
+        inspector = sa.inspect(connection)
+        assert "audittrail" not in inspector.get_schema_names()
+        assert {"audittrail_transaction", "audittrail_sessions_version"} <= set(
+            inspector.get_table_names(schema="audit_elsewhere")
+        )
+        routines = connection.scalar(
+            sa.text(
+                "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+                " WHERE n.nspname = 'audit_elsewhere' AND p.proname LIKE 'audittrail%'"
+            )
+        )
+    assert routines and routines > 0
+    assert [change.operation for change in api.history(engine, "session", 1)] == ["insert"]
+    engine.dispose()
+
+
+@pytest.mark.parametrize("name", ["Audit", "public", "pg_audit", "a-b", "x" * 64])
+def test_an_audit_schema_that_is_not_a_plain_identifier_of_its_own_is_refused(name: str) -> None:
+    with pytest.raises(ConfigError, match=r"database\.audit_schema"):
+        DatabaseSettings(url="postgresql://audit@db/openevent", audit_schema=name)
