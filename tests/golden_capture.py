@@ -12,7 +12,6 @@ import hashlib
 from pathlib import Path
 
 from auditd import capture, registry
-from auditd.capture import postgresql
 
 GOLDEN = Path(__file__).parent / "golden" / "capture"
 DIALECTS = ("postgresql", "sqlite")
@@ -20,15 +19,16 @@ DIALECTS = ("postgresql", "sqlite")
 
 def generated() -> dict[str, str]:
     """Relative golden path -> the SQL this build generates for it."""
-    files = {"postgresql/_transaction_function.sql": postgresql.TRANSACTION_FUNCTION.strip() + "\n"}
-    for entry in registry.from_models():
-        for dialect in DIALECTS:
-            statements = capture.install_ddl(dialect, entry)
-            if dialect == "postgresql":  # recorded once, above
-                statements = [s for s in statements if s != postgresql.TRANSACTION_FUNCTION]
-            text = "\n;\n".join(statement.strip() for statement in statements) + "\n"
-            files[f"{dialect}/{entry.table}.sql"] = text
+    files = {}
+    for dialect in DIALECTS:
+        files[f"{dialect}/_shared.sql"] = _text(capture.shared_ddl(dialect))
+        for entry in registry.from_models():
+            files[f"{dialect}/{entry.table}.sql"] = _text(capture.install_ddl(dialect, entry))
     return files
+
+
+def _text(statements: list[str]) -> str:
+    return "\n;\n".join(statement.strip() for statement in statements) + "\n"
 
 
 def digest(files: dict[str, str]) -> str:

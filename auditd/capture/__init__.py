@@ -12,7 +12,7 @@ tables.
 """
 
 from auditd.capture.generator import GENERATOR_VERSION
-from auditd.capture.install import drop, install, install_ddl
+from auditd.capture.install import drop, install, install_ddl, shared_ddl
 from auditd.capture.verify import CaptureProblem, verify
 
 __all__ = [
@@ -21,5 +21,6 @@ __all__ = [
     "drop",
     "install",
     "install_ddl",
+    "shared_ddl",
     "verify",
 ]

@@ -25,6 +25,14 @@ its own trigger depth; a statement nested in them runs at a deeper one.
 TRUNCATE, which fires no row triggers, gets a statement trigger that
 records a delete of every row before the table is emptied.
 
+Every function that writes history runs with the audit owner's rights
+(``SECURITY DEFINER``, :func:`function_security`), so the roles that write
+the live tables need no privilege on any audit table: capture is the only
+way in. The transaction row's claimed context is trusted only when the
+context function signed it (:mod:`auditd.capture.claimed_context`); the
+database role, client address and application are recorded always, by the
+columns' defaults (``session_user`` is not changed by ``SECURITY DEFINER``).
+
 Correct under concurrency because an UPDATE or DELETE holds the row locks of
 the rows it changed until commit: a second writer of the same row blocks
 until the first commits, and its trigger's statements (each with a fresh
@@ -38,6 +46,8 @@ from __future__ import annotations
 from auditd.capture import triggers
 from auditd.capture.attribution.postgresql import (
     ACTOR_SETTING,
+    CONTEXT_MAC_FUNCTION_NAME,
+    CONTEXT_MAC_SETTING,
     ORIGIN_SETTING,
     REASON_SETTING,
     REMOTE_ADDR_SETTING,
@@ -45,50 +55,71 @@ from auditd.capture.attribution.postgresql import (
     published,
 )
 from auditd.capture.generator import marker, shared_marker
+from auditd.models.audit import Transaction
 from auditd.registry import VersionedTable, quote
+
+# The schemas a capture function resolves names in, in order. pg_catalog
+# comes first: the audit tables share their schema with the application's
+# tables, and a role allowed to create objects there could otherwise define
+# a function or operator that shadows a built-in the capture calls and have
+# it run with the owner's rights. pg_temp comes last, and is named: left out,
+# it would be searched first, and any session could create a temporary table
+# named like a version table and receive the history meant for the real one.
+FUNCTION_SEARCH_PATH = ("pg_catalog", "public", "pg_temp")
+
+
+def function_security(*, definer: bool) -> str:
+    """The clauses a generated function carries: ``SECURITY DEFINER`` for the
+    functions that write history as the audit owner, and for every function
+    the fixed search path (see :data:`FUNCTION_SEARCH_PATH`)."""
+    security = "SECURITY DEFINER " if definer else ""
+    return f"{security}SET search_path = {', '.join(FUNCTION_SEARCH_PATH)}"
+
+
+TRANSACTION_TABLE = quote(Transaction.__tablename__)
 
 TRANSACTION_FUNCTION_NAME = "audittrail_tx"
 # The daemon LISTENs here to sync within seconds of a commit (auditd.daemon.changes).
 CHANGES_CHANNEL = "audittrail_changes"
 
-# Finds or creates the transaction row of the current database transaction.
+# Creates (or finds) the transaction row of the current database transaction.
 # The id is the 64-bit xid, so no session state is needed; the setting only
-# caches it for later rows and statements and is transaction-local (reverted
-# on rollback, also of a savepoint, together with the row it describes). An
-# AuditSession always publishes its origin with the rest of its context;
-# without it the writer is foreign and is attributed to its database role
-# and address. The transaction that creates its row also notifies
-# CHANGES_CHANNEL: PostgreSQL delivers a notification at commit only (never
-# after a rollback) and folds identical ones of one transaction into one.
+# caches it for the stamp triggers. The claimed context (actor, origin,
+# reason, remote address) is taken only when its signature verifies, that is
+# when the context function published it in this transaction; anything else
+# a session set is ignored, and the writer is recorded as origin 'sql' under
+# its database role and address. db_role, client_addr and application are
+# filled by the columns' defaults, whoever inserts. The transaction that
+# creates its row also notifies CHANGES_CHANNEL: PostgreSQL delivers a
+# notification at commit only (never after a rollback) and folds identical
+# ones of one transaction into one.
 _TRANSACTION_BODY = f"""
 DECLARE
-    cached text := current_setting('{TX_SETTING}', true);
-    published_origin text;
+    claimed boolean := false;
 BEGIN
     -- @marker@
     tx := pg_current_xact_id()::text::bigint;
-    IF cached IS NOT NULL AND split_part(cached, '|', 1) = tx::text THEN
-        issued_at := split_part(cached, '|', 2)::timestamptz;
-        RETURN;
+    IF {published(ORIGIN_SETTING)} IS NOT NULL THEN
+        claimed := coalesce(current_setting('{CONTEXT_MAC_SETTING}', true)
+            = {CONTEXT_MAC_FUNCTION_NAME}(tx, {published(ACTOR_SETTING)}, {published(ORIGIN_SETTING)},
+                {published(REASON_SETTING)}, {published(REMOTE_ADDR_SETTING)}), false);
     END IF;
-    published_origin := {published(ORIGIN_SETTING)};
-    INSERT INTO "transaction" AS t
+    INSERT INTO {TRANSACTION_TABLE} AS t
         (id, issued_at, actor, origin, reason, remote_addr, application)
     VALUES (
         tx,
         statement_timestamp(),
-        CASE WHEN published_origin IS NULL THEN current_user::text
-             ELSE {published(ACTOR_SETTING)} END,
-        coalesce(published_origin, 'sql'),
-        {published(REASON_SETTING)},
-        CASE WHEN published_origin IS NULL THEN host(inet_client_addr())
-             ELSE {published(REMOTE_ADDR_SETTING)} END,
+        CASE WHEN claimed THEN {published(ACTOR_SETTING)} ELSE session_user::text END,
+        CASE WHEN claimed THEN {published(ORIGIN_SETTING)} ELSE 'sql' END,
+        CASE WHEN claimed THEN {published(REASON_SETTING)} END,
+        CASE WHEN claimed THEN {published(REMOTE_ADDR_SETTING)}
+             ELSE host(inet_client_addr()) END,
         nullif(current_setting('application_name'), '')
     )
     ON CONFLICT (id) DO NOTHING
     RETURNING t.issued_at INTO issued_at;
     IF issued_at IS NULL THEN
-        SELECT t.issued_at INTO issued_at FROM "transaction" t WHERE t.id = tx;
+        SELECT t.issued_at INTO issued_at FROM {TRANSACTION_TABLE} t WHERE t.id = tx;
     ELSE
         PERFORM pg_notify('{CHANGES_CHANNEL}', '');
     END IF;
@@ -102,10 +133,28 @@ END
 TRANSACTION_MARKER = shared_marker(_TRANSACTION_BODY)
 TRANSACTION_FUNCTION = (
     f"CREATE OR REPLACE FUNCTION {TRANSACTION_FUNCTION_NAME}"
-    "(OUT tx bigint, OUT issued_at timestamptz)\nLANGUAGE plpgsql AS $$"
-    + _TRANSACTION_BODY.replace("@marker@", TRANSACTION_MARKER)
-    + "$$"
+    f"(OUT tx bigint, OUT issued_at timestamptz)\nLANGUAGE plpgsql {function_security(definer=True)}"
+    " AS $$" + _TRANSACTION_BODY.replace("@marker@", TRANSACTION_MARKER) + "$$"
 )
+# Only the capture functions call it (as the owner): nobody else may create
+# transaction rows.
+TRANSACTION_DDL = (
+    TRANSACTION_FUNCTION,
+    f"REVOKE ALL ON FUNCTION {TRANSACTION_FUNCTION_NAME}() FROM PUBLIC",
+)
+
+
+def _find_transaction() -> str:
+    """PL/pgSQL setting ``tx`` and ``ts`` to this transaction's row, created
+    on its first captured write. A probe of the row by its key, not a
+    session setting: any session can set a setting, and one that claimed
+    the row existed would have its changes versioned under no transaction
+    row at all."""
+    return f"""tx := pg_current_xact_id()::text::bigint;
+        SELECT t.issued_at INTO ts FROM {TRANSACTION_TABLE} t WHERE t.id = tx;
+        IF NOT FOUND THEN
+            SELECT t.tx, t.issued_at INTO tx, ts FROM {TRANSACTION_FUNCTION_NAME}() t;
+        END IF;"""
 
 
 def _cached_transaction(then: str) -> str:
@@ -255,14 +304,7 @@ def _statement_rows(spec: VersionedTable) -> str:
                 RETURN NULL;  -- no row changed: no version, no transaction row
             END IF;
         END IF;
-        cached := current_setting('{TX_SETTING}', true);
-        IF cached IS NOT NULL
-           AND split_part(cached, '|', 1) = pg_current_xact_id_if_assigned()::text THEN
-            tx := split_part(cached, '|', 1)::bigint;
-            ts := split_part(cached, '|', 2)::timestamptz;
-        ELSE
-            SELECT t.tx, t.issued_at INTO tx, ts FROM {TRANSACTION_FUNCTION_NAME}() t;
-        END IF;
+        {_find_transaction()}
         IF TG_OP = 'INSERT' THEN{_record_all(spec, f"SELECT * FROM {NEW_ROWS}", 0)}
         ELSIF TG_OP = 'DELETE' THEN{_record_all(spec, f"SELECT * FROM {OLD_ROWS}", 2)}
         ELSE{_record_all(spec, changed, 1)}
@@ -282,15 +324,10 @@ def _capture_function(spec: VersionedTable, name: str) -> str:
         "ROW(" + ", ".join(f"OLD.{quote(k)}" for k in spec.key) + ") IS DISTINCT FROM "
         "ROW(" + ", ".join(f"NEW.{quote(k)}" for k in spec.key) + ")"
     )
-    # The transaction is read from audittrail_tx()'s cache with plain
-    # expressions (no query per row); only the first row of a transaction
-    # calls it.
-    stamp_time = "\n        ts := split_part(cached, '|', 2)::timestamptz;" if spec.parents else ""
     return f"""
 CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql
-SET enable_seqscan = off SET jit = off AS $$
+{function_security(definer=True)} SET enable_seqscan = off SET jit = off AS $$
 DECLARE
-    cached text;
     tx bigint;
     ts timestamptz;
     pending text;
@@ -304,10 +341,7 @@ BEGIN
     IF TG_OP = 'UPDATE' AND {_row("OLD", spec)} IS NOT DISTINCT FROM {_row("NEW", spec)} THEN
         RETURN NULL;
     END IF;
-    {_cached_transaction("tx := split_part(cached, '|', 1)::bigint;" + stamp_time)}
-    ELSE
-        SELECT t.tx, t.issued_at INTO tx, ts FROM {TRANSACTION_FUNCTION_NAME}() t;
-    END IF;
+    {_find_transaction()}
     IF TG_OP = 'INSERT' THEN
         {_record(spec, "NEW", 0)}{_stamp_parents(spec, "NEW")}
     ELSIF TG_OP = 'DELETE' THEN
@@ -342,7 +376,7 @@ def _truncate_function(spec: VersionedTable, name: str) -> str:
     )
     return f"""
 CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql
-SET jit = off AS $$
+{function_security(definer=True)} SET jit = off AS $$
 DECLARE
     tx bigint;
     ts timestamptz;
@@ -374,6 +408,9 @@ def _stamp_function(spec: VersionedTable, name: str, stamp: str) -> str:
     # value derived from history (max issued_at).
     # The no-op test lives here rather than in a trigger WHEN clause, which
     # PostgreSQL parses and compiles again for every statement.
+    # It runs with the writer's rights and reads a session setting: it touches
+    # no table, and a writer may set its row's stamp by hand anyway (a stamp
+    # is derived data that the daemon re-derives from history).
     return f"""
 CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -409,11 +446,17 @@ def _function_ddl(spec: VersionedTable, role: triggers.Role) -> str:
 
 
 def install_ddl(spec: VersionedTable) -> list[str]:
-    """DDL creating (or replacing) the capture functions and triggers of a table."""
+    """DDL creating (or replacing) the capture functions and triggers of a
+    table (the shared functions they call: :data:`TRANSACTION_DDL`)."""
     table = quote(spec.table)
     wanted = [t for t in triggers.POSTGRESQL if t.applies_to(spec)]
     roles = list(dict.fromkeys(t.role for t in wanted))
-    statements = [TRANSACTION_FUNCTION, *(_function_ddl(spec, role) for role in roles)]
+    statements = [_function_ddl(spec, role) for role in roles]
+    statements += [
+        f"REVOKE ALL ON FUNCTION {triggers.function_name(spec.table, role)}() FROM PUBLIC"
+        for role in roles
+        if role != "stamp"
+    ]
     statements += _drop_trigger_ddl(spec.table)
     statements += [
         f"CREATE TRIGGER {t.name} {t.timing} {t.event} ON {table}"

@@ -1,0 +1,83 @@
+"""PostgreSQL: the audit objects capture creates, and who owns them.
+
+Capture functions run with their owner's rights (``SECURITY DEFINER``), so
+their owner decides what capture may do. The audit owner is whoever owns
+the transaction table: after ``audittrail roles`` the ``NOLOGIN`` owner
+role, before it the role that migrated the database. Functions and version
+tables created later (a migration regenerating the triggers, ``adopt``)
+belong to the role that created them; :func:`ownership_ddl` hands them to
+the audit owner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+
+from auditd.capture import append_only, triggers
+from auditd.capture.attribution.postgresql import SET_CONTEXT_SIGNATURE
+from auditd.capture.claimed_context import MAC_SIGNATURE
+from auditd.capture.postgresql import TRANSACTION_FUNCTION_NAME, TRANSACTION_TABLE
+from auditd.registry import VersionedTable, quote
+
+# The functions every table's capture shares, as regprocedure text.
+SHARED_FUNCTIONS = (
+    f"{TRANSACTION_FUNCTION_NAME}()",
+    MAC_SIGNATURE,
+    SET_CONTEXT_SIGNATURE,
+    f"{append_only.GUARD_FUNCTION_NAME}()",
+)
+
+
+def table_functions(entry: VersionedTable) -> list[str]:
+    """The functions generated for ``entry``'s table, as regprocedure text."""
+    roles = dict.fromkeys(t.role for t in triggers.POSTGRESQL if t.applies_to(entry))
+    return [f"{triggers.function_name(entry.table, role)}()" for role in roles]
+
+
+def audit_owner(connection: sa.Connection) -> str | None:
+    """The role owning the transaction table (None before it exists)."""
+    owner = connection.scalar(
+        sa.text("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = to_regclass(:t)"),
+        {"t": TRANSACTION_TABLE},
+    )
+    return None if owner is None else str(owner)
+
+
+def ownership_ddl(connection: sa.Connection, entries: Iterable[VersionedTable]) -> list[str]:
+    """ALTER ... OWNER statements giving the audit owner the shared functions
+    and ``entries``' functions and version tables that another role owns.
+
+    Empty when the connection's role may not act as the audit owner (only a
+    member of it, or a superuser, may give it objects): ``audittrail roles``
+    run by such a role transfers them.
+    """
+    owner = audit_owner(connection)
+    if owner is None or not connection.scalar(
+        sa.text("SELECT pg_has_role(current_user, :owner, 'MEMBER')"), {"owner": owner}
+    ):
+        return []
+    entries = tuple(entries)
+    functions = [*SHARED_FUNCTIONS, *(f for e in entries for f in table_functions(e))]
+    statements = [
+        f"ALTER FUNCTION {function} OWNER TO {quote(owner)}"
+        for function in functions
+        if connection.scalar(
+            sa.text(
+                "SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE oid = to_regprocedure(:f)"
+            ),
+            {"f": function},
+        )
+        not in (None, owner)
+    ]
+    statements += [
+        f"ALTER TABLE {quote(e.version_table)} OWNER TO {quote(owner)}"
+        for e in entries
+        if connection.scalar(
+            sa.text("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = to_regclass(:t)"),
+            {"t": quote(e.version_table)},
+        )
+        not in (None, owner)
+    ]
+    return statements
