@@ -93,6 +93,9 @@ CHANGES_CHANNEL = "audittrail_changes"
 # creates its row also notifies CHANGES_CHANNEL: PostgreSQL delivers a
 # notification at commit only (never after a rollback) and folds identical
 # ones of one transaction into one.
+_CLAIMED = ", ".join(
+    published(name) for name in (ACTOR_SETTING, ORIGIN_SETTING, REASON_SETTING, REMOTE_ADDR_SETTING)
+)
 _TRANSACTION_BODY = f"""
 DECLARE
     claimed boolean := false;
@@ -101,8 +104,7 @@ BEGIN
     tx := pg_current_xact_id()::text::bigint;
     IF {published(ORIGIN_SETTING)} IS NOT NULL THEN
         claimed := coalesce(current_setting('{CONTEXT_MAC_SETTING}', true)
-            = {CONTEXT_MAC_FUNCTION_NAME}(tx, {published(ACTOR_SETTING)}, {published(ORIGIN_SETTING)},
-                {published(REASON_SETTING)}, {published(REMOTE_ADDR_SETTING)}), false);
+            = {CONTEXT_MAC_FUNCTION_NAME}(tx, {_CLAIMED}), false);
     END IF;
     INSERT INTO {TRANSACTION_TABLE} AS t
         (id, issued_at, actor, origin, reason, remote_addr, application)
@@ -133,8 +135,10 @@ END
 TRANSACTION_MARKER = shared_marker(_TRANSACTION_BODY)
 TRANSACTION_FUNCTION = (
     f"CREATE OR REPLACE FUNCTION {TRANSACTION_FUNCTION_NAME}"
-    f"(OUT tx bigint, OUT issued_at timestamptz)\nLANGUAGE plpgsql {function_security(definer=True)}"
-    " AS $$" + _TRANSACTION_BODY.replace("@marker@", TRANSACTION_MARKER) + "$$"
+    "(OUT tx bigint, OUT issued_at timestamptz)\n"
+    f"LANGUAGE plpgsql {function_security(definer=True)} AS $$"
+    + _TRANSACTION_BODY.replace("@marker@", TRANSACTION_MARKER)
+    + "$$"
 )
 # Only the capture functions call it (as the owner): nobody else may create
 # transaction rows.

@@ -37,7 +37,7 @@ depends_on = None
 # The trigger generator this revision installs, and the digest of the SQL it
 # generates for the models' tables (tests/golden/capture/).
 CAPTURE_GENERATOR = 10
-CAPTURE_SQL_DIGEST = "40a4e9b6cef27a31efe42eaa734ad9465cea077a27008375b539e075550b6552"
+CAPTURE_SQL_DIGEST = "af44e47cb8ee3e3eab60812f52deb8181e9320f5ec0b99f348096df007720368"
 
 TRANSACTION = Transaction.__tablename__
 KEY_TABLE = ContextKey.__tablename__

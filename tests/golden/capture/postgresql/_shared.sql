@@ -40,12 +40,11 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp 
 DECLARE
     claimed boolean := false;
 BEGIN
-    -- audittrail-capture shared a9dd0b0f039313df
+    -- audittrail-capture shared a23c028f2ae1b3dc
     tx := pg_current_xact_id()::text::bigint;
     IF nullif(current_setting('audittrail.origin', true), '') IS NOT NULL THEN
         claimed := coalesce(current_setting('audittrail.context_mac', true)
-            = audittrail_context_mac(tx, nullif(current_setting('audittrail.actor', true), ''), nullif(current_setting('audittrail.origin', true), ''),
-                nullif(current_setting('audittrail.reason', true), ''), nullif(current_setting('audittrail.remote_addr', true), '')), false);
+            = audittrail_context_mac(tx, nullif(current_setting('audittrail.actor', true), ''), nullif(current_setting('audittrail.origin', true), ''), nullif(current_setting('audittrail.reason', true), ''), nullif(current_setting('audittrail.remote_addr', true), '')), false);
     END IF;
     INSERT INTO "transaction" AS t
         (id, issued_at, actor, origin, reason, remote_addr, application)
