@@ -18,6 +18,7 @@ from test_history_support import (
 )
 
 from auditd import api, db
+from auditd.capture import append_only
 from auditd.capture.attribution import audit_context, session_factory
 from auditd.errors import NotFoundError, UsageError
 from auditd.models import Session
@@ -268,7 +269,8 @@ def test_history_runs_the_same_few_statements_however_long_the_history(
 def test_a_row_without_recorded_history_has_an_empty_history(scenario: Scenario) -> None:
     track = scenario.ids["track"]
     with db.writer(scenario.engine).connect() as connection, connection.begin() as transaction:
-        connection.execute(sa.text("DELETE FROM tracks_version WHERE id = :id"), {"id": track})
+        with append_only.retention(connection, ("tracks_version",)):
+            connection.execute(sa.text("DELETE FROM tracks_version WHERE id = :id"), {"id": track})
         assert api.history(connection, "track", track) == ()
         transaction.rollback()
     assert api.history(scenario.engine, "track", track)

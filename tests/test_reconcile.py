@@ -24,6 +24,7 @@ from test_daemon_support import (
     set_stamp_only,
 )
 
+from auditd.capture import append_only
 from auditd.capture.attribution import AuditSession, audit_context
 from auditd.config import load_settings
 from auditd.daemon.jobs import run_job
@@ -202,7 +203,11 @@ def test_rows_without_history_are_counted_unversioned_and_left_alone(
     engine: sa.Engine, config: object
 ) -> None:
     ids = add_sessions(engine, 3)
-    with quick_write(engine) as connection:  # like a restored backup without history
+    with (
+        quick_write(engine) as connection,
+        append_only.retention(connection, ("sessions_version",)),
+    ):
+        # like a restored backup without history
         connection.execute(sa.text("DELETE FROM sessions_version WHERE id = :id"), {"id": ids[0]})
     set_stamp_only(engine, [ids[0]])
 
