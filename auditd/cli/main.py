@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from auditd.cli import admin, adopt, daemon, help, history
+from auditd.cli import admin, adopt, daemon, help, history, roles
 from auditd.cli.cells import escape_line
 from auditd.cli.context import CommandContext
 from auditd.cli.progress import CURRENT_STDERR
@@ -24,7 +24,7 @@ from auditd.daemon.signals import SIGNALS
 from auditd.errors import AuditdError, DatabaseUnavailableError, UsageError, first_line
 from auditd.logging import LEVELS, configure_logging, redact_secrets
 
-COMMAND_MODULES = (admin, history, daemon, adopt)
+COMMAND_MODULES = (admin, history, daemon, adopt, roles)
 
 
 class _Parser(argparse.ArgumentParser):
