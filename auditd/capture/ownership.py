@@ -19,6 +19,7 @@ from auditd.capture import append_only, triggers
 from auditd.capture.attribution.postgresql import SET_CONTEXT_SIGNATURE
 from auditd.capture.claimed_context import MAC_SIGNATURE
 from auditd.capture.postgresql import TRANSACTION_FUNCTION_NAME, TRANSACTION_TABLE
+from auditd.models.audit import ContextKey
 from auditd.registry import VersionedTable, quote
 
 # The functions every table's capture shares, as regprocedure text.
@@ -46,8 +47,9 @@ def audit_owner(connection: sa.Connection) -> str | None:
 
 
 def ownership_ddl(connection: sa.Connection, entries: Iterable[VersionedTable]) -> list[str]:
-    """ALTER ... OWNER statements giving the audit owner the shared functions
-    and ``entries``' functions and version tables that another role owns.
+    """ALTER ... OWNER statements giving the audit owner the shared functions,
+    the signing key and ``entries``' functions and version tables that
+    another role owns.
 
     Empty when the connection's role may not act as the audit owner (only a
     member of it, or a superuser, may give it objects): ``audittrail roles``
@@ -71,12 +73,14 @@ def ownership_ddl(connection: sa.Connection, entries: Iterable[VersionedTable]) 
         )
         not in (None, owner)
     ]
+    # The signing key too: the context function reads it as the owner.
+    tables = [ContextKey.__tablename__, *(e.version_table for e in entries)]
     statements += [
-        f"ALTER TABLE {quote(e.version_table)} OWNER TO {quote(owner)}"
-        for e in entries
+        f"ALTER TABLE {quote(table)} OWNER TO {quote(owner)}"
+        for table in tables
         if connection.scalar(
             sa.text("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = to_regclass(:t)"),
-            {"t": quote(e.version_table)},
+            {"t": quote(table)},
         )
         not in (None, owner)
     ]
