@@ -333,3 +333,21 @@ def test_capture_functions_run_as_the_audit_owner_and_stay_its_after_a_reinstall
         session.add(Session(title="After", state="pending"))
     app.dispose()
     assert _transactions(admin)[-1][:2] == ("bob", "api")
+
+
+def test_the_retention_setting_gives_nothing_to_a_role_without_the_owners_rights(
+    roles: Roles, admin: sa.Engine
+) -> None:
+    _add_session(admin)
+    with admin.begin() as connection:  # a grant made by mistake
+        connection.exec_driver_sql(f"GRANT SELECT, DELETE ON sessions_version TO {roles.daemon}")
+    daemon = roles.engine(roles.daemon)
+    with (
+        pytest.raises(sa.exc.ProgrammingError, match="history is append-only"),
+        daemon.begin() as connection,
+    ):
+        connection.execute(
+            sa.text("SELECT set_config('audittrail.retention', pg_current_xact_id()::text, true)")
+        )
+        connection.exec_driver_sql("DELETE FROM sessions_version")
+    daemon.dispose()
