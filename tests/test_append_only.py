@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from auditd import db
+from auditd import capture, db
 from auditd.capture import append_only
 from auditd.capture.attribution import AuditSession, audit_context
 from auditd.models import Session
@@ -119,3 +119,18 @@ def test_retention_deletes_old_history_only_inside_its_block(
     assert _chain(engine, talk) == [("Renamed twice", 1, True)]
     _refused(engine, "DELETE FROM sessions_version WHERE id = :id", id=talk)
     _refused(engine, 'DELETE FROM "transaction"')
+
+
+def test_verify_reports_a_history_guard_that_was_removed_or_disabled(engine: sa.Engine) -> None:
+    with db.write_transaction(engine) as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(
+                "ALTER TABLE sessions_version DISABLE TRIGGER audittrail_append_only_update"
+            )
+            expected = "history guard audittrail_append_only_update on sessions_version is disabled"
+        else:
+            name = "audittrail_sessions_version_append_only_delete"
+            connection.exec_driver_sql(f"DROP TRIGGER {name}")
+            expected = f"history guard {name} on sessions_version is missing"
+    with engine.connect() as connection:
+        assert [str(p) for p in capture.verify(connection)] == [f"sessions: {expected}"]

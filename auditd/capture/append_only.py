@@ -150,6 +150,11 @@ def postgresql_ddl(entry: VersionedTable) -> list[str]:
     )
 
 
+def guard_names(dialect: str, table: str) -> tuple[str, ...]:
+    """The names of the guard triggers a history table carries on ``dialect``."""
+    return (_UPDATE, _DELETE, _TRUNCATE) if dialect == "postgresql" else _sqlite_names(table)
+
+
 def _sqlite_names(table: str) -> tuple[str, str]:
     return f"audittrail_{table}_append_only_update", f"audittrail_{table}_append_only_delete"
 

@@ -1,8 +1,9 @@
 """Check that capture is complete: every trigger present, enabled and current.
 
-Anything that would let a change go unrecorded is reported per table: a
-missing, disabled or outdated trigger (or, on PostgreSQL, the shared
-transaction function), a missing version table, a live column that the
+Anything that would let a change go unrecorded, or recorded history be
+changed, is reported per table: a missing, disabled or outdated trigger
+(or, on PostgreSQL, the shared transaction function), a missing or
+disabled append-only guard of a history table, a missing version table, a live column that the
 version table or the triggers do not cover, and a captured column that no
 longer exists. On SQLite, versions that show a change already went
 unrecorded are reported too (:mod:`.merged_changes`).
@@ -16,9 +17,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from auditd import registry
-from auditd.capture import postgresql, triggers
+from auditd.capture import append_only, postgresql, triggers
 from auditd.capture.generator import marker
 from auditd.capture.merged_changes import merged_changes
+from auditd.models.audit import Transaction
 from auditd.models.versioned import VERSION_META_COLUMNS
 from auditd.registry import VersionedTable, quote
 
@@ -82,6 +84,19 @@ def _trigger_problems(connection: sa.Connection, entry: VersionedTable) -> list[
     return problems
 
 
+def _guard_problems(connection: sa.Connection, table: str) -> list[str]:
+    """The append-only guards of a history table that are missing or disabled."""
+    live = _live_triggers(connection, table)
+    problems = []
+    for name in append_only.guard_names(connection.dialect.name, table):
+        found = live.get(name)
+        if found is None:
+            problems.append(f"history guard {name} on {table} is missing")
+        elif not found.enabled:
+            problems.append(f"history guard {name} on {table} is disabled")
+    return problems
+
+
 def _column_problems(inspector: sa.Inspector, entry: VersionedTable) -> list[str]:
     live = [c["name"] for c in inspector.get_columns(entry.table)]
     versioned = [c["name"] for c in inspector.get_columns(entry.version_table)]
@@ -140,6 +155,9 @@ def verify(
         entries = tuple(registry.load(connection))
     inspector = sa.inspect(connection)
     found = _shared_problems(connection) if entries else []
+    if entries:
+        table = Transaction.__tablename__
+        found += [CaptureProblem(table, p) for p in _guard_problems(connection, table)]
     for entry in entries:
         if not inspector.has_table(entry.table):
             found.append(CaptureProblem(entry.table, "table does not exist"))
@@ -149,6 +167,9 @@ def verify(
             continue
         found += [CaptureProblem(entry.table, p) for p in _column_problems(inspector, entry)]
         found += [CaptureProblem(entry.table, p) for p in _trigger_problems(connection, entry)]
+        found += [
+            CaptureProblem(entry.table, p) for p in _guard_problems(connection, entry.version_table)
+        ]
         merged = merged_changes(connection, entry)
         if merged is not None:
             found.append(CaptureProblem(entry.table, str(merged)))
