@@ -64,7 +64,7 @@ def _check_runner(connection: sa.Connection) -> None:
         user = _scalar(connection, "SELECT current_user")
         raise DatabaseAccessError(
             f"audittrail roles must run as a superuser or the database owner (connected as {user})",
-            "connect with --database-url as such a role",
+            "connect to the database as such a role",
         )
 
 
@@ -98,7 +98,7 @@ def _check_roles(connection: sa.Connection, layout: RoleLayout) -> bool:
         if login or superuser:
             raise DatabaseAccessError(
                 f"owner role {layout.owner} can log in or is a superuser",
-                f"ALTER ROLE {layout.owner} NOSUPERUSER NOLOGIN, or choose another --owner-role",
+                f"ALTER ROLE {layout.owner} NOSUPERUSER NOLOGIN, or choose another owner role",
             )
         members = [
             name
