@@ -12,7 +12,6 @@ import hashlib
 from pathlib import Path
 
 from auditd import capture, registry
-from auditd.capture import postgresql
 from auditd.models.namespace import AUDIT_SCHEMA, Layout
 
 GOLDEN = Path(__file__).parent / "golden" / "capture"
@@ -31,15 +30,15 @@ def generated() -> dict[str, str]:
     """Relative golden path -> the SQL this build generates for it."""
     files = {}
     for dialect in DIALECTS:
-        for entry in models_registry(dialect):
-            statements = capture.install_ddl(dialect, entry)
-            if dialect == "postgresql":  # recorded once
-                shared = postgresql.transaction_function(entry)
-                files["postgresql/_transaction_function.sql"] = shared.strip() + "\n"
-                statements = [s for s in statements if s != shared]
-            text = "\n;\n".join(statement.strip() for statement in statements) + "\n"
-            files[f"{dialect}/{entry.table}.sql"] = text
+        entries = models_registry(dialect)
+        files[f"{dialect}/_shared.sql"] = _text(capture.shared_ddl(dialect, entries[0]))
+        for entry in entries:
+            files[f"{dialect}/{entry.table}.sql"] = _text(capture.install_ddl(dialect, entry))
     return files
+
+
+def _text(statements: list[str]) -> str:
+    return "\n;\n".join(statement.strip() for statement in statements) + "\n"
 
 
 def digest(files: dict[str, str]) -> str:

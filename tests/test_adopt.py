@@ -128,7 +128,7 @@ def snapshot(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
         return {
             table: sorted(
                 (
-                    tuple(map(str, row))
+                    tuple(str(bytes(v)) if isinstance(v, memoryview) else str(v) for v in row)
                     for row in connection.execute(sa.text(f'SELECT * FROM "{table}"'))
                 ),
             )

@@ -19,9 +19,11 @@ from test_history_support import (
 )
 
 from auditd import api, db
+from auditd.capture import append_only
 from auditd.capture.attribution import audit_context, session_factory
 from auditd.errors import NotFoundError, UsageError
 from auditd.models import Session
+from auditd.models.namespace import version_table_name
 
 ANY = object()
 
@@ -269,9 +271,11 @@ def test_history_runs_the_same_few_statements_however_long_the_history(
 def test_a_row_without_recorded_history_has_an_empty_history(scenario: Scenario) -> None:
     track = scenario.ids["track"]
     with db.writer(scenario.engine).connect() as connection, connection.begin() as transaction:
-        connection.execute(
-            sa.text(f"DELETE FROM {versions(connection, 'tracks')} WHERE id = :id"), {"id": track}
-        )
+        with append_only.retention(connection, (version_table_name("tracks"),)):
+            connection.execute(
+                sa.text(f"DELETE FROM {versions(connection, 'tracks')} WHERE id = :id"),
+                {"id": track},
+            )
         assert api.history(connection, "track", track) == ()
         transaction.rollback()
     assert api.history(scenario.engine, "track", track)

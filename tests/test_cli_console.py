@@ -150,7 +150,8 @@ def test_tables_show_the_client_application_and_address(scenario: Scenario) -> N
     )
     if scenario.backend == "postgresql":  # raw SQL is known by its connection only
         assert raw.application == "audittrail" and raw.remote_addr == "127.0.0.1"
-        assert client(raw) == "audittrail (127.0.0.1)"
+        assert raw.db_role == "postgres" and raw.client_addr == "127.0.0.1"
+        assert client(raw) == "postgres via audittrail (127.0.0.1)"
     for command in (["changes"], ["history", "session", str(scenario.ids["talk"])]):
         out = audittrail("--database-url", scenario.url, *command, "--format", "table").stdout
         body = [line for line in out.splitlines() if " transaction" not in line]

@@ -285,9 +285,11 @@ def test_show_prints_the_row_as_it_was_in_each_format(scenario: Scenario, fmt: s
     else:
         first, rest = out.split("\n", 1)
         delete = scenario.at["delete"].isoformat(timespec="seconds")
+        # The database role that wrote it, as PostgreSQL recorded it.
+        role = ", database role postgres" if scenario.backend == "postgresql" else ""
         assert first == (
             f"session {workshop} at {delete}: deleted; latest change: transaction"
-            f" {scenario.tx['delete']}, {delete} by alice (api): duplicate"
+            f" {scenario.tx['delete']}, {delete} by alice (api{role}): duplicate"
         )
         values = {r["field"]: r["value"] for r in table_rows(rest)[1]}
     assert {k: values[k] for k in expected} == {k: cell(fmt, v) for k, v in expected.items()}

@@ -25,6 +25,7 @@ from test_daemon_support import (
     set_stamp_only,
 )
 
+from auditd.capture import append_only
 from auditd.capture.attribution import AuditSession, audit_context
 from auditd.config import load_settings
 from auditd.daemon.jobs import run_job
@@ -32,6 +33,7 @@ from auditd.daemon.locks import job_lock
 from auditd.daemon.runs import claim_run, read_watermark
 from auditd.errors import AlreadyRunningError
 from auditd.models import JobRun, Session
+from auditd.models.namespace import version_table_name
 from auditd.stamps.repair import without_jit
 
 pytestmark = pytest.mark.usefixtures(live_logging.__name__)
@@ -206,7 +208,11 @@ def test_rows_without_history_are_counted_unversioned_and_left_alone(
     engine: sa.Engine, config: object
 ) -> None:
     ids = add_sessions(engine, 3)
-    with quick_write(engine) as connection:  # like a restored backup without history
+    with (
+        quick_write(engine) as connection,
+        append_only.retention(connection, (version_table_name("sessions"),)),
+    ):
+        # like a restored backup without history
         connection.execute(
             sa.text(f"DELETE FROM {versions(connection, 'sessions')} WHERE id = :id"),
             {"id": ids[0]},

@@ -40,6 +40,8 @@ def a_change(title: str = HOSTILE) -> Change:
         reason=None,
         remote_addr=None,
         application=None,
+        db_role=None,
+        client_addr=None,
         operation="update",
         event_id=1,
         fields=(
@@ -92,7 +94,8 @@ def test_jsonl_is_one_object_per_line_with_documented_names() -> None:
     assert len(lines) == 1
     assert list(json.loads(lines[0])) == [
         "model", "row_id", "transaction_id", "issued_at", "actor", "origin", "reason",
-        "remote_addr", "application", "operation", "event_id", "fields",
+        "remote_addr", "application", "db_role", "client_addr", "operation", "event_id",
+        "fields",
     ]  # fmt: skip
 
 

@@ -12,14 +12,17 @@ tables.
 """
 
 from auditd.capture.generator import GENERATOR_VERSION
-from auditd.capture.install import drop, install, install_ddl
+from auditd.capture.install import drop, drop_guards, drop_shared, install, install_ddl, shared_ddl
 from auditd.capture.verify import CaptureProblem, verify
 
 __all__ = [
     "GENERATOR_VERSION",
     "CaptureProblem",
     "drop",
+    "drop_guards",
+    "drop_shared",
     "install",
     "install_ddl",
+    "shared_ddl",
     "verify",
 ]

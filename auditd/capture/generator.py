@@ -18,7 +18,7 @@ import hashlib
 
 from auditd.registry import VersionedTable
 
-GENERATOR_VERSION = 9
+GENERATOR_VERSION = 10
 
 
 def _digest(text: str) -> str:

@@ -38,6 +38,14 @@ and the functions by the audit schema): what they read and write does not
 depend on the writing role's ``search_path`` (an Open Event app connection
 has the default one), and no object of the application's schema can stand
 in for one of ours.
+
+Every function that writes history runs with the audit owner's rights
+(``SECURITY DEFINER``, :func:`function_security`), so the roles that write
+the live tables need no privilege on any audit table: capture is the only
+way in. The transaction row's claimed context is trusted only when the
+context function signed it (:mod:`auditd.capture.claimed_context`); the
+database role, client address and application are recorded always, by the
+columns' defaults (``session_user`` is not changed by ``SECURITY DEFINER``).
 """
 
 from __future__ import annotations
@@ -45,6 +53,8 @@ from __future__ import annotations
 from auditd.capture import triggers
 from auditd.capture.attribution.postgresql import (
     ACTOR_SETTING,
+    CONTEXT_MAC_FUNCTION_NAME,
+    CONTEXT_MAC_SETTING,
     ORIGIN_SETTING,
     REASON_SETTING,
     REMOTE_ADDR_SETTING,
@@ -54,42 +64,61 @@ from auditd.capture.attribution.postgresql import (
 from auditd.capture.generator import marker, shared_marker
 from auditd.registry import VersionedTable, qualify, quote
 
+
+def function_security(spec: VersionedTable, *, definer: bool) -> str:
+    """The clauses a generated function carries: ``SECURITY DEFINER`` for the
+    functions that write history as the audit owner, and for every function
+    a fixed search path.
+
+    Every name the functions use is qualified, so the path only decides how
+    built-ins and operators resolve: pg_catalog comes first, so that a role
+    allowed to create objects in a schema on the path cannot shadow a
+    built-in the capture calls and have it run with the owner's rights;
+    then the audit schema (the registry's, or ``public`` for the layout
+    before it existed); pg_temp comes last and is named, since left out it
+    would be searched first, and any session could create a temporary
+    object that stands in for one of ours.
+    """
+    security = "SECURITY DEFINER " if definer else ""
+    path = ("pg_catalog", quote(spec.audit_schema or "public"), "pg_temp")
+    return f"{security}SET search_path = {', '.join(path)}"
+
+
 TRANSACTION_FUNCTION_NAME = "audittrail_tx"
 # The daemon LISTENs here to sync within seconds of a commit (auditd.daemon.changes).
 CHANGES_CHANNEL = "audittrail_changes"
 
-# Finds or creates the transaction row of the current database transaction.
+# Creates (or finds) the transaction row of the current database transaction.
 # The id is the 64-bit xid, so no session state is needed; the setting only
-# caches it for later rows and statements and is transaction-local (reverted
-# on rollback, also of a savepoint, together with the row it describes). An
-# AuditSession always publishes its origin with the rest of its context;
-# without it the writer is foreign and is attributed to its database role
-# and address. The transaction that creates its row also notifies
-# CHANGES_CHANNEL: PostgreSQL delivers a notification at commit only (never
-# after a rollback) and folds identical ones of one transaction into one.
+# caches it for the stamp triggers. The claimed context (actor, origin,
+# reason, remote address) is taken only when its signature verifies, that is
+# when the context function published it in this transaction; anything else
+# a session set is ignored, and the writer is recorded as origin 'sql' under
+# its database role and address. db_role, client_addr and application are
+# filled by the columns' defaults, whoever inserts. The transaction that
+# creates its row also notifies CHANGES_CHANNEL: PostgreSQL delivers a
+# notification at commit only (never after a rollback) and folds identical
+# ones of one transaction into one.
 _TRANSACTION_BODY = """
 DECLARE
-    cached text := current_setting('@tx_setting@', true);
-    published_origin text;
+    claimed boolean := false;
 BEGIN
     -- @marker@
     tx := pg_current_xact_id()::text::bigint;
-    IF cached IS NOT NULL AND split_part(cached, '|', 1) = tx::text THEN
-        issued_at := split_part(cached, '|', 2)::timestamptz;
-        RETURN;
+    IF @published_origin@ IS NOT NULL THEN
+        claimed := coalesce(current_setting('@mac_setting@', true)
+            = @mac_function@(tx, @claimed@), false);
     END IF;
-    published_origin := @published_origin@;
     INSERT INTO @transaction@ AS t
         (id, issued_at, actor, origin, reason, remote_addr, application)
     VALUES (
         tx,
         statement_timestamp(),
-        CASE WHEN published_origin IS NULL THEN current_user::text
-             ELSE @published_actor@ END,
-        coalesce(published_origin, 'sql'),
-        @published_reason@,
-        CASE WHEN published_origin IS NULL THEN host(inet_client_addr())
-             ELSE @published_remote_addr@ END,
+        CASE WHEN claimed THEN @published_actor@ ELSE session_user::text END,
+        CASE WHEN claimed THEN @published_origin@ ELSE 'sql' END,
+        CASE WHEN claimed THEN @published_reason@ END,
+        CASE WHEN claimed THEN @published_remote_addr@
+             ELSE host(inet_client_addr()) END,
         nullif(current_setting('application_name'), '')
     )
     ON CONFLICT (id) DO NOTHING
@@ -116,6 +145,12 @@ def _transaction_body(spec: VersionedTable) -> str:
         "@published_reason@": published(REASON_SETTING),
         "@published_remote_addr@": published(REMOTE_ADDR_SETTING),
         "@transaction@": spec.qualified_transaction_table,
+        "@mac_setting@": CONTEXT_MAC_SETTING,
+        "@mac_function@": qualify(spec.audit_schema, CONTEXT_MAC_FUNCTION_NAME),
+        "@claimed@": ", ".join(
+            published(name)
+            for name in (ACTOR_SETTING, ORIGIN_SETTING, REASON_SETTING, REMOTE_ADDR_SETTING)
+        ),
         "@channel@": CHANGES_CHANNEL,
         "@tx_setting@": TX_SETTING,
     }
@@ -135,14 +170,32 @@ def transaction_marker(spec: VersionedTable) -> str:
     return shared_marker(_transaction_body(spec))
 
 
-def transaction_function(spec: VersionedTable) -> str:
-    """DDL creating (or replacing) the shared transaction function of ``spec``'s layout."""
-    return (
-        f"CREATE OR REPLACE FUNCTION {transaction_function_name(spec)}"
-        f"(OUT tx bigint, OUT issued_at timestamptz)\nLANGUAGE plpgsql AS $$"
+def transaction_ddl(spec: VersionedTable) -> list[str]:
+    """DDL creating (or replacing) the shared transaction function of
+    ``spec``'s layout. Only the capture functions call it (as the owner):
+    nobody else may create transaction rows."""
+    name = transaction_function_name(spec)
+    return [
+        f"CREATE OR REPLACE FUNCTION {name}"
+        "(OUT tx bigint, OUT issued_at timestamptz)\n"
+        f"LANGUAGE plpgsql {function_security(spec, definer=True)} AS $$"
         + _transaction_body(spec).replace("@marker@", transaction_marker(spec))
-        + "$$"
-    )
+        + "$$",
+        f"REVOKE ALL ON FUNCTION {name}() FROM PUBLIC",
+    ]
+
+
+def _find_transaction(spec: VersionedTable) -> str:
+    """PL/pgSQL setting ``tx`` and ``ts`` to this transaction's row, created
+    on its first captured write. A probe of the row by its key, not a
+    session setting: any session can set a setting, and one that claimed
+    the row existed would have its changes versioned under no transaction
+    row at all."""
+    return f"""tx := pg_current_xact_id()::text::bigint;
+        SELECT t.issued_at INTO ts FROM {spec.qualified_transaction_table} t WHERE t.id = tx;
+        IF NOT FOUND THEN
+            SELECT t.tx, t.issued_at INTO tx, ts FROM {transaction_function_name(spec)}() t;
+        END IF;"""
 
 
 def _cached_transaction(then: str) -> str:
@@ -292,14 +345,7 @@ def _statement_rows(spec: VersionedTable) -> str:
                 RETURN NULL;  -- no row changed: no version, no transaction row
             END IF;
         END IF;
-        cached := current_setting('{TX_SETTING}', true);
-        IF cached IS NOT NULL
-           AND split_part(cached, '|', 1) = pg_current_xact_id_if_assigned()::text THEN
-            tx := split_part(cached, '|', 1)::bigint;
-            ts := split_part(cached, '|', 2)::timestamptz;
-        ELSE
-            SELECT t.tx, t.issued_at INTO tx, ts FROM {transaction_function_name(spec)}() t;
-        END IF;
+        {_find_transaction(spec)}
         IF TG_OP = 'INSERT' THEN{_record_all(spec, f"SELECT * FROM {NEW_ROWS}", 0)}
         ELSIF TG_OP = 'DELETE' THEN{_record_all(spec, f"SELECT * FROM {OLD_ROWS}", 2)}
         ELSE{_record_all(spec, changed, 1)}
@@ -319,15 +365,10 @@ def _capture_function(spec: VersionedTable, name: str) -> str:
         "ROW(" + ", ".join(f"OLD.{quote(k)}" for k in spec.key) + ") IS DISTINCT FROM "
         "ROW(" + ", ".join(f"NEW.{quote(k)}" for k in spec.key) + ")"
     )
-    # The transaction is read from audittrail_tx()'s cache with plain
-    # expressions (no query per row); only the first row of a transaction
-    # calls it.
-    stamp_time = "\n        ts := split_part(cached, '|', 2)::timestamptz;" if spec.parents else ""
     return f"""
 CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql
-SET enable_seqscan = off SET jit = off AS $$
+{function_security(spec, definer=True)} SET enable_seqscan = off SET jit = off AS $$
 DECLARE
-    cached text;
     tx bigint;
     ts timestamptz;
     pending text;
@@ -341,10 +382,7 @@ BEGIN
     IF TG_OP = 'UPDATE' AND {_row("OLD", spec)} IS NOT DISTINCT FROM {_row("NEW", spec)} THEN
         RETURN NULL;
     END IF;
-    {_cached_transaction("tx := split_part(cached, '|', 1)::bigint;" + stamp_time)}
-    ELSE
-        SELECT t.tx, t.issued_at INTO tx, ts FROM {transaction_function_name(spec)}() t;
-    END IF;
+    {_find_transaction(spec)}
     IF TG_OP = 'INSERT' THEN
         {_record(spec, "NEW", 0)}{_stamp_parents(spec, "NEW")}
     ELSIF TG_OP = 'DELETE' THEN
@@ -379,7 +417,7 @@ def _truncate_function(spec: VersionedTable, name: str) -> str:
     )
     return f"""
 CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql
-SET jit = off AS $$
+{function_security(spec, definer=True)} SET jit = off AS $$
 DECLARE
     tx bigint;
     ts timestamptz;
@@ -411,6 +449,9 @@ def _stamp_function(spec: VersionedTable, name: str, stamp: str) -> str:
     # value derived from history (max issued_at).
     # The no-op test lives here rather than in a trigger WHEN clause, which
     # PostgreSQL parses and compiles again for every statement.
+    # It runs with the writer's rights and reads a session setting: it touches
+    # no table, and a writer may set its row's stamp by hand anyway (a stamp
+    # is derived data that the daemon re-derives from history).
     return f"""
 CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -451,11 +492,17 @@ def _function_ddl(spec: VersionedTable, role: triggers.Role) -> str:
 
 
 def install_ddl(spec: VersionedTable) -> list[str]:
-    """DDL creating (or replacing) the capture functions and triggers of a table."""
+    """DDL creating (or replacing) the capture functions and triggers of a
+    table (the shared functions they call: :func:`transaction_ddl`)."""
     table = spec.qualified_table
     wanted = [t for t in triggers.POSTGRESQL if t.applies_to(spec)]
     roles = list(dict.fromkeys(t.role for t in wanted))
-    statements = [transaction_function(spec), *(_function_ddl(spec, role) for role in roles)]
+    statements = [_function_ddl(spec, role) for role in roles]
+    statements += [
+        f"REVOKE ALL ON FUNCTION {function_name(spec, role)}() FROM PUBLIC"
+        for role in roles
+        if role != "stamp"
+    ]
     statements += _drop_trigger_ddl(spec)
     statements += [
         f"CREATE TRIGGER {t.name} {t.timing} {t.event} ON {table}"

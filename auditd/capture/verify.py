@@ -1,8 +1,9 @@
 """Check that capture is complete: every trigger present, enabled and current.
 
-Anything that would let a change go unrecorded is reported per table: a
-missing, disabled or outdated trigger (or, on PostgreSQL, the shared
-transaction function), a missing version table, a live column that the
+Anything that would let a change go unrecorded, or recorded history be
+changed, is reported per table: a missing, disabled or outdated trigger
+(or, on PostgreSQL, the shared transaction function), a missing or
+disabled append-only guard of a history table, a missing version table, a live column that the
 version table or the triggers do not cover, and a captured column that no
 longer exists. On SQLite, versions that show a change already went
 unrecorded are reported too (:mod:`.merged_changes`).
@@ -16,11 +17,11 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from auditd import registry
-from auditd.capture import postgresql, triggers
+from auditd.capture import append_only, postgresql, triggers
 from auditd.capture.generator import marker
 from auditd.capture.merged_changes import merged_changes
 from auditd.models.versioned import VERSION_META_COLUMNS
-from auditd.registry import VersionedTable
+from auditd.registry import VersionedTable, qualify
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,11 @@ class _LiveTrigger:
 
 
 def _live_triggers(connection: sa.Connection, entry: VersionedTable) -> dict[str, _LiveTrigger]:
+    return _triggers_on(connection, entry.qualified_table, entry.table)
+
+
+def _triggers_on(connection: sa.Connection, qualified: str, table: str) -> dict[str, _LiveTrigger]:
+    """The triggers on ``table`` (``qualified``: quoted, with its schema)."""
     if connection.dialect.name == "postgresql":
         rows = connection.execute(
             sa.text(
@@ -51,7 +57,7 @@ def _live_triggers(connection: sa.Connection, entry: VersionedTable) -> dict[str
                 " JOIN pg_namespace n ON n.oid = p.pronamespace"
                 " WHERE t.tgrelid = to_regclass(:table) AND NOT t.tgisinternal"
             ),
-            {"table": entry.qualified_table},
+            {"table": qualified},
         )
         return {
             name: _LiveTrigger(function, enabled, source)
@@ -59,7 +65,7 @@ def _live_triggers(connection: sa.Connection, entry: VersionedTable) -> dict[str
         }
     rows = connection.execute(
         sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"),
-        {"t": entry.table},
+        {"t": table},
     )
     return {name: _LiveTrigger("", True, source) for name, source in rows}
 
@@ -88,6 +94,20 @@ def _qualified_function(connection: sa.Connection, entry: VersionedTable, name: 
     """``schema.name`` of the function ``name`` in ``entry``'s audit schema."""
     schema = entry.audit_schema or registry.catalog.default_schema(connection)
     return f"{schema}.{name}"
+
+
+def _guard_problems(connection: sa.Connection, entry: VersionedTable, table: str) -> list[str]:
+    """The append-only guards of the history table ``table`` (in ``entry``'s
+    audit schema) that are missing or disabled."""
+    live = _triggers_on(connection, qualify(entry.audit_schema, table), table)
+    problems = []
+    for name in append_only.guard_names(connection.dialect.name, table):
+        found = live.get(name)
+        if found is None:
+            problems.append(f"history guard {name} on {table} is missing")
+        elif not found.enabled:
+            problems.append(f"history guard {name} on {table} is disabled")
+    return problems
 
 
 def _column_problems(inspector: sa.Inspector, entry: VersionedTable) -> list[str]:
@@ -156,6 +176,9 @@ def verify(
         entries = tuple(registry.load(connection))
     inspector = sa.inspect(connection)
     found = _shared_problems(connection, entries)
+    if entries:
+        table = entries[0].transaction_table
+        found += [CaptureProblem(table, p) for p in _guard_problems(connection, entries[0], table)]
     for entry in entries:
         if not inspector.has_table(entry.table, schema=entry.table_schema):
             found.append(CaptureProblem(entry.table, "table does not exist"))
@@ -165,6 +188,10 @@ def verify(
             continue
         found += [CaptureProblem(entry.table, p) for p in _column_problems(inspector, entry)]
         found += [CaptureProblem(entry.table, p) for p in _trigger_problems(connection, entry)]
+        found += [
+            CaptureProblem(entry.table, p)
+            for p in _guard_problems(connection, entry, entry.version_table)
+        ]
         merged = merged_changes(connection, entry)
         if merged is not None:
             found.append(CaptureProblem(entry.table, str(merged)))

@@ -150,6 +150,20 @@ COMMANDS: dict[str, CommandHelp] = {
         ),
         (0, 2, 3, 4, 5, 8),
     ),
+    "roles": CommandHelp(
+        "PostgreSQL only. Create or check the role layout: the audit owner (NOLOGIN,"
+        " created if missing) owns the audit tables, the version tables, the versioned"
+        " tables and the capture functions; application roles may write the versioned"
+        " tables and publish their context, nothing else; the daemon role reads history"
+        " and updates stamps; the reader role reads. Idempotent. Runs as a superuser or"
+        " the database owner; the other roles must exist.",
+        (
+            "audittrail roles --app-role openevent --reader-role reporting"
+            " --daemon-role audittrail --dry-run",
+            "audittrail roles --app-role openevent --app-role importer --reader-role reporting",
+        ),
+        (0, 2, 3, 4, 5),
+    ),
     "history": CommandHelp(
         "Every change of one row, newest first: transaction, time, actor, origin,"
         " operation, each field's old and new value (a session's speakers included),"

@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from auditd.cli import admin, adopt, daemon, help, history, ledger
+from auditd.cli import admin, adopt, daemon, help, history, ledger, roles
 from auditd.cli.cells import escape_line
 from auditd.cli.context import CommandContext
 from auditd.cli.progress import CURRENT_STDERR
@@ -36,7 +36,7 @@ CLI_INTEGRITY_HINT = (
     "the audit rows were changed outside capture; run `audittrail verify --integrity`"
     " to locate the change"
 )
-COMMAND_MODULES = (admin, history, daemon, ledger, adopt)
+COMMAND_MODULES = (admin, history, daemon, ledger, adopt, roles)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -225,6 +225,8 @@ CSV_CHANGE_COLUMNS = (
     "reason",
     "remote_addr",
     "application",
+    "db_role",
+    "client_addr",
 )
 
 
@@ -243,6 +245,8 @@ def _csv_change_rows(renderer: Renderer, change: Change) -> list[list[str]]:
         renderer.cell(change.reason),
         renderer.cell(change.remote_addr),
         renderer.cell(change.application),
+        renderer.cell(change.db_role),
+        renderer.cell(change.client_addr),
     ]
     fields = change.fields or (None,)
     return [
@@ -252,10 +256,15 @@ def _csv_change_rows(renderer: Renderer, change: Change) -> list[list[str]]:
 
 
 def client(change: Change) -> str | None:
-    """Who connected, as a table shows it: ``psql (10.0.0.5)``; None when unknown."""
+    """Who connected, as a table shows it: ``app_writer via psql (10.0.0.5)``
+    (the database role, when recorded, first); None when unknown."""
     if change.application and change.remote_addr:
-        return f"{change.application} ({change.remote_addr})"
-    return change.application or change.remote_addr
+        where: str | None = f"{change.application} ({change.remote_addr})"
+    else:
+        where = change.application or change.remote_addr
+    if change.db_role:
+        return f"{change.db_role} via {where}" if where else change.db_role
+    return where
 
 
 def _table_header(with_row: bool) -> tuple[list[str], list[int]]:
@@ -347,9 +356,11 @@ def write_page(renderer: Renderer, page: ChangePage, *, with_header: bool = True
 def _latest_change(renderer: Renderer, state: RowState) -> str:
     by = f" by {renderer.cell(state.actor)}" if state.actor is not None else ""
     why = f": {renderer.cell(state.reason)}" if state.reason else ""
+    role = f", database role {renderer.cell(state.db_role)}" if state.db_role else ""
     return (
         f"latest change: transaction {state.transaction_id},"
-        f" {renderer.time(state.issued_at, table=True)}{by} ({renderer.cell(state.origin)}){why}"
+        f" {renderer.time(state.issued_at, table=True)}{by} ({renderer.cell(state.origin)}{role})"
+        f"{why}"
     )
 
 

@@ -229,6 +229,7 @@ def row_at(bind: Bind, model: str, row_id: int, *, at: datetime | None = None) -
         actor=latest.t_actor,
         origin=latest.t_origin,
         reason=latest.t_reason,
+        db_role=latest.t_db_role,
     )
 
 

@@ -31,7 +31,16 @@ from auditd.timestamps import UTCDateTime
 
 AnyRow = sa.Row[*tuple[Any, ...]]
 UPDATE, DELETE = 1, 2  # operation_type values (0 is insert)
-_TX_COLUMNS = ("issued_at", "actor", "origin", "reason", "remote_addr", "application")
+_TX_COLUMNS = (
+    "issued_at",
+    "actor",
+    "origin",
+    "reason",
+    "remote_addr",
+    "application",
+    "db_role",
+    "client_addr",
+)
 
 
 def transaction_columns(t: sa.FromClause) -> list[sa.ColumnElement[Any]]:
@@ -344,6 +353,8 @@ def _change(
         reason=head.t_reason,
         remote_addr=head.t_remote_addr,
         application=head.t_application,
+        db_role=head.t_db_role,
+        client_addr=head.t_client_addr,
         operation=OPERATIONS[operation],
         event_id=head.event_id,
         fields=tuple(fields),

@@ -57,6 +57,11 @@ class Change:
     change of a session is an ``update``). ``fields`` lists the changed
     fields in column order, the ``speakers`` pseudo-field last. ``event_id``
     is the event the row belongs to (the event's own id for an event).
+    ``actor``, ``origin``, ``reason`` and ``remote_addr`` are what the writer
+    claimed; ``db_role`` (the database role that connected) and
+    ``client_addr`` (the address it connected from) are what PostgreSQL
+    itself recorded, None on SQLite and for history written before they
+    were recorded.
     """
 
     model: str
@@ -68,6 +73,8 @@ class Change:
     reason: str | None
     remote_addr: str | None
     application: str | None
+    db_role: str | None
+    client_addr: str | None
     operation: Operation
     event_id: int | None
     fields: tuple[FieldChange, ...]
@@ -103,7 +110,8 @@ class RowState:
     ``deleted`` is True when the row had been deleted by then; ``values``
     then holds its last values (and ``speakers`` its last speakers).
     ``speakers`` is None for models without speakers. ``transaction_id``,
-    ``issued_at``, ``actor``, ``origin`` and ``reason`` describe the latest
+    ``issued_at``, ``actor``, ``origin``, ``reason`` and ``db_role`` (the
+    database role that wrote it, PostgreSQL only) describe the latest
     change of the row by then, a change of its speakers included.
     """
 
@@ -118,6 +126,7 @@ class RowState:
     actor: str | None
     origin: str
     reason: str | None
+    db_role: str | None
 
 
 @dataclass(frozen=True, kw_only=True)

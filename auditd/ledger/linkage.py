@@ -119,7 +119,9 @@ def _checks(entry: VersionedTable, restrict: Restriction) -> Iterator[tuple[str,
         )
         .where(restrict(v), v.c.operation_type == DELETE, w.c.operation_type != INSERT),
     )
-    live = sa.table(entry.table, *(sa.column(name) for name in entry.key), schema=entry.table_schema)
+    live = sa.table(
+        entry.table, *(sa.column(name) for name in entry.key), schema=entry.table_schema
+    )
     is_live = sa.exists().where(*(live.c[name] == v.c[name] for name in entry.key))
     yield (
         _DELETED_LIVE,
@@ -263,7 +265,9 @@ def _entry_rows(
         for row in rows
         if not row[width + 3]
     ]
-    live_table = sa.table(entry.table, *(sa.column(name) for name in entry.key), schema=entry.table_schema)
+    live_table = sa.table(
+        entry.table, *(sa.column(name) for name in entry.key), schema=entry.table_schema
+    )
     live = {
         tuple(row)
         for row in connection.execute(

@@ -33,6 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from auditd import db
+from auditd.capture import append_only
 from auditd.errors import ConfigError
 from auditd.ledger.blocks import (
     LEDGER_START,
@@ -229,12 +230,15 @@ def prune(
                     transactions += len({row["transaction_id"] for row in removed})
                     on_batch(versions)
                     continue
-                _remove_versions(connection, entry, removed)
-                gone = _orphaned_transactions(
-                    connection, registry, [row["transaction_id"] for row in removed], cutoff
-                )
-                gone_ids = [row["id"] for row in gone]
-                connection.execute(sa.delete(TRANSACTION).where(TRANSACTION.c.id.in_(gone_ids)))
+                # History is append-only; retention is the one sanctioned
+                # removal (it needs the audit owner's rights on PostgreSQL).
+                with append_only.retention(connection, (entry.version_table,)):
+                    _remove_versions(connection, entry, removed)
+                    gone = _orphaned_transactions(
+                        connection, registry, [row["transaction_id"] for row in removed], cutoff
+                    )
+                    gone_ids = [row["id"] for row in gone]
+                    connection.execute(sa.delete(TRANSACTION).where(TRANSACTION.c.id.in_(gone_ids)))
                 record = _pruned_elements(entry, removed, gone, sealed)
                 previous = latest_block(connection)
                 assert previous is not None  # something was sealed, or nothing qualified

@@ -10,7 +10,13 @@ from __future__ import annotations
 from sqlalchemy import orm
 from sqlalchemy_continuum import version_class
 
-from auditd.models.audit import Adoption, OpenTransaction, RegistryEntry, Transaction
+from auditd.models.audit import (
+    Adoption,
+    ContextKey,
+    OpenTransaction,
+    RegistryEntry,
+    Transaction,
+)
 from auditd.models.base import Base
 from auditd.models.continuum import versioning_manager
 from auditd.models.domain import (
@@ -42,6 +48,7 @@ __all__ = [
     "SESSION_STATES",
     "Adoption",
     "Base",
+    "ContextKey",
     "Event",
     "EventVersion",
     "JobRun",

@@ -36,6 +36,11 @@ class Transaction(Base):
     reason: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
     remote_addr: orm.Mapped[str | None] = orm.mapped_column(sa.String(50))
     application: orm.Mapped[str | None] = orm.mapped_column(sa.String(255))
+    # What the database itself says about the writer, whatever it claims: on
+    # PostgreSQL the column defaults fill them with session_user and
+    # inet_client_addr() on every insert (NULL on SQLite, which has neither).
+    db_role: orm.Mapped[str | None] = orm.mapped_column(sa.String(255))
+    client_addr: orm.Mapped[str | None] = orm.mapped_column(sa.String(50))
 
     def __repr__(self) -> str:
         return f"<Transaction id={self.id} issued_at={self.issued_at} actor={self.actor!r}>"
@@ -64,6 +69,24 @@ class OpenTransaction(Base):
     origin: orm.Mapped[str | None] = orm.mapped_column(sa.String(32))
     reason: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
     remote_addr: orm.Mapped[str | None] = orm.mapped_column(sa.String(50))
+
+
+class ContextKey(Base):
+    """PostgreSQL: the key that signs a published context (one row).
+
+    Only the audit owner may read it: ``audittrail_set_context`` signs the
+    context it publishes with it, and capture trusts a claimed actor,
+    origin and reason only when the signature verifies (see
+    :mod:`auditd.capture.claimed_context`). Empty on SQLite.
+    """
+
+    __tablename__ = "audittrail_context_key"
+    __table_args__ = ({"schema": AUDIT_SCHEMA},)
+
+    slot: orm.Mapped[int] = orm.mapped_column(
+        sa.Integer, sa.CheckConstraint("slot = 1", name="single_key"), primary_key=True
+    )
+    key: orm.Mapped[bytes] = orm.mapped_column(sa.LargeBinary, nullable=False)
 
 
 class RegistryEntry(Base):

@@ -27,7 +27,6 @@ import sqlalchemy as sa
 from alembic import op
 
 from auditd import capture, registry
-from auditd.capture import postgresql
 from auditd.errors import UsageError
 from auditd.models.namespace import LEGACY, Layout, current_layout, legacy_layout, qualify
 from auditd.registry import VersionedTable
@@ -169,13 +168,6 @@ def _record_version_tables(connection: sa.Connection, layout: Layout) -> None:
         )
 
 
-def _drop_transaction_function(connection: sa.Connection, entry: VersionedTable) -> None:
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(
-            f"DROP FUNCTION IF EXISTS {postgresql.transaction_function_name(entry)}()"
-        )
-
-
 def upgrade() -> None:
     connection = op.get_bind()
     layout = current_layout(connection)
@@ -183,7 +175,7 @@ def upgrade() -> None:
         legacy = tuple(registry.load(connection))
         capture.drop(connection, legacy)
     if legacy:
-        _drop_transaction_function(connection, legacy[0])
+        capture.drop_shared(connection, legacy[0])
     _relocate(connection, [entry.table for entry in legacy], LEGACY, layout)
     table_schema = None if layout.schema is None else _default_schema(connection)
     _record_version_tables(connection, layout)
@@ -213,7 +205,7 @@ def downgrade() -> None:
     _refuse_taken_names(connection, [entry.table for entry in current])
     capture.drop(connection, current)
     if current:
-        _drop_transaction_function(connection, current[0])
+        capture.drop_shared(connection, current[0])
     _relocate(connection, [entry.table for entry in current], layout, LEGACY)
     _record_version_tables(connection, LEGACY)
     with legacy_layout(connection):

@@ -41,7 +41,7 @@ def publish_context(session: orm.Session) -> None:
         "remote_addr": context.remote_addr,
     }
     if connection.dialect.name == "postgresql":
-        connection.execute(postgresql.PUBLISH, params)
+        connection.execute(postgresql.publish(connection), params)
     else:
         connection.execute(sqlite.PUBLISH, params)
         session.info[_SLOT_FILLED] = True

@@ -1,7 +1,6 @@
 CREATE OR REPLACE FUNCTION "audittrail"."audittrail_sessions_capture"() RETURNS trigger LANGUAGE plpgsql
-SET enable_seqscan = off SET jit = off AS $$
+SECURITY DEFINER SET search_path = pg_catalog, "audittrail", pg_temp SET enable_seqscan = off SET jit = off AS $$
 DECLARE
-    cached text;
     tx bigint;
     ts timestamptz;
     pending text;
@@ -10,7 +9,7 @@ DECLARE
     statement_rows bigint;
     mode text;
 BEGIN
-    -- audittrail-capture sessions c4c074b7b5d3ea63
+    -- audittrail-capture sessions bb5f52280ab7a47f
     pending := 'audittrail.pending_' || lower(TG_OP);
     note := current_setting(pending, true);
     IF starts_with(note, TG_RELID || ':' || pg_trigger_depth() || ':') THEN
@@ -50,12 +49,9 @@ BEGIN
                 RETURN NULL;  -- no row changed: no version, no transaction row
             END IF;
         END IF;
-        cached := current_setting('audittrail.tx', true);
-        IF cached IS NOT NULL
-           AND split_part(cached, '|', 1) = pg_current_xact_id_if_assigned()::text THEN
-            tx := split_part(cached, '|', 1)::bigint;
-            ts := split_part(cached, '|', 2)::timestamptz;
-        ELSE
+        tx := pg_current_xact_id()::text::bigint;
+        SELECT t.issued_at INTO ts FROM "audittrail"."audittrail_transaction" t WHERE t.id = tx;
+        IF NOT FOUND THEN
             SELECT t.tx, t.issued_at INTO tx, ts FROM "audittrail"."audittrail_tx"() t;
         END IF;
         IF TG_OP = 'INSERT' THEN
@@ -91,13 +87,11 @@ BEGIN
     IF TG_OP = 'UPDATE' AND ROW(OLD."id", OLD."title", OLD."subtitle", OLD."short_abstract", OLD."long_abstract", OLD."comments", OLD."language", OLD."level", OLD."starts_at", OLD."ends_at", OLD."track_id", OLD."microlocation_id", OLD."session_type_id", OLD."event_id", OLD."creator_id", OLD."slides_url", OLD."video_url", OLD."audio_url", OLD."signup_url", OLD."state", OLD."created_at", OLD."submitted_at", OLD."submission_modifier", OLD."is_mail_sent", OLD."send_email", OLD."is_locked", OLD."complex_field_values", OLD."deleted_at") IS NOT DISTINCT FROM ROW(NEW."id", NEW."title", NEW."subtitle", NEW."short_abstract", NEW."long_abstract", NEW."comments", NEW."language", NEW."level", NEW."starts_at", NEW."ends_at", NEW."track_id", NEW."microlocation_id", NEW."session_type_id", NEW."event_id", NEW."creator_id", NEW."slides_url", NEW."video_url", NEW."audio_url", NEW."signup_url", NEW."state", NEW."created_at", NEW."submitted_at", NEW."submission_modifier", NEW."is_mail_sent", NEW."send_email", NEW."is_locked", NEW."complex_field_values", NEW."deleted_at") THEN
         RETURN NULL;
     END IF;
-    cached := current_setting('audittrail.tx', true);
-    IF cached IS NOT NULL
-       AND split_part(cached, '|', 1) = pg_current_xact_id_if_assigned()::text THEN
-        tx := split_part(cached, '|', 1)::bigint;
-    ELSE
-        SELECT t.tx, t.issued_at INTO tx, ts FROM "audittrail"."audittrail_tx"() t;
-    END IF;
+    tx := pg_current_xact_id()::text::bigint;
+        SELECT t.issued_at INTO ts FROM "audittrail"."audittrail_transaction" t WHERE t.id = tx;
+        IF NOT FOUND THEN
+            SELECT t.tx, t.issued_at INTO tx, ts FROM "audittrail"."audittrail_tx"() t;
+        END IF;
     IF TG_OP = 'INSERT' THEN
         
         WITH closed AS (
@@ -144,12 +138,12 @@ END
 $$
 ;
 CREATE OR REPLACE FUNCTION "audittrail"."audittrail_sessions_truncate"() RETURNS trigger LANGUAGE plpgsql
-SET jit = off AS $$
+SECURITY DEFINER SET search_path = pg_catalog, "audittrail", pg_temp SET jit = off AS $$
 DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- audittrail-capture sessions c4c074b7b5d3ea63
+    -- audittrail-capture sessions bb5f52280ab7a47f
     IF NOT EXISTS (SELECT 1 FROM "public"."sessions") THEN
         RETURN NULL;
     END IF;
@@ -169,7 +163,7 @@ DECLARE
     cached text;
     issued_at timestamptz;
 BEGIN
-    -- audittrail-capture sessions c4c074b7b5d3ea63
+    -- audittrail-capture sessions bb5f52280ab7a47f
     IF TG_OP = 'UPDATE' AND ROW(OLD."id", OLD."title", OLD."subtitle", OLD."short_abstract", OLD."long_abstract", OLD."comments", OLD."language", OLD."level", OLD."starts_at", OLD."ends_at", OLD."track_id", OLD."microlocation_id", OLD."session_type_id", OLD."event_id", OLD."creator_id", OLD."slides_url", OLD."video_url", OLD."audio_url", OLD."signup_url", OLD."state", OLD."created_at", OLD."submitted_at", OLD."submission_modifier", OLD."is_mail_sent", OLD."send_email", OLD."is_locked", OLD."complex_field_values", OLD."deleted_at") IS NOT DISTINCT FROM ROW(NEW."id", NEW."title", NEW."subtitle", NEW."short_abstract", NEW."long_abstract", NEW."comments", NEW."language", NEW."level", NEW."starts_at", NEW."ends_at", NEW."track_id", NEW."microlocation_id", NEW."session_type_id", NEW."event_id", NEW."creator_id", NEW."slides_url", NEW."video_url", NEW."audio_url", NEW."signup_url", NEW."state", NEW."created_at", NEW."submitted_at", NEW."submission_modifier", NEW."is_mail_sent", NEW."send_email", NEW."is_locked", NEW."complex_field_values", NEW."deleted_at") THEN
         RETURN NEW;
     END IF;
@@ -188,6 +182,10 @@ BEGIN
     RETURN NEW;
 END
 $$
+;
+REVOKE ALL ON FUNCTION "audittrail"."audittrail_sessions_capture"() FROM PUBLIC
+;
+REVOKE ALL ON FUNCTION "audittrail"."audittrail_sessions_truncate"() FROM PUBLIC
 ;
 DROP TRIGGER IF EXISTS audittrail_capture_insert ON "public"."sessions"
 ;
@@ -212,3 +210,15 @@ CREATE TRIGGER audittrail_capture_truncate BEFORE TRUNCATE ON "public"."sessions
 CREATE TRIGGER audittrail_stamp_insert BEFORE INSERT ON "public"."sessions" FOR EACH ROW EXECUTE FUNCTION "audittrail"."audittrail_sessions_stamp"()
 ;
 CREATE TRIGGER audittrail_stamp_update BEFORE UPDATE ON "public"."sessions" FOR EACH ROW EXECUTE FUNCTION "audittrail"."audittrail_sessions_stamp"()
+;
+DROP TRIGGER IF EXISTS audittrail_append_only_update ON "audittrail"."audittrail_sessions_version"
+;
+DROP TRIGGER IF EXISTS audittrail_append_only_delete ON "audittrail"."audittrail_sessions_version"
+;
+DROP TRIGGER IF EXISTS audittrail_append_only_truncate ON "audittrail"."audittrail_sessions_version"
+;
+CREATE TRIGGER audittrail_append_only_update BEFORE UPDATE ON "audittrail"."audittrail_sessions_version" FOR EACH ROW WHEN (NOT coalesce((OLD.transaction_id = pg_current_xact_id()::text::bigint AND NEW.transaction_id = OLD.transaction_id) OR (OLD.end_transaction_id IS NULL AND NEW.end_transaction_id = pg_current_xact_id()::text::bigint AND ROW(OLD."id", OLD."title", OLD."subtitle", OLD."short_abstract", OLD."long_abstract", OLD."comments", OLD."language", OLD."level", OLD."starts_at", OLD."ends_at", OLD."track_id", OLD."microlocation_id", OLD."session_type_id", OLD."event_id", OLD."creator_id", OLD."slides_url", OLD."video_url", OLD."audio_url", OLD."signup_url", OLD."state", OLD."created_at", OLD."submitted_at", OLD."submission_modifier", OLD."is_mail_sent", OLD."send_email", OLD."is_locked", OLD."complex_field_values", OLD."deleted_at", OLD."transaction_id", OLD."operation_type") IS NOT DISTINCT FROM ROW(NEW."id", NEW."title", NEW."subtitle", NEW."short_abstract", NEW."long_abstract", NEW."comments", NEW."language", NEW."level", NEW."starts_at", NEW."ends_at", NEW."track_id", NEW."microlocation_id", NEW."session_type_id", NEW."event_id", NEW."creator_id", NEW."slides_url", NEW."video_url", NEW."audio_url", NEW."signup_url", NEW."state", NEW."created_at", NEW."submitted_at", NEW."submission_modifier", NEW."is_mail_sent", NEW."send_email", NEW."is_locked", NEW."complex_field_values", NEW."deleted_at", NEW."transaction_id", NEW."operation_type")), false)) EXECUTE FUNCTION "audittrail"."audittrail_refuse_history_change"()
+;
+CREATE TRIGGER audittrail_append_only_delete BEFORE DELETE ON "audittrail"."audittrail_sessions_version" FOR EACH STATEMENT EXECUTE FUNCTION "audittrail"."audittrail_refuse_history_change"()
+;
+CREATE TRIGGER audittrail_append_only_truncate BEFORE TRUNCATE ON "audittrail"."audittrail_sessions_version" FOR EACH STATEMENT EXECUTE FUNCTION "audittrail"."audittrail_refuse_history_change"()

@@ -1,7 +1,6 @@
 CREATE OR REPLACE FUNCTION "audittrail"."audittrail_speaker_capture"() RETURNS trigger LANGUAGE plpgsql
-SET enable_seqscan = off SET jit = off AS $$
+SECURITY DEFINER SET search_path = pg_catalog, "audittrail", pg_temp SET enable_seqscan = off SET jit = off AS $$
 DECLARE
-    cached text;
     tx bigint;
     ts timestamptz;
     pending text;
@@ -10,7 +9,7 @@ DECLARE
     statement_rows bigint;
     mode text;
 BEGIN
-    -- audittrail-capture speaker cb1d6858a4ce956a
+    -- audittrail-capture speaker cdbdfe5332b446dc
     pending := 'audittrail.pending_' || lower(TG_OP);
     note := current_setting(pending, true);
     IF starts_with(note, TG_RELID || ':' || pg_trigger_depth() || ':') THEN
@@ -50,12 +49,9 @@ BEGIN
                 RETURN NULL;  -- no row changed: no version, no transaction row
             END IF;
         END IF;
-        cached := current_setting('audittrail.tx', true);
-        IF cached IS NOT NULL
-           AND split_part(cached, '|', 1) = pg_current_xact_id_if_assigned()::text THEN
-            tx := split_part(cached, '|', 1)::bigint;
-            ts := split_part(cached, '|', 2)::timestamptz;
-        ELSE
+        tx := pg_current_xact_id()::text::bigint;
+        SELECT t.issued_at INTO ts FROM "audittrail"."audittrail_transaction" t WHERE t.id = tx;
+        IF NOT FOUND THEN
             SELECT t.tx, t.issued_at INTO tx, ts FROM "audittrail"."audittrail_tx"() t;
         END IF;
         IF TG_OP = 'INSERT' THEN
@@ -91,13 +87,11 @@ BEGIN
     IF TG_OP = 'UPDATE' AND ROW(OLD."id", OLD."name", OLD."email", OLD."organisation", OLD."position", OLD."short_biography", OLD."event_id", OLD."user_id", OLD."deleted_at") IS NOT DISTINCT FROM ROW(NEW."id", NEW."name", NEW."email", NEW."organisation", NEW."position", NEW."short_biography", NEW."event_id", NEW."user_id", NEW."deleted_at") THEN
         RETURN NULL;
     END IF;
-    cached := current_setting('audittrail.tx', true);
-    IF cached IS NOT NULL
-       AND split_part(cached, '|', 1) = pg_current_xact_id_if_assigned()::text THEN
-        tx := split_part(cached, '|', 1)::bigint;
-    ELSE
-        SELECT t.tx, t.issued_at INTO tx, ts FROM "audittrail"."audittrail_tx"() t;
-    END IF;
+    tx := pg_current_xact_id()::text::bigint;
+        SELECT t.issued_at INTO ts FROM "audittrail"."audittrail_transaction" t WHERE t.id = tx;
+        IF NOT FOUND THEN
+            SELECT t.tx, t.issued_at INTO tx, ts FROM "audittrail"."audittrail_tx"() t;
+        END IF;
     IF TG_OP = 'INSERT' THEN
         
         WITH closed AS (
@@ -144,12 +138,12 @@ END
 $$
 ;
 CREATE OR REPLACE FUNCTION "audittrail"."audittrail_speaker_truncate"() RETURNS trigger LANGUAGE plpgsql
-SET jit = off AS $$
+SECURITY DEFINER SET search_path = pg_catalog, "audittrail", pg_temp SET jit = off AS $$
 DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- audittrail-capture speaker cb1d6858a4ce956a
+    -- audittrail-capture speaker cdbdfe5332b446dc
     IF NOT EXISTS (SELECT 1 FROM "public"."speaker") THEN
         RETURN NULL;
     END IF;
@@ -163,6 +157,10 @@ BEGIN
     RETURN NULL;
 END
 $$
+;
+REVOKE ALL ON FUNCTION "audittrail"."audittrail_speaker_capture"() FROM PUBLIC
+;
+REVOKE ALL ON FUNCTION "audittrail"."audittrail_speaker_truncate"() FROM PUBLIC
 ;
 DROP TRIGGER IF EXISTS audittrail_capture_insert ON "public"."speaker"
 ;
@@ -183,3 +181,15 @@ CREATE TRIGGER audittrail_capture_update AFTER UPDATE ON "public"."speaker" REFE
 CREATE TRIGGER audittrail_capture_delete AFTER DELETE ON "public"."speaker" REFERENCING OLD TABLE AS audittrail_old_rows FOR EACH ROW EXECUTE FUNCTION "audittrail"."audittrail_speaker_capture"()
 ;
 CREATE TRIGGER audittrail_capture_truncate BEFORE TRUNCATE ON "public"."speaker" FOR EACH STATEMENT EXECUTE FUNCTION "audittrail"."audittrail_speaker_truncate"()
+;
+DROP TRIGGER IF EXISTS audittrail_append_only_update ON "audittrail"."audittrail_speaker_version"
+;
+DROP TRIGGER IF EXISTS audittrail_append_only_delete ON "audittrail"."audittrail_speaker_version"
+;
+DROP TRIGGER IF EXISTS audittrail_append_only_truncate ON "audittrail"."audittrail_speaker_version"
+;
+CREATE TRIGGER audittrail_append_only_update BEFORE UPDATE ON "audittrail"."audittrail_speaker_version" FOR EACH ROW WHEN (NOT coalesce((OLD.transaction_id = pg_current_xact_id()::text::bigint AND NEW.transaction_id = OLD.transaction_id) OR (OLD.end_transaction_id IS NULL AND NEW.end_transaction_id = pg_current_xact_id()::text::bigint AND ROW(OLD."id", OLD."name", OLD."email", OLD."organisation", OLD."position", OLD."short_biography", OLD."event_id", OLD."user_id", OLD."deleted_at", OLD."transaction_id", OLD."operation_type") IS NOT DISTINCT FROM ROW(NEW."id", NEW."name", NEW."email", NEW."organisation", NEW."position", NEW."short_biography", NEW."event_id", NEW."user_id", NEW."deleted_at", NEW."transaction_id", NEW."operation_type")), false)) EXECUTE FUNCTION "audittrail"."audittrail_refuse_history_change"()
+;
+CREATE TRIGGER audittrail_append_only_delete BEFORE DELETE ON "audittrail"."audittrail_speaker_version" FOR EACH STATEMENT EXECUTE FUNCTION "audittrail"."audittrail_refuse_history_change"()
+;
+CREATE TRIGGER audittrail_append_only_truncate BEFORE TRUNCATE ON "audittrail"."audittrail_speaker_version" FOR EACH STATEMENT EXECUTE FUNCTION "audittrail"."audittrail_refuse_history_change"()

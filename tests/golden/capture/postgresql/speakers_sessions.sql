@@ -1,7 +1,6 @@
 CREATE OR REPLACE FUNCTION "audittrail"."audittrail_speakers_sessions_capture"() RETURNS trigger LANGUAGE plpgsql
-SET enable_seqscan = off SET jit = off AS $$
+SECURITY DEFINER SET search_path = pg_catalog, "audittrail", pg_temp SET enable_seqscan = off SET jit = off AS $$
 DECLARE
-    cached text;
     tx bigint;
     ts timestamptz;
     pending text;
@@ -10,7 +9,7 @@ DECLARE
     statement_rows bigint;
     mode text;
 BEGIN
-    -- audittrail-capture speakers_sessions fc0ae12f1b13d45f
+    -- audittrail-capture speakers_sessions 176cf0be688b9d96
     pending := 'audittrail.pending_' || lower(TG_OP);
     note := current_setting(pending, true);
     IF starts_with(note, TG_RELID || ':' || pg_trigger_depth() || ':') THEN
@@ -50,12 +49,9 @@ BEGIN
                 RETURN NULL;  -- no row changed: no version, no transaction row
             END IF;
         END IF;
-        cached := current_setting('audittrail.tx', true);
-        IF cached IS NOT NULL
-           AND split_part(cached, '|', 1) = pg_current_xact_id_if_assigned()::text THEN
-            tx := split_part(cached, '|', 1)::bigint;
-            ts := split_part(cached, '|', 2)::timestamptz;
-        ELSE
+        tx := pg_current_xact_id()::text::bigint;
+        SELECT t.issued_at INTO ts FROM "audittrail"."audittrail_transaction" t WHERE t.id = tx;
+        IF NOT FOUND THEN
             SELECT t.tx, t.issued_at INTO tx, ts FROM "audittrail"."audittrail_tx"() t;
         END IF;
         IF TG_OP = 'INSERT' THEN
@@ -100,14 +96,11 @@ BEGIN
     IF TG_OP = 'UPDATE' AND ROW(OLD."speaker_id", OLD."session_id") IS NOT DISTINCT FROM ROW(NEW."speaker_id", NEW."session_id") THEN
         RETURN NULL;
     END IF;
-    cached := current_setting('audittrail.tx', true);
-    IF cached IS NOT NULL
-       AND split_part(cached, '|', 1) = pg_current_xact_id_if_assigned()::text THEN
-        tx := split_part(cached, '|', 1)::bigint;
-        ts := split_part(cached, '|', 2)::timestamptz;
-    ELSE
-        SELECT t.tx, t.issued_at INTO tx, ts FROM "audittrail"."audittrail_tx"() t;
-    END IF;
+    tx := pg_current_xact_id()::text::bigint;
+        SELECT t.issued_at INTO ts FROM "audittrail"."audittrail_transaction" t WHERE t.id = tx;
+        IF NOT FOUND THEN
+            SELECT t.tx, t.issued_at INTO tx, ts FROM "audittrail"."audittrail_tx"() t;
+        END IF;
     IF TG_OP = 'INSERT' THEN
         
         WITH closed AS (
@@ -169,12 +162,12 @@ END
 $$
 ;
 CREATE OR REPLACE FUNCTION "audittrail"."audittrail_speakers_sessions_truncate"() RETURNS trigger LANGUAGE plpgsql
-SET jit = off AS $$
+SECURITY DEFINER SET search_path = pg_catalog, "audittrail", pg_temp SET jit = off AS $$
 DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- audittrail-capture speakers_sessions fc0ae12f1b13d45f
+    -- audittrail-capture speakers_sessions 176cf0be688b9d96
     IF NOT EXISTS (SELECT 1 FROM "public"."speakers_sessions") THEN
         RETURN NULL;
     END IF;
@@ -191,6 +184,10 @@ BEGIN
     RETURN NULL;
 END
 $$
+;
+REVOKE ALL ON FUNCTION "audittrail"."audittrail_speakers_sessions_capture"() FROM PUBLIC
+;
+REVOKE ALL ON FUNCTION "audittrail"."audittrail_speakers_sessions_truncate"() FROM PUBLIC
 ;
 DROP TRIGGER IF EXISTS audittrail_capture_insert ON "public"."speakers_sessions"
 ;
@@ -211,3 +208,15 @@ CREATE TRIGGER audittrail_capture_update AFTER UPDATE ON "public"."speakers_sess
 CREATE TRIGGER audittrail_capture_delete AFTER DELETE ON "public"."speakers_sessions" REFERENCING OLD TABLE AS audittrail_old_rows FOR EACH ROW EXECUTE FUNCTION "audittrail"."audittrail_speakers_sessions_capture"()
 ;
 CREATE TRIGGER audittrail_capture_truncate BEFORE TRUNCATE ON "public"."speakers_sessions" FOR EACH STATEMENT EXECUTE FUNCTION "audittrail"."audittrail_speakers_sessions_truncate"()
+;
+DROP TRIGGER IF EXISTS audittrail_append_only_update ON "audittrail"."audittrail_speakers_sessions_version"
+;
+DROP TRIGGER IF EXISTS audittrail_append_only_delete ON "audittrail"."audittrail_speakers_sessions_version"
+;
+DROP TRIGGER IF EXISTS audittrail_append_only_truncate ON "audittrail"."audittrail_speakers_sessions_version"
+;
+CREATE TRIGGER audittrail_append_only_update BEFORE UPDATE ON "audittrail"."audittrail_speakers_sessions_version" FOR EACH ROW WHEN (NOT coalesce((OLD.transaction_id = pg_current_xact_id()::text::bigint AND NEW.transaction_id = OLD.transaction_id) OR (OLD.end_transaction_id IS NULL AND NEW.end_transaction_id = pg_current_xact_id()::text::bigint AND ROW(OLD."speaker_id", OLD."session_id", OLD."transaction_id", OLD."operation_type") IS NOT DISTINCT FROM ROW(NEW."speaker_id", NEW."session_id", NEW."transaction_id", NEW."operation_type")), false)) EXECUTE FUNCTION "audittrail"."audittrail_refuse_history_change"()
+;
+CREATE TRIGGER audittrail_append_only_delete BEFORE DELETE ON "audittrail"."audittrail_speakers_sessions_version" FOR EACH STATEMENT EXECUTE FUNCTION "audittrail"."audittrail_refuse_history_change"()
+;
+CREATE TRIGGER audittrail_append_only_truncate BEFORE TRUNCATE ON "audittrail"."audittrail_speakers_sessions_version" FOR EACH STATEMENT EXECUTE FUNCTION "audittrail"."audittrail_refuse_history_change"()

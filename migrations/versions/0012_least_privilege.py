@@ -1,0 +1,95 @@
+"""Capture generator 10: least privilege, append-only history, recorded database identity.
+
+* The transaction record gains ``db_role`` and ``client_addr``: on
+  PostgreSQL their defaults record ``session_user`` and the client address
+  of every writer, whatever context it claims (NULL on SQLite).
+* ``audittrail_context_key`` holds the key that signs a context published
+  through ``audittrail_set_context`` (PostgreSQL; see
+  :mod:`auditd.capture.claimed_context`).
+* Capture functions run as their owner (``SECURITY DEFINER``, fixed
+  ``search_path``); guard triggers refuse UPDATE, DELETE and TRUNCATE of
+  committed history (:mod:`auditd.capture.append_only`). Every registered
+  table's triggers are regenerated.
+
+Names come from the models, so that a revision renaming the audit tables
+before this one runs keeps it right.
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-02 12:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from auditd import capture, registry
+from auditd.capture import claimed_context
+from auditd.models.audit import ContextKey, Transaction
+from auditd.models.namespace import AUDIT_SCHEMA, audit_schema, qualify
+
+revision = "0012"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+# The trigger generator this revision installs, and the digest of the SQL it
+# generates for the models' tables (tests/golden/capture/).
+CAPTURE_GENERATOR = 10
+CAPTURE_SQL_DIGEST = "66bee68b1320f1fa21e61134a92a334b6d20d55383569527cef944344cd99112"
+
+TRANSACTION = Transaction.__tablename__
+KEY_TABLE = ContextKey.__tablename__
+
+
+def upgrade() -> None:
+    connection = op.get_bind()
+    postgresql = connection.dialect.name == "postgresql"
+    op.add_column(
+        TRANSACTION,
+        sa.Column(
+            "db_role",
+            sa.String(length=255),
+            nullable=True,
+            server_default=sa.text("session_user") if postgresql else None,
+        ),
+        schema=AUDIT_SCHEMA,
+    )
+    op.add_column(
+        TRANSACTION,
+        sa.Column(
+            "client_addr",
+            sa.String(length=50),
+            nullable=True,
+            server_default=sa.text("host(inet_client_addr())") if postgresql else None,
+        ),
+        schema=AUDIT_SCHEMA,
+    )
+    op.create_table(
+        KEY_TABLE,
+        sa.Column("slot", sa.Integer(), nullable=False),
+        sa.Column("key", sa.LargeBinary(), nullable=False),
+        sa.CheckConstraint("slot = 1", name=op.f(f"ck_{KEY_TABLE}_single_key")),
+        sa.PrimaryKeyConstraint("slot", name=op.f(f"pk_{KEY_TABLE}")),
+        schema=AUDIT_SCHEMA,
+    )
+    if postgresql:
+        schema = audit_schema(connection)
+        op.execute(f"REVOKE ALL ON {claimed_context.key_table(schema)} FROM PUBLIC")
+        op.execute(claimed_context.create_key(schema))
+    capture.install(connection, registry.load(connection))
+
+
+def downgrade() -> None:
+    # A build can only generate its own capture triggers; they run on the
+    # schema of revision 0011 too (the columns they no longer fill are
+    # gone, a published context is no longer trusted). The guards go.
+    connection = op.get_bind()
+    entries = registry.load(connection)
+    if entries:
+        capture.drop_guards(connection, entries)
+    op.drop_table(KEY_TABLE, schema=AUDIT_SCHEMA)
+    transactions = qualify(audit_schema(connection), TRANSACTION)
+    op.execute(f"ALTER TABLE {transactions} DROP COLUMN client_addr")
+    op.execute(f"ALTER TABLE {transactions} DROP COLUMN db_role")

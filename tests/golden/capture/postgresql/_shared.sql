@@ -1,0 +1,103 @@
+CREATE OR REPLACE FUNCTION "audittrail"."audittrail_context_mac"(tx bigint, actor text, origin text, reason text, remote_addr text)
+RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, "audittrail", pg_temp AS $$
+DECLARE
+    signing_key bytea;
+BEGIN
+    -- audittrail-capture shared 39c732b8d1da36de
+    SELECT k.key INTO signing_key FROM "audittrail"."audittrail_context_key" k WHERE k.slot = 1;
+    IF signing_key IS NULL THEN
+        RETURN NULL;
+    END IF;
+    RETURN encode(sha256(signing_key || sha256(signing_key || convert_to(
+        json_build_array(tx, actor, origin, reason, remote_addr)::text, 'UTF8'))), 'hex');
+END
+$$
+;
+REVOKE ALL ON FUNCTION "audittrail"."audittrail_context_mac"(bigint, text, text, text, text) FROM PUBLIC
+;
+CREATE OR REPLACE FUNCTION "audittrail"."audittrail_set_context"(actor text, origin text, reason text, remote_addr text)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, "audittrail", pg_temp AS $$
+DECLARE
+    tx bigint := pg_current_xact_id()::text::bigint;
+BEGIN
+    -- audittrail-capture shared 8aeaac65a0bff0e3
+    IF origin IS NULL OR origin = '' THEN
+        RAISE EXCEPTION 'audittrail: a published context needs an origin';
+    END IF;
+    PERFORM set_config('audittrail.actor', coalesce(actor, ''), true),
+        set_config('audittrail.origin', origin, true),
+        set_config('audittrail.reason', coalesce(reason, ''), true),
+        set_config('audittrail.remote_addr', coalesce(remote_addr, ''), true),
+        set_config('audittrail.context_mac', "audittrail"."audittrail_context_mac"(tx,
+            nullif(actor, ''), origin, nullif(reason, ''), nullif(remote_addr, '')), true);
+END
+$$
+;
+REVOKE ALL ON FUNCTION "audittrail"."audittrail_set_context"(text, text, text, text) FROM PUBLIC
+;
+CREATE OR REPLACE FUNCTION "audittrail"."audittrail_tx"(OUT tx bigint, OUT issued_at timestamptz)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, "audittrail", pg_temp AS $$
+DECLARE
+    claimed boolean := false;
+BEGIN
+    -- audittrail-capture shared d6da5c1ae1505b74
+    tx := pg_current_xact_id()::text::bigint;
+    IF nullif(current_setting('audittrail.origin', true), '') IS NOT NULL THEN
+        claimed := coalesce(current_setting('audittrail.context_mac', true)
+            = "audittrail"."audittrail_context_mac"(tx, nullif(current_setting('audittrail.actor', true), ''), nullif(current_setting('audittrail.origin', true), ''), nullif(current_setting('audittrail.reason', true), ''), nullif(current_setting('audittrail.remote_addr', true), '')), false);
+    END IF;
+    INSERT INTO "audittrail"."audittrail_transaction" AS t
+        (id, issued_at, actor, origin, reason, remote_addr, application)
+    VALUES (
+        tx,
+        statement_timestamp(),
+        CASE WHEN claimed THEN nullif(current_setting('audittrail.actor', true), '') ELSE session_user::text END,
+        CASE WHEN claimed THEN nullif(current_setting('audittrail.origin', true), '') ELSE 'sql' END,
+        CASE WHEN claimed THEN nullif(current_setting('audittrail.reason', true), '') END,
+        CASE WHEN claimed THEN nullif(current_setting('audittrail.remote_addr', true), '')
+             ELSE host(inet_client_addr()) END,
+        nullif(current_setting('application_name'), '')
+    )
+    ON CONFLICT (id) DO NOTHING
+    RETURNING t.issued_at INTO issued_at;
+    IF issued_at IS NULL THEN
+        SELECT t.issued_at INTO issued_at FROM "audittrail"."audittrail_transaction" t WHERE t.id = tx;
+    ELSE
+        PERFORM pg_notify('audittrail_changes', '');
+    END IF;
+    PERFORM set_config(
+        'audittrail.tx',
+        tx::text || '|' || to_char(issued_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
+            || '+00',
+        true);
+END
+$$
+;
+REVOKE ALL ON FUNCTION "audittrail"."audittrail_tx"() FROM PUBLIC
+;
+CREATE OR REPLACE FUNCTION "audittrail"."audittrail_refuse_history_change"() RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog, "audittrail", pg_temp AS $$
+BEGIN
+    -- audittrail-capture shared a84b7fbef75a50c6
+    IF TG_OP = 'DELETE'
+       AND current_setting('audittrail.retention', true) = pg_current_xact_id()::text
+       AND pg_has_role(current_user,
+           (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'USAGE') THEN
+        RETURN NULL;
+    END IF;
+    RAISE EXCEPTION USING MESSAGE = 'history is append-only: ' || TG_OP || ' of ' || TG_TABLE_NAME || ' refused',
+        ERRCODE = 'insufficient_privilege',
+              HINT = 'history rows are written by capture only and removed by retention only';
+END
+$$
+;
+DROP TRIGGER IF EXISTS audittrail_append_only_update ON "audittrail"."audittrail_transaction"
+;
+DROP TRIGGER IF EXISTS audittrail_append_only_delete ON "audittrail"."audittrail_transaction"
+;
+DROP TRIGGER IF EXISTS audittrail_append_only_truncate ON "audittrail"."audittrail_transaction"
+;
+CREATE TRIGGER audittrail_append_only_update BEFORE UPDATE ON "audittrail"."audittrail_transaction" FOR EACH ROW WHEN (OLD.id <> pg_current_xact_id()::text::bigint OR NEW.id IS DISTINCT FROM OLD.id) EXECUTE FUNCTION "audittrail"."audittrail_refuse_history_change"()
+;
+CREATE TRIGGER audittrail_append_only_delete BEFORE DELETE ON "audittrail"."audittrail_transaction" FOR EACH STATEMENT EXECUTE FUNCTION "audittrail"."audittrail_refuse_history_change"()
+;
+CREATE TRIGGER audittrail_append_only_truncate BEFORE TRUNCATE ON "audittrail"."audittrail_transaction" FOR EACH STATEMENT EXECUTE FUNCTION "audittrail"."audittrail_refuse_history_change"()

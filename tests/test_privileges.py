@@ -1,0 +1,353 @@
+"""Least privilege on PostgreSQL, tried as each role of the layout would.
+
+The application's role writes its tables and nothing else: every attempt to
+reach history directly fails, and a context it forges with ``set_config``
+is recorded as origin ``sql`` under its real role. The reader reads, the
+daemon runs its jobs, and capture keeps running as the audit owner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from privileges_support import Roles, audittrail, login_roles  # type: ignore[import-not-found]
+
+from auditd import capture, db, migrate
+from auditd.capture.attribution import audit_context, session_factory
+from auditd.config import DatabaseSettings
+from auditd.daemon.startup import check_privileges
+from auditd.models import Session
+
+pytestmark = pytest.mark.postgresql_only
+
+
+@pytest.fixture
+def roles(database_url: str) -> Iterator[Roles]:
+    yield from login_roles(database_url)
+
+
+@pytest.fixture
+def admin(database_url: str) -> Iterator[sa.Engine]:
+    engine = sa.create_engine(database_url, poolclass=sa.NullPool)
+    yield engine
+    engine.dispose()
+
+
+def _transactions(admin: sa.Engine) -> list[tuple[object, ...]]:
+    with admin.connect() as connection:
+        rows = connection.execute(
+            sa.text(
+                'SELECT actor, origin, reason, db_role, client_addr FROM "transaction"'
+                " ORDER BY issued_at, id"
+            )
+        )
+        return [tuple(row) for row in rows]
+
+
+def _session_versions(admin: sa.Engine, session_id: int) -> list[tuple[object, ...]]:
+    with admin.connect() as connection:
+        rows = connection.execute(
+            sa.text(
+                "SELECT title, operation_type, end_transaction_id IS NULL FROM sessions_version"
+                " WHERE id = :id ORDER BY transaction_id"
+            ),
+            {"id": session_id},
+        )
+        return [tuple(row) for row in rows]
+
+
+def _add_session(admin: sa.Engine, title: str = "Talk") -> int:
+    with db.write_transaction(admin) as connection:
+        return int(
+            connection.execute(
+                sa.text(
+                    "INSERT INTO sessions (title, state, is_mail_sent, is_locked)"
+                    " VALUES (:t, 'pending', false, false) RETURNING id"
+                ),
+                {"t": title},
+            ).scalar_one()
+        )
+
+
+def test_the_application_role_writes_through_the_orm_and_raw_sql_and_both_are_versioned(
+    roles: Roles, admin: sa.Engine
+) -> None:
+    app = db.create_engine(DatabaseSettings(url=roles.url(roles.app)))
+    with (
+        audit_context(actor="alice", origin="api", reason="new talk"),
+        session_factory(app).begin() as session,
+    ):
+        talk = Session(title="Talk", state="pending")
+        session.add(talk)
+    with app.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE sessions SET title = 'Raw' WHERE id = :id"), {"id": talk.id}
+        )
+    app.dispose()
+
+    assert _session_versions(admin, talk.id) == [("Talk", 0, False), ("Raw", 1, True)]
+    assert _transactions(admin) == [
+        ("alice", "api", "new talk", roles.app, "127.0.0.1"),
+        (roles.app, "sql", None, roles.app, "127.0.0.1"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT * FROM sessions_version",
+        "UPDATE sessions_version SET title = 'FORGED'",
+        "DELETE FROM sessions_version",
+        "TRUNCATE sessions_version",
+        "INSERT INTO sessions_version (id, title, state, transaction_id, operation_type)"
+        " VALUES (1, 'FORGED', 'pending', 1, 0)",
+        'SELECT * FROM "transaction"',
+        "UPDATE \"transaction\" SET actor = 'alice'",
+        'DELETE FROM "transaction"',
+        "INSERT INTO \"transaction\" (id, issued_at, origin) VALUES (1, now(), 'cli')",
+        "SELECT * FROM audittrail_context_key",
+    ],
+)
+def test_the_application_role_has_no_access_to_history(
+    roles: Roles, admin: sa.Engine, statement: str
+) -> None:
+    _add_session(admin)
+    before = _transactions(admin)
+    app = roles.engine(roles.app)
+    with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), app.begin() as c:
+        c.exec_driver_sql(statement)
+    app.dispose()
+    assert _transactions(admin) == before
+
+
+@pytest.mark.parametrize(
+    ("statement", "refusal"),
+    [
+        ("SELECT * FROM audittrail_tx()", "permission denied for function"),
+        (
+            "SELECT audittrail_context_mac(pg_current_xact_id()::text::bigint,"
+            " 'alice', 'cli', NULL, NULL)",
+            "permission denied for function",
+        ),
+        ("SELECT audittrail_sessions_capture()", "permission denied for function"),
+        ("ALTER TABLE sessions DISABLE TRIGGER ALL", "must be owner"),
+        ("ALTER TABLE sessions DISABLE TRIGGER audittrail_capture_update", "must be owner"),
+        ("SET session_replication_role = replica", "permission denied to set parameter"),
+        ("DROP TRIGGER audittrail_capture_update ON sessions", "must be owner"),
+    ],
+)
+def test_the_application_role_cannot_bypass_capture(
+    roles: Roles, statement: str, refusal: str
+) -> None:
+    app = roles.engine(roles.app)
+    with pytest.raises(sa.exc.ProgrammingError, match=refusal), app.begin() as connection:
+        connection.exec_driver_sql(statement)
+    app.dispose()
+
+
+def test_a_context_forged_with_set_config_is_recorded_as_sql_under_the_real_role(
+    roles: Roles, admin: sa.Engine
+) -> None:
+    talk = _add_session(admin)
+    app = roles.engine(roles.app)
+    with app.begin() as connection:
+        connection.execute(
+            sa.text(
+                "SELECT set_config('audittrail.actor', 'alice', true),"
+                " set_config('audittrail.origin', 'cli', true),"
+                " set_config('audittrail.reason', 'legit fix', true),"
+                " set_config('audittrail.context_mac', repeat('0', 64), true)"
+            )
+        )
+        connection.execute(
+            sa.text("UPDATE sessions SET title = 'Forged' WHERE id = :id"), {"id": talk}
+        )
+    app.dispose()
+    assert _transactions(admin)[-1] == (roles.app, "sql", None, roles.app, "127.0.0.1")
+
+
+def test_a_signed_context_of_another_transaction_is_not_trusted(
+    roles: Roles, admin: sa.Engine
+) -> None:
+    talk = _add_session(admin)
+    app = roles.engine(roles.app)
+    with app.connect() as connection:
+        with connection.begin():
+            connection.execute(sa.text("SELECT audittrail_set_context('alice', 'cli', 'ok', NULL)"))
+            signed = {
+                name: connection.scalar(sa.text(f"SELECT current_setting('audittrail.{name}')"))
+                for name in ("actor", "origin", "reason", "context_mac")
+            }
+        with connection.begin():  # replayed in the next transaction
+            for name, value in signed.items():
+                connection.execute(
+                    sa.text("SELECT set_config(:n, :v, true)"),
+                    {"n": f"audittrail.{name}", "v": value},
+                )
+            connection.execute(
+                sa.text("UPDATE sessions SET title = 'x' WHERE id = :id"), {"id": talk}
+            )
+    app.dispose()
+    assert _transactions(admin)[-1][:3] == (roles.app, "sql", None)
+
+
+def test_a_forged_transaction_cache_still_records_the_change_under_its_transaction(
+    roles: Roles, admin: sa.Engine
+) -> None:
+    talk = _add_session(admin)
+    app = roles.engine(roles.app)
+    with app.begin() as connection:
+        connection.execute(
+            sa.text(
+                "SELECT set_config('audittrail.tx', pg_current_xact_id()::text"
+                " || '|2001-01-01T00:00:00.000000+00', true)"
+            )
+        )
+        connection.execute(
+            sa.text("UPDATE sessions SET title = 'Hidden?' WHERE id = :id"), {"id": talk}
+        )
+    app.dispose()
+    with admin.connect() as connection:
+        orphans = connection.scalar(
+            sa.text(
+                'SELECT count(*) FROM sessions_version v LEFT JOIN "transaction" t'
+                " ON t.id = v.transaction_id WHERE t.id IS NULL"
+            )
+        )
+    assert orphans == 0
+    assert _transactions(admin)[-1][:2] == (roles.app, "sql")
+
+
+def test_only_granted_roles_may_publish_a_context(roles: Roles) -> None:
+    reader = roles.engine(roles.reader)
+    with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), reader.begin() as c:
+        c.execute(sa.text("SELECT audittrail_set_context('alice', 'cli', NULL, NULL)"))
+    reader.dispose()
+
+
+def test_the_reader_runs_every_history_command_and_writes_nothing(
+    roles: Roles, admin: sa.Engine
+) -> None:
+    talk = _add_session(admin)
+    with db.write_transaction(admin) as connection:
+        connection.execute(
+            sa.text("UPDATE sessions SET title = 'Renamed' WHERE id = :id"), {"id": talk}
+        )
+    first = _transactions(admin)
+    url = roles.url(roles.reader)
+    commands = [
+        ["history", "session", str(talk)],
+        ["show", "session", str(talk)],
+        ["changes", "--after-transaction", "0"],
+        ["who-changed", "session", str(talk), "title"],
+        ["report", "--since", "2000-01-01T00:00Z", "--until", "2100-01-01T00:00Z"],
+        ["history", "session", str(talk), "--format", "json"],
+        ["jobs"],
+    ]
+    for command in commands:
+        result = audittrail(url, *command)
+        assert result.returncode == 0, (command, result.stderr)
+    shown = audittrail(url, "history", "session", str(talk), "--format", "json").stdout
+    assert '"db_role": "postgres"' in shown
+
+    with admin.connect() as connection:
+        oldest = connection.scalar(sa.text('SELECT min(id) FROM "transaction"'))
+    refused = audittrail(url, "revert", "session", str(talk), "--to", str(oldest))
+    assert refused.returncode != 0
+    reader = roles.engine(roles.reader)
+    for statement in ("UPDATE sessions SET title = 'no'", "DELETE FROM sessions"):
+        with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), reader.begin() as c:
+            c.exec_driver_sql(statement)
+    reader.dispose()
+    assert _transactions(admin) == first
+
+
+def test_the_daemon_role_passes_the_start_checks_and_runs_its_jobs(
+    roles: Roles, admin: sa.Engine
+) -> None:
+    talk = _add_session(admin)
+    with db.write_transaction(admin) as connection:
+        connection.execute(
+            sa.text("UPDATE sessions SET last_modified_at = '2001-01-01Z' WHERE id = :id"),
+            {"id": talk},
+        )
+    url = roles.url(roles.daemon)
+    daemon = db.create_engine(DatabaseSettings(url=url))
+    check_privileges(daemon)
+    daemon.dispose()
+    assert audittrail(url, "verify").returncode == 1  # the stamp edited by hand
+    for command in (["reconcile"], ["reconcile", "--full"], ["verify"]):
+        result = audittrail(url, *command)
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
+
+
+def test_capture_functions_run_as_the_audit_owner_and_stay_its_after_a_reinstall(
+    roles: Roles, admin: sa.Engine
+) -> None:
+    migrate.downgrade(admin, "0009")  # drops and ...
+    migrate.upgrade(admin)  # ... re-creates the shared functions, as the superuser
+    with admin.connect() as connection:
+        owners = (
+            connection.execute(
+                sa.text(
+                    "SELECT DISTINCT pg_get_userbyid(proowner) FROM pg_proc"
+                    " WHERE proname LIKE 'audittrail%'"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        definers = (
+            connection.execute(
+                sa.text(
+                    "SELECT proname FROM pg_proc WHERE proname LIKE 'audittrail%' AND prosecdef"
+                    " ORDER BY 1"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        assert capture.verify(connection) == []
+    assert owners == [roles.owner]
+    assert "audittrail_tx" in definers and "audittrail_sessions_capture" in definers
+    # The functions were dropped, and their grants with them: laying the roles
+    # out again restores the grants and changes no owner.
+    again = audittrail(
+        roles.database_url,
+        "roles",
+        "--app-role",
+        roles.app,
+        "--reader-role",
+        roles.reader,
+        "--daemon-role",
+        roles.daemon,
+        "--owner-role",
+        roles.owner,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "OWNER TO" not in again.stdout and "CREATE ROLE" not in again.stdout
+    app = db.create_engine(DatabaseSettings(url=roles.url(roles.app)))
+    with audit_context(actor="bob", origin="api"), session_factory(app).begin() as session:
+        session.add(Session(title="After", state="pending"))
+    app.dispose()
+    assert _transactions(admin)[-1][:2] == ("bob", "api")
+
+
+def test_the_retention_setting_gives_nothing_to_a_role_without_the_owners_rights(
+    roles: Roles, admin: sa.Engine
+) -> None:
+    _add_session(admin)
+    with admin.begin() as connection:  # a grant made by mistake
+        connection.exec_driver_sql(f"GRANT SELECT, DELETE ON sessions_version TO {roles.daemon}")
+    daemon = roles.engine(roles.daemon)
+    with (
+        pytest.raises(sa.exc.ProgrammingError, match="history is append-only"),
+        daemon.begin() as connection,
+    ):
+        connection.execute(
+            sa.text("SELECT set_config('audittrail.retention', pg_current_xact_id()::text, true)")
+        )
+        connection.exec_driver_sql("DELETE FROM sessions_version")
+    daemon.dispose()
