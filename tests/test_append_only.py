@@ -7,16 +7,26 @@ owner): privileges keep every other role out (tests/test_privileges.py).
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
+from audit_names import transactions, versions  # type: ignore[import-not-found]
 from sqlalchemy import orm
 
 from auditd import capture, db
 from auditd.capture import append_only
 from auditd.capture.attribution import AuditSession, audit_context
 from auditd.models import Session
+from auditd.models.namespace import version_table_name
 
 REFUSED = "history is append-only"
+
+
+def _named(bind: sa.Engine | sa.Connection, statement: str) -> str:
+    """``statement`` with the audit tables named as this database has them."""
+    statement = re.sub(r"(?<!\w)sessions_version(?!\w)", versions(bind, "sessions"), statement)
+    return statement.replace('"transaction"', transactions(bind))
 
 
 def _talk_with_two_versions(sessions: orm.sessionmaker[AuditSession]) -> int:
@@ -34,8 +44,11 @@ def _chain(engine: sa.Engine, talk: int) -> list[tuple[object, ...]]:
     with engine.connect() as connection:
         rows = connection.execute(
             sa.text(
-                "SELECT title, operation_type, end_transaction_id IS NULL FROM sessions_version"
-                " WHERE id = :id ORDER BY transaction_id"
+                _named(
+                    connection,
+                    "SELECT title, operation_type, end_transaction_id IS NULL FROM sessions_version"
+                    " WHERE id = :id ORDER BY transaction_id",
+                )
             ),
             {"id": talk},
         )
@@ -47,7 +60,7 @@ def _refused(engine: sa.Engine, statement: str, **params: object) -> None:
         pytest.raises(sa.exc.DatabaseError, match=REFUSED),
         db.write_transaction(engine) as connection,
     ):
-        connection.execute(sa.text(statement), params)
+        connection.execute(sa.text(_named(connection, statement)), params)
 
 
 def test_capture_still_closes_and_merges_versions(
@@ -91,7 +104,7 @@ def test_committed_transaction_rows_cannot_be_changed_or_removed(
     _talk_with_two_versions(sessions)
     _refused(engine, statement)
     with engine.connect() as connection:
-        actors = connection.execute(sa.text('SELECT DISTINCT actor FROM "transaction"')).all()
+        actors = connection.execute(sa.text(_named(connection, 'SELECT DISTINCT actor FROM "transaction"'))).all()
     assert [tuple(a) for a in actors] == [("alice",)]
 
 
@@ -110,12 +123,18 @@ def test_retention_deletes_old_history_only_inside_its_block(
 ) -> None:
     talk = _talk_with_two_versions(sessions)
     with db.write_transaction(engine) as connection:
-        oldest = connection.scalar(sa.text('SELECT min(id) FROM "transaction"'))
-        with append_only.retention(connection, ("sessions_version",)):
+        oldest = connection.scalar(sa.text(_named(connection, 'SELECT min(id) FROM "transaction"')))
+        with append_only.retention(connection, (version_table_name("sessions"),)):
             connection.execute(
-                sa.text("DELETE FROM sessions_version WHERE transaction_id = :tx"), {"tx": oldest}
+                sa.text(
+                    _named(connection, "DELETE FROM sessions_version WHERE transaction_id = :tx")
+                ),
+                {"tx": oldest},
             )
-            connection.execute(sa.text('DELETE FROM "transaction" WHERE id = :tx'), {"tx": oldest})
+            connection.execute(
+                sa.text(_named(connection, 'DELETE FROM "transaction" WHERE id = :tx')),
+                {"tx": oldest},
+            )
     assert _chain(engine, talk) == [("Renamed twice", 1, True)]
     _refused(engine, "DELETE FROM sessions_version WHERE id = :id", id=talk)
     _refused(engine, 'DELETE FROM "transaction"')
@@ -125,12 +144,18 @@ def test_verify_reports_a_history_guard_that_was_removed_or_disabled(engine: sa.
     with db.write_transaction(engine) as connection:
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql(
-                "ALTER TABLE sessions_version DISABLE TRIGGER audittrail_append_only_update"
+                _named(
+                    connection,
+                    "ALTER TABLE sessions_version DISABLE TRIGGER audittrail_append_only_update",
+                )
             )
-            expected = "history guard audittrail_append_only_update on sessions_version is disabled"
+            expected = (
+                "history guard audittrail_append_only_update on audittrail_sessions_version"
+                " is disabled"
+            )
         else:
             name = "audittrail_sessions_version_append_only_delete"
             connection.exec_driver_sql(f"DROP TRIGGER {name}")
-            expected = f"history guard {name} on sessions_version is missing"
+            expected = f"history guard {name} on audittrail_sessions_version is missing"
     with engine.connect() as connection:
         assert [str(p) for p in capture.verify(connection)] == [f"sessions: {expected}"]

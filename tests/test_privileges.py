@@ -22,6 +22,11 @@ from auditd.models import Session
 
 pytestmark = pytest.mark.postgresql_only
 
+# The audit objects in the default audit schema.
+VERSIONS = "audittrail.audittrail_sessions_version"
+TRANSACTIONS = "audittrail.audittrail_transaction"
+SET_CONTEXT = "audittrail.audittrail_set_context"
+
 
 @pytest.fixture
 def roles(database_url: str) -> Iterator[Roles]:
@@ -39,7 +44,7 @@ def _transactions(admin: sa.Engine) -> list[tuple[object, ...]]:
     with admin.connect() as connection:
         rows = connection.execute(
             sa.text(
-                'SELECT actor, origin, reason, db_role, client_addr FROM "transaction"'
+                f"SELECT actor, origin, reason, db_role, client_addr FROM {TRANSACTIONS}"
                 " ORDER BY issued_at, id"
             )
         )
@@ -50,7 +55,7 @@ def _session_versions(admin: sa.Engine, session_id: int) -> list[tuple[object, .
     with admin.connect() as connection:
         rows = connection.execute(
             sa.text(
-                "SELECT title, operation_type, end_transaction_id IS NULL FROM sessions_version"
+                f"SELECT title, operation_type, end_transaction_id IS NULL FROM {VERSIONS}"
                 " WHERE id = :id ORDER BY transaction_id"
             ),
             {"id": session_id},
@@ -97,17 +102,17 @@ def test_the_application_role_writes_through_the_orm_and_raw_sql_and_both_are_ve
 @pytest.mark.parametrize(
     "statement",
     [
-        "SELECT * FROM sessions_version",
-        "UPDATE sessions_version SET title = 'FORGED'",
-        "DELETE FROM sessions_version",
-        "TRUNCATE sessions_version",
-        "INSERT INTO sessions_version (id, title, state, transaction_id, operation_type)"
+        f"SELECT * FROM {VERSIONS}",
+        f"UPDATE {VERSIONS} SET title = 'FORGED'",
+        f"DELETE FROM {VERSIONS}",
+        f"TRUNCATE {VERSIONS}",
+        f"INSERT INTO {VERSIONS} (id, title, state, transaction_id, operation_type)"
         " VALUES (1, 'FORGED', 'pending', 1, 0)",
-        'SELECT * FROM "transaction"',
-        "UPDATE \"transaction\" SET actor = 'alice'",
-        'DELETE FROM "transaction"',
-        "INSERT INTO \"transaction\" (id, issued_at, origin) VALUES (1, now(), 'cli')",
-        "SELECT * FROM audittrail_context_key",
+        f"SELECT * FROM {TRANSACTIONS}",
+        f"UPDATE {TRANSACTIONS} SET actor = 'alice'",
+        f"DELETE FROM {TRANSACTIONS}",
+        f"INSERT INTO {TRANSACTIONS} (id, issued_at, origin) VALUES (1, now(), 'cli')",
+        "SELECT * FROM audittrail.audittrail_context_key",
     ],
 )
 def test_the_application_role_has_no_access_to_history(
@@ -125,13 +130,13 @@ def test_the_application_role_has_no_access_to_history(
 @pytest.mark.parametrize(
     ("statement", "refusal"),
     [
-        ("SELECT * FROM audittrail_tx()", "permission denied for function"),
+        ("SELECT * FROM audittrail.audittrail_tx()", "permission denied for function"),
         (
-            "SELECT audittrail_context_mac(pg_current_xact_id()::text::bigint,"
+            "SELECT audittrail.audittrail_context_mac(pg_current_xact_id()::text::bigint,"
             " 'alice', 'cli', NULL, NULL)",
             "permission denied for function",
         ),
-        ("SELECT audittrail_sessions_capture()", "permission denied for function"),
+        ("SELECT audittrail.audittrail_sessions_capture()", "permission denied for function"),
         ("ALTER TABLE sessions DISABLE TRIGGER ALL", "must be owner"),
         ("ALTER TABLE sessions DISABLE TRIGGER audittrail_capture_update", "must be owner"),
         ("SET session_replication_role = replica", "permission denied to set parameter"),
@@ -175,7 +180,7 @@ def test_a_signed_context_of_another_transaction_is_not_trusted(
     app = roles.engine(roles.app)
     with app.connect() as connection:
         with connection.begin():
-            connection.execute(sa.text("SELECT audittrail_set_context('alice', 'cli', 'ok', NULL)"))
+            connection.execute(sa.text(f"SELECT {SET_CONTEXT}('alice', 'cli', 'ok', NULL)"))
             signed = {
                 name: connection.scalar(sa.text(f"SELECT current_setting('audittrail.{name}')"))
                 for name in ("actor", "origin", "reason", "context_mac")
@@ -212,7 +217,7 @@ def test_a_forged_transaction_cache_still_records_the_change_under_its_transacti
     with admin.connect() as connection:
         orphans = connection.scalar(
             sa.text(
-                'SELECT count(*) FROM sessions_version v LEFT JOIN "transaction" t'
+                f"SELECT count(*) FROM {VERSIONS} v LEFT JOIN {TRANSACTIONS} t"
                 " ON t.id = v.transaction_id WHERE t.id IS NULL"
             )
         )
@@ -223,7 +228,7 @@ def test_a_forged_transaction_cache_still_records_the_change_under_its_transacti
 def test_only_granted_roles_may_publish_a_context(roles: Roles) -> None:
     reader = roles.engine(roles.reader)
     with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), reader.begin() as c:
-        c.execute(sa.text("SELECT audittrail_set_context('alice', 'cli', NULL, NULL)"))
+        c.execute(sa.text(f"SELECT {SET_CONTEXT}('alice', 'cli', NULL, NULL)"))
     reader.dispose()
 
 
@@ -253,7 +258,7 @@ def test_the_reader_runs_every_history_command_and_writes_nothing(
     assert '"db_role": "postgres"' in shown
 
     with admin.connect() as connection:
-        oldest = connection.scalar(sa.text('SELECT min(id) FROM "transaction"'))
+        oldest = connection.scalar(sa.text(f"SELECT min(id) FROM {TRANSACTIONS}"))
     refused = audittrail(url, "revert", "session", str(talk), "--to", str(oldest))
     assert refused.returncode != 0
     reader = roles.engine(roles.reader)
@@ -286,7 +291,7 @@ def test_the_daemon_role_passes_the_start_checks_and_runs_its_jobs(
 def test_capture_functions_run_as_the_audit_owner_and_stay_its_after_a_reinstall(
     roles: Roles, admin: sa.Engine
 ) -> None:
-    migrate.downgrade(admin, "0009")  # drops and ...
+    migrate.downgrade(admin, "0011")  # drops and ...
     migrate.upgrade(admin)  # ... re-creates the shared functions, as the superuser
     with admin.connect() as connection:
         owners = (
@@ -340,7 +345,7 @@ def test_the_retention_setting_gives_nothing_to_a_role_without_the_owners_rights
 ) -> None:
     _add_session(admin)
     with admin.begin() as connection:  # a grant made by mistake
-        connection.exec_driver_sql(f"GRANT SELECT, DELETE ON sessions_version TO {roles.daemon}")
+        connection.exec_driver_sql(f"GRANT SELECT, DELETE ON {VERSIONS} TO {roles.daemon}")
     daemon = roles.engine(roles.daemon)
     with (
         pytest.raises(sa.exc.ProgrammingError, match="history is append-only"),
@@ -349,5 +354,5 @@ def test_the_retention_setting_gives_nothing_to_a_role_without_the_owners_rights
         connection.execute(
             sa.text("SELECT set_config('audittrail.retention', pg_current_xact_id()::text, true)")
         )
-        connection.exec_driver_sql("DELETE FROM sessions_version")
+        connection.exec_driver_sql(f"DELETE FROM {VERSIONS}")
     daemon.dispose()

@@ -41,7 +41,7 @@ def _catalog(database_url: str, owner: str) -> tuple[object, ...]:
             connection.scalar(
                 sa.text(
                     "SELECT relowner::regrole::text FROM pg_class"
-                    " WHERE oid = 'sessions_version'::regclass"
+                    " WHERE oid = 'audittrail.audittrail_sessions_version'::regclass"
                 )
             ),
             connection.scalar(

@@ -36,6 +36,7 @@ from auditd.capture.attribution.sqlite import TRANSACTION_ID
 from auditd.capture.generator import marker, shared_marker
 from auditd.capture.postgresql import function_security
 from auditd.models.audit import Transaction
+from auditd.models.namespace import PREFIX
 from auditd.registry import VersionedTable, qualify, quote
 
 RETENTION_SETTING = "audittrail.retention"
@@ -171,7 +172,10 @@ def guard_names(dialect: str, table: str) -> tuple[str, ...]:
 
 
 def _sqlite_names(table: str) -> tuple[str, str]:
-    return f"audittrail_{table}_append_only_update", f"audittrail_{table}_append_only_delete"
+    # Reserved names whether the table's own name is (the audit namespace)
+    # or is not (the layout before it).
+    base = table if table.startswith(PREFIX) else PREFIX + table
+    return f"{base}_append_only_update", f"{base}_append_only_delete"
 
 
 def _sqlite_triggers(table: str, update_refused: str, mark: str) -> list[str]:

@@ -139,6 +139,23 @@ def _owner_of(connection: sa.Connection, table: str) -> str | None:
     return None if owner is None else str(owner)
 
 
+def _schema_ownership(
+    connection: sa.Connection, layout: RoleLayout, schema: str | None
+) -> list[str]:
+    """The audit schema goes to the owner role, whose functions resolve
+    names in it (a schema of the application's, ``public``, stays as it is)."""
+    if schema is None:
+        return []
+    current = _scalar(
+        connection,
+        "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = :s",
+        s=schema,
+    )
+    if current in (None, layout.owner):
+        return []
+    return [f"ALTER SCHEMA {quote(schema)} OWNER TO {quote(layout.owner)}"]
+
+
 def _ownership(
     connection: sa.Connection, layout: RoleLayout, tables: list[str], functions: list[str]
 ) -> list[str]:
@@ -258,6 +275,7 @@ def plan(connection: sa.Connection, layout: RoleLayout) -> list[str]:
         *ownership.shared_functions(schema),
         *(f for e in entries for f in ownership.table_functions(e)),
     ]
+    statements += _schema_ownership(connection, layout, schema)
     statements += _ownership(connection, layout, tables, functions)
     statements += _grants(connection, layout, entries)
     return statements

@@ -27,7 +27,7 @@ from alembic import op
 from auditd import capture, registry
 from auditd.capture import claimed_context
 from auditd.models.audit import ContextKey, Transaction
-from auditd.models.namespace import AUDIT_SCHEMA, audit_schema, qualify
+from auditd.models.namespace import audit_schema, qualify
 
 revision = "0012"
 down_revision = "0011"
@@ -37,7 +37,7 @@ depends_on = None
 # The trigger generator this revision installs, and the digest of the SQL it
 # generates for the models' tables (tests/golden/capture/).
 CAPTURE_GENERATOR = 10
-CAPTURE_SQL_DIGEST = "66bee68b1320f1fa21e61134a92a334b6d20d55383569527cef944344cd99112"
+CAPTURE_SQL_DIGEST = "94a1c7d5b5d4afb95d3bcbf925aafdbc3a5320272c4b9623b347806fabc483b0"
 
 TRANSACTION = Transaction.__tablename__
 KEY_TABLE = ContextKey.__tablename__
@@ -46,6 +46,9 @@ KEY_TABLE = ContextKey.__tablename__
 def upgrade() -> None:
     connection = op.get_bind()
     postgresql = connection.dialect.name == "postgresql"
+    # Alembic's ALTER statements do not apply the engine's schema
+    # translation: name the audit schema itself.
+    schema = audit_schema(connection)
     op.add_column(
         TRANSACTION,
         sa.Column(
@@ -54,7 +57,7 @@ def upgrade() -> None:
             nullable=True,
             server_default=sa.text("session_user") if postgresql else None,
         ),
-        schema=AUDIT_SCHEMA,
+        schema=schema,
     )
     op.add_column(
         TRANSACTION,
@@ -64,7 +67,7 @@ def upgrade() -> None:
             nullable=True,
             server_default=sa.text("host(inet_client_addr())") if postgresql else None,
         ),
-        schema=AUDIT_SCHEMA,
+        schema=schema,
     )
     op.create_table(
         KEY_TABLE,
@@ -72,10 +75,9 @@ def upgrade() -> None:
         sa.Column("key", sa.LargeBinary(), nullable=False),
         sa.CheckConstraint("slot = 1", name=op.f(f"ck_{KEY_TABLE}_single_key")),
         sa.PrimaryKeyConstraint("slot", name=op.f(f"pk_{KEY_TABLE}")),
-        schema=AUDIT_SCHEMA,
+        schema=schema,
     )
     if postgresql:
-        schema = audit_schema(connection)
         op.execute(f"REVOKE ALL ON {claimed_context.key_table(schema)} FROM PUBLIC")
         op.execute(claimed_context.create_key(schema))
     capture.install(connection, registry.load(connection))
@@ -89,7 +91,7 @@ def downgrade() -> None:
     entries = registry.load(connection)
     if entries:
         capture.drop_guards(connection, entries)
-    op.drop_table(KEY_TABLE, schema=AUDIT_SCHEMA)
+    op.drop_table(KEY_TABLE, schema=audit_schema(connection))
     transactions = qualify(audit_schema(connection), TRANSACTION)
     op.execute(f"ALTER TABLE {transactions} DROP COLUMN client_addr")
     op.execute(f"ALTER TABLE {transactions} DROP COLUMN db_role")

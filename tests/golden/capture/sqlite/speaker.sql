@@ -102,17 +102,17 @@ BEGIN
     UPDATE audittrail_open_transaction SET statement_stamp = rtrim(statement_stamp, '0123456789') || (total_changes() + 1) WHERE slot = 1 AND statement_stamp IS NOT NULL;
 END
 ;
-DROP TRIGGER IF EXISTS audittrail_audittrail_speaker_version_append_only_update
+DROP TRIGGER IF EXISTS audittrail_speaker_version_append_only_update
 ;
-DROP TRIGGER IF EXISTS audittrail_audittrail_speaker_version_append_only_delete
+DROP TRIGGER IF EXISTS audittrail_speaker_version_append_only_delete
 ;
-CREATE TRIGGER audittrail_audittrail_speaker_version_append_only_update BEFORE UPDATE ON "audittrail_speaker_version" FOR EACH ROW WHEN NOT coalesce((OLD.transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) AND NEW.transaction_id = OLD.transaction_id) OR (OLD.end_transaction_id IS NULL AND NEW.end_transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) AND OLD."id" IS NEW."id" AND OLD."name" IS NEW."name" AND OLD."email" IS NEW."email" AND OLD."organisation" IS NEW."organisation" AND OLD."position" IS NEW."position" AND OLD."short_biography" IS NEW."short_biography" AND OLD."event_id" IS NEW."event_id" AND OLD."user_id" IS NEW."user_id" AND OLD."deleted_at" IS NEW."deleted_at" AND OLD."transaction_id" IS NEW."transaction_id" AND OLD."operation_type" IS NEW."operation_type"), 0)
+CREATE TRIGGER audittrail_speaker_version_append_only_update BEFORE UPDATE ON "audittrail_speaker_version" FOR EACH ROW WHEN NOT coalesce((OLD.transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) AND NEW.transaction_id = OLD.transaction_id) OR (OLD.end_transaction_id IS NULL AND NEW.end_transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) AND OLD."id" IS NEW."id" AND OLD."name" IS NEW."name" AND OLD."email" IS NEW."email" AND OLD."organisation" IS NEW."organisation" AND OLD."position" IS NEW."position" AND OLD."short_biography" IS NEW."short_biography" AND OLD."event_id" IS NEW."event_id" AND OLD."user_id" IS NEW."user_id" AND OLD."deleted_at" IS NEW."deleted_at" AND OLD."transaction_id" IS NEW."transaction_id" AND OLD."operation_type" IS NEW."operation_type"), 0)
 BEGIN
     -- audittrail-capture speaker a3053892e3e768d1
     SELECT RAISE(ABORT, 'history is append-only: UPDATE of audittrail_speaker_version refused');
 END
 ;
-CREATE TRIGGER audittrail_audittrail_speaker_version_append_only_delete BEFORE DELETE ON "audittrail_speaker_version" FOR EACH ROW
+CREATE TRIGGER audittrail_speaker_version_append_only_delete BEFORE DELETE ON "audittrail_speaker_version" FOR EACH ROW
 BEGIN
     -- audittrail-capture speaker a3053892e3e768d1
     SELECT RAISE(ABORT, 'history is append-only: DELETE of audittrail_speaker_version refused');

@@ -78,17 +78,17 @@ BEGIN
     UPDATE audittrail_open_transaction SET statement_stamp = rtrim(statement_stamp, '0123456789') || (total_changes() + 1) WHERE slot = 1 AND statement_stamp IS NOT NULL;
 END
 ;
-DROP TRIGGER IF EXISTS audittrail_audittrail_speakers_sessions_version_append_only_update
+DROP TRIGGER IF EXISTS audittrail_speakers_sessions_version_append_only_update
 ;
-DROP TRIGGER IF EXISTS audittrail_audittrail_speakers_sessions_version_append_only_delete
+DROP TRIGGER IF EXISTS audittrail_speakers_sessions_version_append_only_delete
 ;
-CREATE TRIGGER audittrail_audittrail_speakers_sessions_version_append_only_update BEFORE UPDATE ON "audittrail_speakers_sessions_version" FOR EACH ROW WHEN NOT coalesce((OLD.transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) AND NEW.transaction_id = OLD.transaction_id) OR (OLD.end_transaction_id IS NULL AND NEW.end_transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) AND OLD."speaker_id" IS NEW."speaker_id" AND OLD."session_id" IS NEW."session_id" AND OLD."transaction_id" IS NEW."transaction_id" AND OLD."operation_type" IS NEW."operation_type"), 0)
+CREATE TRIGGER audittrail_speakers_sessions_version_append_only_update BEFORE UPDATE ON "audittrail_speakers_sessions_version" FOR EACH ROW WHEN NOT coalesce((OLD.transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) AND NEW.transaction_id = OLD.transaction_id) OR (OLD.end_transaction_id IS NULL AND NEW.end_transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) AND OLD."speaker_id" IS NEW."speaker_id" AND OLD."session_id" IS NEW."session_id" AND OLD."transaction_id" IS NEW."transaction_id" AND OLD."operation_type" IS NEW."operation_type"), 0)
 BEGIN
     -- audittrail-capture speakers_sessions 1f8838b6f5273f12
     SELECT RAISE(ABORT, 'history is append-only: UPDATE of audittrail_speakers_sessions_version refused');
 END
 ;
-CREATE TRIGGER audittrail_audittrail_speakers_sessions_version_append_only_delete BEFORE DELETE ON "audittrail_speakers_sessions_version" FOR EACH ROW
+CREATE TRIGGER audittrail_speakers_sessions_version_append_only_delete BEFORE DELETE ON "audittrail_speakers_sessions_version" FOR EACH ROW
 BEGIN
     -- audittrail-capture speakers_sessions 1f8838b6f5273f12
     SELECT RAISE(ABORT, 'history is append-only: DELETE of audittrail_speakers_sessions_version refused');
