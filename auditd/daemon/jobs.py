@@ -31,7 +31,7 @@ from auditd.daemon.runner import JobBody, ProgressCallback, RunHandle, execute_r
 from auditd.daemon.runs import RunRecord, last_runs, read_watermark, store_watermark
 from auditd.daemon.scheduler import next_run_time
 from auditd.errors import INTEGRITY_HINT, IntegrityError
-from auditd.ledger.linkage import rows_linkage_problems
+from auditd.ledger.linkage import broken_rows, rows_linkage_problems
 from auditd.logging import get_logger
 from auditd.models.audit import TRANSACTION
 from auditd.stamps.derive import DerivedStamp, load_stamps
@@ -81,13 +81,11 @@ class _BrokenRows:
         if not keys:
             return []
         with self._engine.connect() as connection:
-            problems = rows_linkage_problems(
-                connection, registry.load(connection, cached=True), stamp.table, keys
-            )
-        if not problems:
-            return list(keys)
-        unmapped = any(problem.subject is None for problem in problems)
-        bad = set(keys) if unmapped else {int(problem.subject) for problem in problems}
+            known = registry.load(connection, cached=True)
+            bad = broken_rows(connection, known, stamp.table, keys)
+            if not bad:
+                return list(keys)
+            problems = rows_linkage_problems(connection, known, stamp.table, sorted(bad))
         self.rows.setdefault(stamp.table, set()).update(bad)
         self._problems += [str(problem) for problem in problems]
         return [key for key in keys if key not in bad]

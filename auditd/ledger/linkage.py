@@ -37,6 +37,7 @@ from auditd.registry import Registry, VersionedTable
 __all__ = [
     "LinkageProblem",
     "VersionLink",
+    "broken_rows",
     "chain_problems",
     "linkage_problems",
     "require_intact",
@@ -303,6 +304,46 @@ def rows_linkage_problems(
             subject = None if position is None else json.loads(problem.key)[position]
             found.append(dataclasses.replace(problem, subject=subject))
     return found
+
+
+def broken_rows(
+    connection: sa.Connection, registry: Registry, table: str, keys: Sequence[Any]
+) -> set[Any]:
+    """The keys among ``keys`` of ``table`` whose chain of versions (or one of
+    their associations' chains) is visibly broken: not exactly one current
+    version (a link nulled, the current version closed, a version forged
+    beside it) or a fork. One aggregate statement per table over the rows'
+    own versions, no join, returning only the broken keys: cheap enough for
+    every batch of a full reconcile. Links redirected to a transaction that
+    wrote no version of the row, and every other check, are left to
+    :func:`rows_linkage_problems` and ``verify --integrity``."""
+    wanted = list(keys)
+    broken: set[Any] = set()
+    if not wanted:
+        return broken
+    for entry in registry.entries:
+        if entry.table == table and len(entry.key) == 1:
+            (column,) = entry.key
+        elif entry.membership is not None and entry.membership.parent_table == table:
+            column = entry.membership.parent_column
+        else:
+            continue
+        v = version_table(entry)
+        is_open = sa.case((v.c.end_transaction_id.is_(None), 1), else_=0)
+        query = (
+            sa.select(v.c[column])
+            .where(v.c[column].in_(wanted))
+            .group_by(*_key(v, entry))
+            .having(
+                sa.or_(
+                    sa.func.sum(is_open) != 1,
+                    sa.func.count(v.c.end_transaction_id)
+                    != sa.func.count(sa.distinct(v.c.end_transaction_id)),
+                )
+            )
+        )
+        broken.update(connection.scalars(query))
+    return broken
 
 
 def require_intact(
