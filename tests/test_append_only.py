@@ -104,7 +104,9 @@ def test_committed_transaction_rows_cannot_be_changed_or_removed(
     _talk_with_two_versions(sessions)
     _refused(engine, statement)
     with engine.connect() as connection:
-        actors = connection.execute(sa.text(_named(connection, 'SELECT DISTINCT actor FROM "transaction"'))).all()
+        actors = connection.execute(
+            sa.text(_named(connection, 'SELECT DISTINCT actor FROM "transaction"'))
+        ).all()
     assert [tuple(a) for a in actors] == [("alice",)]
 
 
