@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from auditd import registry
+from auditd.capture import append_only
 from auditd.db import writer
 from auditd.errors import UsageError
 from auditd.models.audit import TRANSACTION
@@ -140,7 +141,10 @@ def import_legacy(
         if progress is not None:
             progress(min(transactions, total), total)
     with writer(engine).begin() as connection:
-        connection.execute(sa.text(source.build_chain()), {"offset": LEGACY_ID_OFFSET})
+        # Linking the imported versions to ours updates committed history:
+        # the sanctioned path, open to the audit owner's rights only.
+        with append_only.retention(connection, (entry.version_table,)):
+            connection.execute(sa.text(source.build_chain()), {"offset": LEGACY_ID_OFFSET})
         imported = connection.scalar(
             sa.select(sa.func.count()).where(TRANSACTION.c.id < 0).select_from(TRANSACTION)
         )

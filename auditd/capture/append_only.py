@@ -7,7 +7,8 @@ two exceptions:
   goes from NULL to the closing transaction's own id, nothing else moves;
   and it may rewrite the versions its own, uncommitted transaction wrote
   (a row changed twice in one transaction keeps one version);
-* retention deletes old history, inside :func:`retention`.
+* retention deletes old history, and the import of an earlier history
+  links it to ours, inside :func:`retention`.
 
 Anything else fails: UPDATE (other than the close), DELETE and TRUNCATE of
 the history tables. On PostgreSQL the guards back up the privileges (the
@@ -57,11 +58,11 @@ _UPDATE, _DELETE, _TRUNCATE = (
 _GUARD_BODY = f"""
 BEGIN
     -- @marker@
-    IF TG_OP = 'DELETE'
+    IF TG_OP IN ('DELETE', 'UPDATE')
        AND current_setting('{RETENTION_SETTING}', true) = pg_current_xact_id()::text
        AND pg_has_role(current_user,
            (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'USAGE') THEN
-        RETURN NULL;
+        RETURN NEW;  -- the row's update goes ahead; a statement trigger ignores it
     END IF;
     RAISE EXCEPTION USING MESSAGE = '{MESSAGE}: ' || TG_OP || ' of ' || TG_TABLE_NAME || ' refused',
         ERRCODE = 'insufficient_privilege',
@@ -212,11 +213,12 @@ def sqlite_ddl(entry: VersionedTable) -> list[str]:
 
 @contextmanager
 def retention(connection: sa.Connection, version_tables: tuple[str, ...]) -> Iterator[None]:
-    """Within the block, the caller's transaction may delete history rows.
+    """Within the block, the caller's transaction may delete and update
+    history rows (retention, the legacy import's validity chain).
 
     PostgreSQL: sets the transaction-local retention setting; the guards
     honour it only if the connection's role has the table owner's rights
-    (otherwise a DELETE still fails, and so it should). SQLite: drops the
+    (otherwise the statement still fails, and so it should). SQLite: drops the
     delete guards of the transaction table and of ``version_tables`` inside
     the caller's transaction and creates them again at the end of the block
     (SQLite's DDL is transactional: a rollback restores them too).

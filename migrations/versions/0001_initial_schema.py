@@ -538,6 +538,8 @@ def _drop_capture() -> None:
     ]
     with legacy_layout(connection):
         capture.drop(connection, entries)
+        if entries:
+            capture.drop_shared(connection, entries[0])
 
 
 def _downgrade_adopted() -> None:

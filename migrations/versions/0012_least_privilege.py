@@ -37,7 +37,7 @@ depends_on = None
 # The trigger generator this revision installs, and the digest of the SQL it
 # generates for the models' tables (tests/golden/capture/).
 CAPTURE_GENERATOR = 10
-CAPTURE_SQL_DIGEST = "94a1c7d5b5d4afb95d3bcbf925aafdbc3a5320272c4b9623b347806fabc483b0"
+CAPTURE_SQL_DIGEST = "84e24baa6a32166bb5c45c7f9b143a846d38ebbf01a541e89d502279ebcb2830"
 
 TRANSACTION = Transaction.__tablename__
 KEY_TABLE = ContextKey.__tablename__
@@ -49,26 +49,17 @@ def upgrade() -> None:
     # Alembic's ALTER statements do not apply the engine's schema
     # translation: name the audit schema itself.
     schema = audit_schema(connection)
-    op.add_column(
-        TRANSACTION,
-        sa.Column(
-            "db_role",
-            sa.String(length=255),
-            nullable=True,
-            server_default=sa.text("session_user") if postgresql else None,
-        ),
-        schema=schema,
-    )
-    op.add_column(
-        TRANSACTION,
-        sa.Column(
-            "client_addr",
-            sa.String(length=50),
-            nullable=True,
-            server_default=sa.text("host(inet_client_addr())") if postgresql else None,
-        ),
-        schema=schema,
-    )
+    # Added without a default, then given one: the transactions recorded
+    # before keep NULL (unknown), not the role that runs this migration.
+    defaults = {"db_role": "session_user", "client_addr": "host(inet_client_addr())"}
+    for column, length in (("db_role", 255), ("client_addr", 50)):
+        op.add_column(
+            TRANSACTION, sa.Column(column, sa.String(length=length), nullable=True), schema=schema
+        )
+        if postgresql:
+            op.alter_column(
+                TRANSACTION, column, server_default=sa.text(defaults[column]), schema=schema
+            )
     op.create_table(
         KEY_TABLE,
         sa.Column("slot", sa.Integer(), nullable=False),

@@ -77,12 +77,12 @@ REVOKE ALL ON FUNCTION "audittrail"."audittrail_tx"() FROM PUBLIC
 ;
 CREATE OR REPLACE FUNCTION "audittrail"."audittrail_refuse_history_change"() RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog, "audittrail", pg_temp AS $$
 BEGIN
-    -- audittrail-capture shared a84b7fbef75a50c6
-    IF TG_OP = 'DELETE'
+    -- audittrail-capture shared 45e4d5f0765d9403
+    IF TG_OP IN ('DELETE', 'UPDATE')
        AND current_setting('audittrail.retention', true) = pg_current_xact_id()::text
        AND pg_has_role(current_user,
            (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'USAGE') THEN
-        RETURN NULL;
+        RETURN NEW;  -- the row's update goes ahead; a statement trigger ignores it
     END IF;
     RAISE EXCEPTION USING MESSAGE = 'history is append-only: ' || TG_OP || ' of ' || TG_TABLE_NAME || ' refused',
         ERRCODE = 'insufficient_privilege',
