@@ -102,9 +102,26 @@ def talk_versions(sealed: Sealed) -> list[Any]:
 
 
 def tamper(engine: sa.Engine, statement: sa.Executable) -> None:
-    """Run one statement as an attacker would: straight SQL, outside capture."""
+    """Run one statement as an attacker with full rights would: straight SQL,
+    outside capture, past the append-only guards (a PostgreSQL superuser
+    switches triggers off; whoever owns a SQLite file drops them and puts
+    them back)."""
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            assert connection.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+            return
+        guards = connection.execute(
+            sa.text(
+                "SELECT name, sql FROM sqlite_master"
+                " WHERE type = 'trigger' AND name LIKE '%append_only%'"
+            )
+        ).all()
+        for name, _ in guards:
+            connection.exec_driver_sql(f'DROP TRIGGER "{name}"')
         assert connection.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+        for _, sql in guards:
+            connection.exec_driver_sql(sql)
 
 
 def rebuild_ledger(engine: sa.Engine) -> None:
