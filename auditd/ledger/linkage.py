@@ -280,6 +280,16 @@ def _entry_rows(
     return versions, live, orphans
 
 
+def _holding_rows_of(registry: Registry, table: str) -> Iterator[tuple[VersionedTable, str]]:
+    """Each entry whose history holds rows of ``table`` (its own versions, or
+    an association's links to it), with the column naming the row."""
+    for entry in registry.entries:
+        if entry.table == table and len(entry.key) == 1:
+            yield entry, entry.key[0]
+        elif entry.membership is not None and entry.membership.parent_table == table:
+            yield entry, entry.membership.parent_column
+
+
 def rows_linkage_problems(
     connection: sa.Connection, registry: Registry, table: str, keys: Sequence[Any]
 ) -> list[LinkageProblem]:
@@ -291,13 +301,7 @@ def rows_linkage_problems(
     if not wanted:
         return []
     found: list[LinkageProblem] = []
-    for entry in registry.entries:
-        if entry.table == table and len(entry.key) == 1:
-            (column,) = entry.key
-        elif entry.membership is not None and entry.membership.parent_table == table:
-            column = entry.membership.parent_column
-        else:
-            continue
+    for entry, column in _holding_rows_of(registry, table):
         position = entry.key.index(column) if column in entry.key else None
         versions, live, orphans = _entry_rows(connection, entry, column, wanted)
         for problem in [*chain_problems(entry.table, versions, live), *orphans]:
@@ -321,13 +325,7 @@ def broken_rows(
     broken: set[Any] = set()
     if not wanted:
         return broken
-    for entry in registry.entries:
-        if entry.table == table and len(entry.key) == 1:
-            (column,) = entry.key
-        elif entry.membership is not None and entry.membership.parent_table == table:
-            column = entry.membership.parent_column
-        else:
-            continue
+    for entry, column in _holding_rows_of(registry, table):
         v = version_table(entry)
         is_open = sa.case((v.c.end_transaction_id.is_(None), 1), else_=0)
         query = (
