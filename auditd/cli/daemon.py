@@ -80,7 +80,8 @@ def run_jobs(context: CommandContext, args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(context: CommandContext, job: str, *, dry_run: bool = False) -> RunRecord:
+def run_manually(context: CommandContext, job: str, *, dry_run: bool = False) -> RunRecord:
+    """Run ``job`` once now, with the progress line on a terminal; its record."""
     migrate.require_head(context.engine)
     with progress_line(job, stream=context.err) as progress:
         record = run_job(context.engine, context.settings, job, dry_run=dry_run, progress=progress)
@@ -90,7 +91,7 @@ def _run(context: CommandContext, job: str, *, dry_run: bool = False) -> RunReco
 
 def run_reconcile(context: CommandContext, args: argparse.Namespace) -> int:
     job = "reconcile" if args.full else "sync"
-    run = _run(context, job, dry_run=args.dry_run)
+    run = run_manually(context, job, dry_run=args.dry_run)
     scope = "every row" if args.full else "rows changed since the last sync"
     if run.status == "failed":
         locate = ""
@@ -121,7 +122,7 @@ def run_verify(context: CommandContext, args: argparse.Namespace) -> int:
         )
     if args.integrity:
         return _verify_integrity(context, args.digests)
-    run = _run(context, "verify")
+    run = run_manually(context, "verify")
     if run.status == "failed":
         print(f"error: verify failed: {run.error} (run {run.id})", file=context.err)
         return 1

@@ -7,9 +7,7 @@ from typing import Any
 
 from auditd import migrate
 from auditd.cli.context import CommandContext
-from auditd.cli.progress import progress_line
-from auditd.daemon.jobs import run_job
-from auditd.daemon.runs import RunRecord
+from auditd.cli.daemon import run_manually
 from auditd.errors import ConfigError
 from auditd.ledger import latest_digest
 
@@ -34,16 +32,8 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=run_prune)
 
 
-def _run(context: CommandContext, job: str, *, dry_run: bool = False) -> RunRecord:
-    migrate.require_head(context.engine)
-    with progress_line(job, stream=context.err) as progress:
-        record = run_job(context.engine, context.settings, job, dry_run=dry_run, progress=progress)
-    assert record is not None  # manual runs always run or raise
-    return record
-
-
 def run_seal(context: CommandContext, args: argparse.Namespace) -> int:
-    run = _run(context, "seal")
+    run = run_manually(context, "seal")
     if run.status == "failed":
         print(f"error: seal failed: {run.error} (run {run.id})", file=context.err)
         return 1
@@ -74,7 +64,7 @@ def run_prune(context: CommandContext, args: argparse.Namespace) -> int:
             "retention is off (retention.keep_days is 0): prune needs a window",
             "set retention.keep_days (or AUDITD_RETENTION_KEEP_DAYS) to the days to keep",
         )
-    run = _run(context, "prune", dry_run=args.dry_run)
+    run = run_manually(context, "prune", dry_run=args.dry_run)
     if run.status == "failed":
         print(f"error: prune failed: {run.error} (run {run.id})", file=context.err)
         return 1
