@@ -24,7 +24,8 @@ from alembic.script import ScriptDirectory
 
 from auditd.errors import SchemaMismatchError, UsageError
 from auditd.models import Base
-from auditd.models.namespace import AUDIT_SCHEMA, PREFIX, audit_schema, qualify
+from auditd.models.audit import postgresql_attribution_ddl
+from auditd.models.namespace import AUDIT_SCHEMA, PREFIX, audit_schema, default_schema, qualify
 
 VERSION_TABLE = f"{PREFIX}alembic_version"
 # Alembic's default version table, where the first builds kept our revision
@@ -115,9 +116,8 @@ def _leave_namespace(connection: sa.Connection) -> None:
     schema = audit_schema(connection)
     if schema is None or not sa.inspect(connection).has_table(VERSION_TABLE, schema=schema):
         return
-    connection.exec_driver_sql(
-        f"ALTER TABLE {qualify(schema, VERSION_TABLE)} SET SCHEMA {_default_schema(connection)}"
-    )
+    default = qualify(None, str(default_schema(connection)))
+    connection.exec_driver_sql(f"ALTER TABLE {qualify(schema, VERSION_TABLE)} SET SCHEMA {default}")
     left = connection.scalar(
         sa.text(
             "SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = n.oid)"
@@ -128,10 +128,6 @@ def _leave_namespace(connection: sa.Connection) -> None:
     )
     if left == 0:
         connection.exec_driver_sql(f"DROP SCHEMA {qualify(None, schema)}")
-
-
-def _default_schema(connection: sa.Connection) -> str:
-    return qualify(None, str(connection.scalar(sa.text("SELECT current_schema()"))))
 
 
 def _install_at_head(connection: sa.Connection) -> None:
@@ -146,6 +142,9 @@ def _install_at_head(connection: sa.Connection) -> None:
         if table.schema == AUDIT_SCHEMA and not table.name.endswith("_version")
     ]
     Base.metadata.create_all(connection, tables=audit)
+    if connection.dialect.name == "postgresql":
+        for statement in postgresql_attribution_ddl(audit_schema(connection)):
+            connection.exec_driver_sql(statement)
     command.stamp(alembic_config(connection), "head")
 
 

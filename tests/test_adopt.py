@@ -550,3 +550,21 @@ def test_a_composite_key_is_walked_in_full_batches_with_done_and_total(
     assert [b.walked for b in walks] == [5] * (links // 5) + ([links % 5] if links % 5 else [])
     assert {b.total for b in walks} == {links}
     assert version_counts(open_event)["speakers_sessions"] == (links, 1)
+
+
+@pytest.mark.sqlite_only
+def test_importing_a_legacy_history_on_sqlite_is_refused_before_adopting(
+    open_event: sa.Engine, tmp_path: Path
+) -> None:
+    before = snapshot(open_event)
+    refused = run_cli(
+        "--database-url",
+        str(open_event.url),
+        "adopt",
+        "--import-legacy",
+        "--legacy-timezone",
+        "UTC",
+        cwd=tmp_path,
+    )
+    assert_one_line_error(refused, 2, "needs PostgreSQL")
+    assert snapshot(open_event) == before

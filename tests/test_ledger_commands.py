@@ -28,7 +28,7 @@ from test_ledger_support import (
 from auditd import api
 from auditd.config import load_settings
 from auditd.daemon.jobs import run_job
-from auditd.errors import ConfigError, IntegrityError
+from auditd.errors import ConfigError, IntegrityError, NotFoundError
 from auditd.ledger import latest_digest
 from auditd.models import Session
 
@@ -169,6 +169,23 @@ def test_the_seal_job_logs_and_appends_each_digest_to_the_digest_file(
         digest = latest_digest(connection)
     assert digest_lines(digest_file.read_text()) == [json.loads(digest.to_json())]
     assert record.findings()["digest"] == digest.to_json()
+
+
+def test_the_seal_job_seals_nothing_when_the_digest_file_cannot_be_written(
+    engine: sa.Engine, database_url: str, tmp_path: Path
+) -> None:
+    add_sessions(engine, 2)
+    wait_for_horizon(engine, last_transaction_id(engine))
+    missing_folder = tmp_path / "missing" / "digests.jsonl"
+    settings = load_settings(
+        environ={},
+        overrides={"database.url": database_url, "ledger.digest_file": str(missing_folder)},
+    )
+    record = run_job(engine, settings, "seal")
+    assert record is not None and record.status == "failed"
+    assert "cannot append to ledger.digest_file" in str(record.error)
+    with engine.connect() as connection, pytest.raises(NotFoundError):
+        latest_digest(connection)  # no block was sealed
 
 
 def test_history_refuses_a_row_whose_linkage_is_broken(sealed: Sealed) -> None:

@@ -22,7 +22,7 @@ from test_ledger_support import (
     write_digests,
 )
 
-from auditd.ledger import IntegrityReport, latest_digest, verify_integrity
+from auditd.ledger import IntegrityReport, latest_digest, read_digest_file, verify_integrity
 from auditd.models.audit import TRANSACTION
 
 __all__ = ["sealed"]
@@ -201,4 +201,6 @@ def test_external_digests_of_an_untouched_ledger_match(sealed: Sealed, tmp_path:
         digest = latest_digest(connection)
     report = verify_integrity(sealed.engine, [digest])
     assert report.intact and report.digests_checked == 1
-    assert write_digests(tmp_path / "d.jsonl", [digest]).read_text().count("\n") == 1
+    # ... also as read back from a digests file.
+    written = read_digest_file(write_digests(tmp_path / "d.jsonl", [digest]))
+    assert verify_integrity(sealed.engine, written).intact

@@ -132,3 +132,10 @@ def test_a_dry_run_prune_changes_nothing(sealed: Sealed) -> None:
     outcome = prune(sealed.engine, 30, 100, dry_run=True, now=utcnow() + LATER)
     assert outcome.versions > 0 and outcome.blocks == 0
     assert _counts(sealed) == before
+    # The same figures whatever the batch size: a transaction is counted once.
+    in_small_batches = prune(sealed.engine, 30, 2, dry_run=True, now=utcnow() + LATER)
+    assert (in_small_batches.versions, in_small_batches.transactions) == (
+        outcome.versions,
+        outcome.transactions,
+    )
+    assert prune(sealed.engine, 30, 100, now=utcnow() + LATER).versions == outcome.versions

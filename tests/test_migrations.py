@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from auditd import api, capture, db, migrate, registry
-from auditd.capture.attribution import session_factory
+from auditd.capture.attribution import audit_context, session_factory
 from auditd.config import DatabaseSettings
 from auditd.errors import ConfigError, SchemaMismatchError
 from auditd.models import Base, Session, SessionVersion
@@ -81,6 +81,30 @@ def test_downgrade_to_base_removes_everything_and_upgrade_again_works(
     migrate.upgrade(engine)
     assert _differences(engine) == []
     engine.dispose()
+
+
+def test_writes_that_publish_a_context_go_on_after_a_downgrade_below_least_privilege(
+    empty_database_url: str,
+) -> None:
+    engine = db.create_engine(DatabaseSettings(url=empty_database_url))
+    migrate.upgrade(engine)
+    migrate.downgrade(engine, "0011")
+    with audit_context(actor="alice", origin="api"), session_factory(engine).begin() as session:
+        session.add(Session(title="After a downgrade", state="pending"))
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text(f"SELECT actor, origin FROM {qualify(*_transaction_table(connection))}")
+        ).all()
+    engine.dispose()
+    # PostgreSQL no longer has the key that vouches for a claimed context;
+    # SQLite never checks one.
+    expected = ("postgres", "sql") if engine.dialect.name == "postgresql" else ("alice", "api")
+    assert [tuple(row) for row in rows] == [expected]
+
+
+def _transaction_table(connection: sa.Connection) -> tuple[str | None, str]:
+    layout = current_layout(connection)
+    return layout.schema, layout.transaction_table()
 
 
 def test_require_head_refuses_an_empty_database(empty_database_url: str) -> None:

@@ -30,6 +30,7 @@ from test_cli_admin import assert_one_line_error, run_cli
 from auditd import capture, db
 from auditd.adoption.adopt import adopt
 from auditd.adoption.legacy import LEGACY_ID_OFFSET, import_legacy
+from auditd.capture.attribution import audit_context, session_factory
 from auditd.config import DatabaseSettings
 from auditd.stamps.derive import derive_last_modified
 
@@ -322,10 +323,13 @@ def test_after_adopting_and_importing_every_job_and_verify_run_clean(
             ("DELETE FROM speakers_sessions WHERE speaker_id = ? AND session_id = ?", (1, 5)),
         ],
     )
-    for command in (["reconcile"], ["reconcile", "--full"], ["verify"]):
+    for command in (["reconcile"], ["reconcile", "--full"], ["seal"], ["verify"]):
         result = run_cli("--database-url", url, *command, cwd=tmp_path)
         assert result.returncode == 0, (command, result.stdout + result.stderr)
     assert "no drift, change capture complete" in result.stdout
+    # The ledger seals the imported history (negative ids) with ours.
+    integrity = run_cli("--database-url", url, "verify", "--integrity", cwd=tmp_path)
+    assert integrity.returncode == 0, integrity.stdout + integrity.stderr
     shown = run_cli(
         "--database-url", url, "history", "event", "1", "--format", "jsonl", cwd=tmp_path
     )
@@ -333,8 +337,6 @@ def test_after_adopting_and_importing_every_job_and_verify_run_clean(
     assert (newest["origin"], newest["operation"]) == ("sql", "update")
 
 
-# What the Open Event app's own role needs: its tables, and (the capture
-# functions run with the writer's rights) the audit schema's tables.
 # The app's rights on its own tables; nothing on the audit schema: capture
 # runs with the audit owner's rights.
 APP_GRANTS = (
@@ -375,3 +377,22 @@ def test_the_apps_own_role_with_the_default_search_path_is_versioned_as_itself(
         with db.write_transaction(adopted) as connection:
             connection.exec_driver_sql(f"DROP OWNED BY {role}")
             connection.exec_driver_sql(f"DROP ROLE {role}")
+
+
+def test_an_adopted_database_trusts_our_sessions_context_and_records_the_role(
+    adopted: sa.Engine,
+) -> None:
+    with audit_context(actor="alice", origin="api"), session_factory(adopted).begin() as session:
+        # Raw SQL through the session: Open Event's sessions lack columns our model declares.
+        session.execute(
+            sa.text("UPDATE sessions SET title = 'Renamed through the API' WHERE id = 6")
+        )
+    with adopted.connect() as connection:
+        recorded = connection.execute(
+            sa.text(
+                f"SELECT t.actor, t.origin, t.db_role FROM {transactions(connection)} t"
+                f" JOIN {versions(connection, 'sessions')} v ON v.transaction_id = t.id"
+                " WHERE v.id = 6 AND v.end_transaction_id IS NULL"
+            )
+        ).one()
+    assert tuple(recorded) == ("alice", "api", "postgres")

@@ -125,3 +125,18 @@ def test_one_role_in_two_parts_is_refused(roles: Roles) -> None:
 def test_sqlite_has_no_roles(database_url: str, tmp_path: Path) -> None:
     result = audittrail(database_url, "roles", "--app-role", "app", "--reader-role", "reader")
     assert_one_line_error(result, 2, "PostgreSQL only")
+
+
+@postgresql_only
+def test_a_member_of_the_owner_role_that_does_not_inherit_it_is_still_refused(
+    roles: Roles,
+) -> None:
+    # NOINHERIT does not stop SET ROLE: such a member could still disable triggers.
+    engine = sa.create_engine(roles.database_url, poolclass=sa.NullPool)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"CREATE ROLE {roles.owner} NOLOGIN")
+        connection.exec_driver_sql(f"ALTER ROLE {roles.app} NOINHERIT")
+        connection.exec_driver_sql(f"GRANT {roles.owner} TO {roles.app}")
+    engine.dispose()
+    result = audittrail(roles.database_url, *_arguments(roles))
+    assert_one_line_error(result, 3, f"role {roles.app} has the owner role's rights")

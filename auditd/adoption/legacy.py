@@ -81,6 +81,26 @@ class LegacyImport:
     already_imported: bool
 
 
+def check_import(engine: sa.Engine, zone: str) -> None:
+    """UsageError unless Open Event's history can be imported from this
+    database with ``zone``: checked before ``adopt`` writes anything."""
+    parse_zone(zone)
+    if engine.dialect.name != "postgresql":
+        raise UsageError(
+            "importing Open Event's history needs PostgreSQL",
+            "Open Event Server databases are PostgreSQL databases",
+        )
+    legacy_versions = f"{LEGACY_TABLE}_version"  # Continuum's default naming, as Open Event's
+    with engine.connect() as connection:
+        names = catalog.table_names(connection)
+    if OPEN_EVENT_TRANSACTIONS not in names or legacy_versions not in names:
+        raise UsageError(
+            f"this database has no Open Event history of {LEGACY_TABLE}"
+            f" ({OPEN_EVENT_TRANSACTIONS} and {legacy_versions})",
+            "nothing to import: adopt it without importing a legacy history",
+        )
+
+
 def import_legacy(
     engine: sa.Engine,
     *,
@@ -97,12 +117,7 @@ def import_legacy(
     for an unknown zone, a SQLite database, a database without Open Event's
     history or one where ``events`` is not adopted yet.
     """
-    parse_zone(zone)
-    if engine.dialect.name != "postgresql":
-        raise UsageError(
-            "importing Open Event's history needs PostgreSQL",
-            "Open Event Server databases are PostgreSQL databases",
-        )
+    check_import(engine, zone)
     with engine.connect() as connection:
         entry = registry.load(connection).get(LEGACY_TABLE)
         if entry is None:
@@ -209,7 +224,9 @@ class _Source:
             f" SELECT t.id - :offset, t.issued_at AT TIME ZONE :zone, {self.actor},"
             f" '{LEGACY_ORIGIN}', t.remote_addr FROM {self.transactions} t"
             f" WHERE t.id > :after AND t.id <= :last"
-            f" AND t.id IN (SELECT transaction_id FROM {self.versions})"
+            # The batch's own versions only: not a scan of them all per batch.
+            f" AND t.id IN (SELECT transaction_id FROM {self.versions}"
+            " WHERE transaction_id > :after AND transaction_id <= :last)"
             " ON CONFLICT (id) DO NOTHING"
         )
 

@@ -211,6 +211,24 @@ def sqlite_ddl(entry: VersionedTable) -> list[str]:
     )
 
 
+def drop_ddl(dialect: str, entry: VersionedTable) -> list[str]:
+    """DDL removing the guards of ``entry``'s version table."""
+    if dialect == "postgresql":
+        return postgresql_drop_ddl(entry.qualified_version_table)
+    return sqlite_drop_ddl(entry.version_table)
+
+
+def drop_shared_ddl(dialect: str, entry: VersionedTable) -> list[str]:
+    """DDL removing the guards of the transaction table of ``entry``'s
+    layout and, on PostgreSQL, the guard function they all call."""
+    if dialect == "postgresql":
+        return [
+            *postgresql_drop_ddl(entry.qualified_transaction_table),
+            f"DROP FUNCTION IF EXISTS {guard_function_name(entry)}()",
+        ]
+    return sqlite_drop_ddl(entry.transaction_table)
+
+
 @contextmanager
 def retention(connection: sa.Connection, version_tables: tuple[str, ...]) -> Iterator[None]:
     """Within the block, the caller's transaction may delete and update

@@ -38,7 +38,7 @@ from auditd.capture.attribution.postgresql import (
 )
 from auditd.capture.generator import shared_marker
 from auditd.capture.postgresql import function_security
-from auditd.models.audit import ContextKey
+from auditd.models.audit import key_table
 from auditd.registry import VersionedTable, qualify
 
 
@@ -54,6 +54,11 @@ DECLARE
     signing_key bytea;
 BEGIN
     -- @marker@
+    -- Below the revision that made the key (a downgrade keeps this build's
+    -- capture): no key, so no context is trusted, and writes go on.
+    IF to_regclass('@key_table@') IS NULL THEN
+        RETURN NULL;
+    END IF;
     SELECT k.key INTO signing_key FROM @key_table@ k WHERE k.slot = 1;
     IF signing_key IS NULL THEN
         RETURN NULL;
@@ -75,11 +80,6 @@ def _mac_function(entry: VersionedTable) -> str:
         + body.replace("@marker@", shared_marker(body))
         + "$$"
     )
-
-
-def key_table(schema: str | None) -> str:
-    """The signing key's table in ``schema``, quoted and qualified."""
-    return qualify(schema, ContextKey.__tablename__)
 
 
 _SET_CONTEXT_BODY = f"""
@@ -122,17 +122,6 @@ def context_ddl(entry: VersionedTable) -> list[str]:
         _set_context_function(entry),
         f"REVOKE ALL ON FUNCTION {set_context_signature(entry.audit_schema)} FROM PUBLIC",
     ]
-
-
-# A fresh key: two version-4 UUIDs, 244 bits from the server's strong random
-# source (gen_random_uuid is built in since PostgreSQL 13).
-def create_key(schema: str | None) -> str:
-    """SQL storing a fresh key in ``schema``'s key table, unless it has one."""
-    return (
-        f"INSERT INTO {key_table(schema)} (slot, key) VALUES (1, decode(replace("
-        "gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'))"
-        " ON CONFLICT (slot) DO NOTHING"
-    )
 
 
 def drop_ddl(schema: str | None) -> list[str]:

@@ -62,17 +62,10 @@ def drop(connection: sa.Connection, entries: Iterable[VersionedTable]) -> None:
     """Remove the capture triggers of each table, the guards of its version
     table and its registry entry (idempotent)."""
     entries = tuple(entries)
-    postgres = connection.dialect.name == "postgresql"
+    dialect = connection.dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
     for entry in entries:
-        statements = (
-            [
-                *postgresql.drop_ddl(entry),
-                *append_only.postgresql_drop_ddl(entry.qualified_version_table),
-            ]
-            if postgres
-            else [*sqlite.drop_ddl(entry), *append_only.sqlite_drop_ddl(entry.version_table)]
-        )
-        for statement in statements:
+        for statement in [*module.drop_ddl(entry), *append_only.drop_ddl(dialect, entry)]:
             connection.exec_driver_sql(statement)
     registry.remove(connection, [entry.table for entry in entries])
 
@@ -80,45 +73,28 @@ def drop(connection: sa.Connection, entries: Iterable[VersionedTable]) -> None:
 def drop_shared(connection: sa.Connection, entry: VersionedTable) -> None:
     """Remove what every table of ``entry``'s layout shares (see
     :func:`shared_ddl`), once no table's capture uses it (idempotent)."""
-    if connection.dialect.name == "postgresql":
-        schema = entry.audit_schema
-        statements = [
-            *append_only.postgresql_drop_ddl(entry.qualified_transaction_table),
-            f"DROP FUNCTION IF EXISTS {append_only.guard_function_name(entry)}()",
+    dialect = connection.dialect.name
+    statements = append_only.drop_shared_ddl(dialect, entry)
+    if dialect == "postgresql":
+        statements += [
             f"DROP FUNCTION IF EXISTS {postgresql.transaction_function_name(entry)}()",
-            *claimed_context.drop_ddl(schema),
+            *claimed_context.drop_ddl(entry.audit_schema),
         ]
-    else:
-        statements = append_only.sqlite_drop_ddl(entry.transaction_table)
     for statement in statements:
         connection.exec_driver_sql(statement)
 
 
 def drop_guards(connection: sa.Connection, entries: Iterable[VersionedTable]) -> None:
     """Remove the append-only guards of the history tables of ``entries``
-    and, on PostgreSQL, the context functions (idempotent)."""
+    (idempotent). The capture functions, which call the context functions,
+    stay."""
     entries = tuple(entries)
     if not entries:
         return
-    layout = entries[0]
-    if connection.dialect.name == "postgresql":
-        statements = [
-            *(
-                statement
-                for table in (
-                    layout.qualified_transaction_table,
-                    *(e.qualified_version_table for e in entries),
-                )
-                for statement in append_only.postgresql_drop_ddl(table)
-            ),
-            f"DROP FUNCTION IF EXISTS {append_only.guard_function_name(layout)}()",
-            *claimed_context.drop_ddl(layout.audit_schema),
-        ]
-    else:
-        statements = [
-            statement
-            for table in (layout.transaction_table, *(e.version_table for e in entries))
-            for statement in append_only.sqlite_drop_ddl(table)
-        ]
+    dialect = connection.dialect.name
+    statements = [
+        *(statement for entry in entries for statement in append_only.drop_ddl(dialect, entry)),
+        *append_only.drop_shared_ddl(dialect, entries[0]),
+    ]
     for statement in statements:
         connection.exec_driver_sql(statement)

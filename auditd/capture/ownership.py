@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from auditd.capture import append_only, postgresql, triggers
 from auditd.capture.attribution.postgresql import set_context_signature
-from auditd.capture.claimed_context import key_table, mac_signature
-from auditd.models.audit import TRANSACTION
+from auditd.capture.claimed_context import mac_signature
+from auditd.models.audit import TRANSACTION, key_table
 from auditd.models.namespace import audit_schema, qualify
 from auditd.registry import VersionedTable, quote
 

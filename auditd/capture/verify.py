@@ -20,6 +20,7 @@ from auditd import registry
 from auditd.capture import append_only, postgresql, triggers
 from auditd.capture.generator import marker
 from auditd.capture.merged_changes import merged_changes
+from auditd.models.namespace import default_schema
 from auditd.models.versioned import VERSION_META_COLUMNS
 from auditd.registry import VersionedTable, qualify
 
@@ -92,7 +93,7 @@ def _trigger_problems(connection: sa.Connection, entry: VersionedTable) -> list[
 
 def _qualified_function(connection: sa.Connection, entry: VersionedTable, name: str) -> str:
     """``schema.name`` of the function ``name`` in ``entry``'s audit schema."""
-    schema = entry.audit_schema or registry.catalog.default_schema(connection)
+    schema = entry.audit_schema or default_schema(connection)
     return f"{schema}.{name}"
 
 

@@ -12,12 +12,11 @@ from auditd.adoption.adopt import (
     TableAdoption,
     adopt,
 )
-from auditd.adoption.legacy import LEGACY_TABLE, LegacyImport, import_legacy
+from auditd.adoption.legacy import LEGACY_TABLE, LegacyImport, check_import, import_legacy
 from auditd.cli.cells import escape, plural
 from auditd.cli.context import CommandContext
 from auditd.cli.progress import progress_line
 from auditd.errors import UsageError
-from auditd.timeparse import parse_zone
 
 
 def register(commands: Any) -> None:
@@ -69,12 +68,12 @@ def _check_legacy_options(args: argparse.Namespace) -> None:
         )
     if args.legacy_timezone and not args.import_legacy:
         raise UsageError("--legacy-timezone is only used with --import-legacy")
-    if args.legacy_timezone:
-        parse_zone(args.legacy_timezone)
 
 
 def run_adopt(context: CommandContext, args: argparse.Namespace) -> int:
     _check_legacy_options(args)
+    if args.import_legacy:
+        check_import(context.engine, args.legacy_timezone)
     done: dict[tuple[str, str], int] = {}
     with progress_line("adopt", stream=context.err) as update:
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from auditd import db
 from auditd.cli import admin, adopt, daemon, help, history, ledger, roles
 from auditd.cli.cells import escape_line
 from auditd.cli.context import CommandContext
@@ -24,6 +25,7 @@ from auditd.daemon.signals import SIGNALS
 from auditd.errors import (
     INTEGRITY_HINT,
     AuditdError,
+    DatabaseAccessError,
     DatabaseUnavailableError,
     IntegrityError,
     UsageError,
@@ -119,6 +121,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return DatabaseUnavailableError.exit_code
+    except sa.exc.ProgrammingError as error:
+        # A statement the role may not run (a missing grant, or history's
+        # append-only guard): the user's setup, not a bug.
+        if show_traceback or getattr(error.orig, "pgcode", None) != db.INSUFFICIENT_PRIVILEGE:
+            raise
+        print(
+            f"error: permission denied: {escape_line(redact_secrets(first_line(error)))}"
+            " (run as a role granted what docs/privileges.md lists for it)",
+            file=sys.stderr,
+        )
+        return DatabaseAccessError.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

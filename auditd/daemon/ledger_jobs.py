@@ -14,6 +14,7 @@ from __future__ import annotations
 from auditd.config import Settings
 from auditd.daemon.runner import JobBody, RunHandle
 from auditd.ledger import Block, append_digest, seal
+from auditd.ledger.digests import require_appendable
 from auditd.ledger.prune import prune
 from auditd.logging import get_logger
 from auditd.stamps.repair import BatchOutcome
@@ -34,6 +35,8 @@ def seal_body(settings: Settings) -> JobBody:
     def seal_ledger(handle: RunHandle) -> None:
         log = get_logger(__name__)
         digest_file = settings.ledger.digest_file
+        if digest_file is not None:
+            require_appendable(digest_file)
 
         def sealed(block: Block) -> None:
             handle.tally(BatchOutcome(table=_TABLE, scanned=block.version_count))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from auditd.errors import NotFoundError, UsageError
+from auditd.errors import ConfigError, NotFoundError, UsageError
 from auditd.ledger.blocks import Digest, latest_block
 from auditd.timeparse import in_utc
 
@@ -77,6 +77,20 @@ def read_digest_file(path: Path) -> tuple[Digest, ...]:
     if not digests:
         raise UsageError(f"digests file {str(path)!r} holds no digest", "it is empty")
     return digests
+
+
+def require_appendable(path: Path) -> None:
+    """ConfigError unless digests can be appended to ``path`` (created if
+    missing): checked before sealing, so that no block is sealed whose
+    digest cannot be kept."""
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        raise ConfigError(
+            f"cannot append to ledger.digest_file {str(path)!r}: {error.strerror}",
+            "point ledger.digest_file at a writable file outside the database",
+        ) from None
 
 
 def append_digest(path: Path, digest: Digest) -> None:

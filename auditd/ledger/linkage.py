@@ -21,8 +21,6 @@ versions are read by an index range scan, or are already at hand.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +31,7 @@ from auditd.errors import INTEGRITY_HINT, IntegrityError
 from auditd.ledger.canonical import key_text, version_table
 from auditd.models.audit import TRANSACTION
 from auditd.registry import Registry, VersionedTable
+from auditd.stamps.repair import members
 
 __all__ = [
     "LinkageProblem",
@@ -66,7 +65,6 @@ class LinkageProblem:
     key: str
     transaction_id: int | None
     problem: str
-    subject: Any = None  # the key of the row asked about (for an association: its parent)
 
     def __str__(self) -> str:
         where = "" if self.transaction_id is None else f" at transaction {self.transaction_id}"
@@ -283,11 +281,12 @@ def _entry_rows(
 def _holding_rows_of(registry: Registry, table: str) -> Iterator[tuple[VersionedTable, str]]:
     """Each entry whose history holds rows of ``table`` (its own versions, or
     an association's links to it), with the column naming the row."""
-    for entry in registry.entries:
-        if entry.table == table and len(entry.key) == 1:
-            yield entry, entry.key[0]
-        elif entry.membership is not None and entry.membership.parent_table == table:
-            yield entry, entry.membership.parent_column
+    own = registry.get(table)
+    if own is not None and len(own.key) == 1:
+        yield own, own.key[0]
+    for association in registry.memberships_of(table):
+        assert association.membership is not None
+        yield association, association.membership.parent_column
 
 
 def rows_linkage_problems(
@@ -295,18 +294,14 @@ def rows_linkage_problems(
 ) -> list[LinkageProblem]:
     """The breaks in the history of the rows of ``table`` with these (single
     column) keys, and of the associations that belong to them (a session's
-    speakers): only those rows' versions are read, two statements per table.
-    Each problem's ``subject`` is the key of ``table`` it concerns."""
+    speakers): only those rows' versions are read, two statements per table."""
     wanted = list(keys)
     if not wanted:
         return []
     found: list[LinkageProblem] = []
     for entry, column in _holding_rows_of(registry, table):
-        position = entry.key.index(column) if column in entry.key else None
         versions, live, orphans = _entry_rows(connection, entry, column, wanted)
-        for problem in [*chain_problems(entry.table, versions, live), *orphans]:
-            subject = None if position is None else json.loads(problem.key)[position]
-            found.append(dataclasses.replace(problem, subject=subject))
+        found += [*chain_problems(entry.table, versions, live), *orphans]
     return found
 
 
@@ -325,12 +320,15 @@ def broken_rows(
     broken: set[Any] = set()
     if not wanted:
         return broken
+    # One bound parameter for the batch's keys, however many: an expanded
+    # IN list would hit SQLite's limit on parameters.
+    restrict = members(connection.dialect.name, wanted)
     for entry, column in _holding_rows_of(registry, table):
         v = version_table(entry)
         is_open = sa.case((v.c.end_transaction_id.is_(None), 1), else_=0)
         query = (
             sa.select(v.c[column])
-            .where(v.c[column].in_(wanted))
+            .where(restrict(v.c[column]))
             .group_by(*_key(v, entry))
             .having(
                 sa.or_(

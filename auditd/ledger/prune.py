@@ -209,6 +209,7 @@ def prune(
         )
     cutoff = (now or utcnow()) - timedelta(days=keep_days)
     versions = transactions = blocks = 0
+    touched: set[int] = set()
     with engine.connect() as connection:
         registry = load(connection)
     for entry in sorted(registry.entries, key=lambda e: e.table):
@@ -226,8 +227,10 @@ def prune(
                 kept = {id(row) for row in _derivation_sources(connection, sources, rows)}
                 removed = [row for row in rows if id(row) not in kept]
                 if dry_run or not removed:
+                    # A dry run reports the transactions the removable versions
+                    # belong to, each once whichever batch or table it recurs in.
                     versions += len(removed)
-                    transactions += len({row["transaction_id"] for row in removed})
+                    touched.update(row["transaction_id"] for row in removed)
                     on_batch(versions)
                     continue
                 # History is append-only; retention is the one sanctioned
@@ -257,6 +260,8 @@ def prune(
             transactions += len(gone)
             blocks += 1
             on_batch(versions)
+    if dry_run:
+        transactions = len(touched)
     return PruneOutcome(
         cutoff=cutoff, versions=versions, transactions=transactions, blocks=blocks, dry_run=dry_run
     )

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from auditd.models.base import Base
-from auditd.models.namespace import AUDIT_SCHEMA, transaction_table_name
+from auditd.models.namespace import AUDIT_SCHEMA, qualify, transaction_table_name
 from auditd.timestamps import UTCDateTime
 
 
@@ -87,6 +87,36 @@ class ContextKey(Base):
         sa.Integer, sa.CheckConstraint("slot = 1", name="single_key"), primary_key=True
     )
     key: orm.Mapped[bytes] = orm.mapped_column(sa.LargeBinary, nullable=False)
+
+
+# What the database records of every writer, whatever it claims (PostgreSQL).
+WRITER_DEFAULTS = {"db_role": "session_user", "client_addr": "host(inet_client_addr())"}
+
+
+def key_table(schema: str | None) -> str:
+    """The signing key's table in ``schema``, quoted and qualified."""
+    return qualify(schema, ContextKey.__tablename__)
+
+
+def postgresql_attribution_ddl(schema: str | None) -> list[str]:
+    """PostgreSQL: what the audit tables need beyond their columns, for the
+    transaction table and key in ``schema``: the writer's role and address
+    as column defaults, the key closed to everyone but its owner, and a
+    fresh key unless one exists. Idempotent; run by the revision that added
+    them and when ``adopt`` builds the audit tables from these models."""
+    transactions = qualify(schema, Transaction.__tablename__)
+    return [
+        *(
+            f"ALTER TABLE {transactions} ALTER COLUMN {column} SET DEFAULT {default}"
+            for column, default in WRITER_DEFAULTS.items()
+        ),
+        f"REVOKE ALL ON {key_table(schema)} FROM PUBLIC",
+        # Two version-4 UUIDs: 244 bits from the server's strong random
+        # source (gen_random_uuid is built in since PostgreSQL 13).
+        f"INSERT INTO {key_table(schema)} (slot, key) VALUES (1, decode(replace("
+        "gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'))"
+        " ON CONFLICT (slot) DO NOTHING",
+    ]
 
 
 class RegistryEntry(Base):

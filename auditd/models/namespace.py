@@ -97,6 +97,13 @@ def audit_schema(connection: sa.Connection) -> str | None:
     return None if schema is None else str(schema)
 
 
+def default_schema(connection: sa.Connection) -> str | None:
+    """The schema unqualified names resolve to (None on SQLite)."""
+    if connection.dialect.name != "postgresql":
+        return None
+    return str(connection.scalar(sa.text("SELECT current_schema()")))
+
+
 def current_layout(connection: sa.Connection) -> Layout:
     """The layout this build uses on ``connection``'s database."""
     return Layout(audit_schema(connection))

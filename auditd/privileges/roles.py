@@ -107,7 +107,7 @@ def _check_roles(connection: sa.Connection, layout: RoleLayout) -> bool:
         members = [
             name
             for name in layout.login_roles
-            if _scalar(connection, "SELECT pg_has_role(:r, :o, 'USAGE')", r=name, o=layout.owner)
+            if _scalar(connection, "SELECT pg_has_role(:r, :o, 'MEMBER')", r=name, o=layout.owner)
         ]
         if members:
             raise DatabaseAccessError(

@@ -13,7 +13,13 @@ import sqlalchemy as sa
 
 from auditd.errors import CaptureError
 from auditd.models import Base
-from auditd.models.namespace import Layout, current_layout, metadata_key, version_table_name
+from auditd.models.namespace import (
+    Layout,
+    current_layout,
+    default_schema,
+    metadata_key,
+    version_table_name,
+)
 from auditd.models.versioned import (
     DECLARATIONS,
     STAMP_COLUMN,
@@ -107,7 +113,7 @@ def from_catalog(
     primary key.
     """
     layout = current_layout(connection) if layout is None else layout
-    table_schema = None if layout.schema is None else catalog.default_schema(connection)
+    table_schema = None if layout.schema is None else default_schema(connection)
     existing = catalog.table_names(connection)
     present = [d for d in DECLARATIONS if d.table in existing]
     types = {d.table: catalog.column_types(connection, d.table, table_schema) for d in present}

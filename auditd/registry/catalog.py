@@ -12,13 +12,6 @@ import sqlalchemy as sa
 from auditd.models.namespace import qualify
 
 
-def default_schema(connection: sa.Connection) -> str | None:
-    """The schema unqualified names resolve to (None on SQLite)."""
-    if connection.dialect.name != "postgresql":
-        return None
-    return str(connection.scalar(sa.text("SELECT current_schema()")))
-
-
 def table_names(connection: sa.Connection, schema: str | None = None) -> set[str]:
     """The tables of ``schema`` (default: the connection's default schema)."""
     return set(sa.inspect(connection).get_table_names(schema=schema))

@@ -85,7 +85,7 @@ class BatchOutcome:
 InTransaction = Callable[[sa.Connection, BatchOutcome], None]
 
 
-def _members(dialect: str, keys: Sequence[int]) -> KeyRestriction:
+def members(dialect: str, keys: Sequence[int]) -> KeyRestriction:
     """``column IN keys`` as one bound parameter, whatever the number of keys
     (an expanded IN list would hit SQLite's limit on parameters): one index
     probe per key.
@@ -116,7 +116,7 @@ def _history_of(dialect: str, keys: Sequence[int]) -> KeyRestriction:
     low, high = min(keys), max(keys)
     if high - low + 1 <= 2 * len(keys):
         return lambda column: column.between(low, high)
-    return _members(dialect, keys)
+    return members(dialect, keys)
 
 
 def batch_settings(connection: sa.Connection) -> None:
@@ -155,7 +155,7 @@ def _present_keys(
     connection: sa.Connection, stamp: DerivedStamp, keys: Sequence[int], *, lock: bool = False
 ) -> list[int]:
     row = stamp.table_clause()
-    member = _members(connection.dialect.name, keys)
+    member = members(connection.dialect.name, keys)
     query = sa.select(row.c[stamp.key]).where(member(row.c[stamp.key])).order_by(row.c[stamp.key])
     if lock:
         # FOR NO KEY UPDATE: the weakest lock that excludes other writers of
@@ -187,7 +187,7 @@ def _states(dialect: str, stamp: DerivedStamp, keys: Sequence[int]) -> sa.Select
     return (
         sa.select(key, state)
         .select_from(row.outerjoin(derived, derived.c.key == key))
-        .where(_members(dialect, keys)(key))
+        .where(members(dialect, keys)(key))
         .order_by(key)
     )
 
@@ -198,7 +198,7 @@ def _repair_locked(
     """Set the stamp of each drifted row among ``locked`` to its derived value;
     the keys repaired. Derived in this statement's snapshot, after locking:
     see the module docstring for why that is safe."""
-    update = stamp_update(stamp, _members(connection.dialect.name, locked), connection.dialect.name)
+    update = stamp_update(stamp, members(connection.dialect.name, locked), connection.dialect.name)
     return sorted(int(value) for (value,) in connection.execute(update))
 
 

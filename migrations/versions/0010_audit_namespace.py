@@ -28,7 +28,14 @@ from alembic import op
 
 from auditd import capture, registry
 from auditd.errors import UsageError
-from auditd.models.namespace import LEGACY, Layout, current_layout, legacy_layout, qualify
+from auditd.models.namespace import (
+    LEGACY,
+    Layout,
+    current_layout,
+    default_schema,
+    legacy_layout,
+    qualify,
+)
 from auditd.registry import VersionedTable
 
 revision = "0010"
@@ -60,10 +67,6 @@ def _in_layout(entry: VersionedTable, layout: Layout, table_schema: str | None) 
         table_schema=table_schema,
         transaction_table=layout.transaction_table(),
     )
-
-
-def _default_schema(connection: sa.Connection) -> str | None:
-    return registry.catalog.default_schema(connection)
 
 
 def _rename_indexes(
@@ -146,7 +149,7 @@ def _move(
 def _relocate(connection: sa.Connection, tables: list[str], source: Layout, target: Layout) -> None:
     """Move the transaction table, the version tables of ``tables`` and (on
     PostgreSQL) the bookkeeping tables from layout ``source`` to ``target``."""
-    default = _default_schema(connection)
+    default = default_schema(connection)
     source_schema, target_schema = source.schema or default, target.schema or default
     moves = [(source.transaction_table(), target.transaction_table())]
     moves += [(source.version_table(t), target.version_table(t)) for t in tables]
@@ -177,7 +180,7 @@ def upgrade() -> None:
     if legacy:
         capture.drop_shared(connection, legacy[0])
     _relocate(connection, [entry.table for entry in legacy], LEGACY, layout)
-    table_schema = None if layout.schema is None else _default_schema(connection)
+    table_schema = None if layout.schema is None else default_schema(connection)
     _record_version_tables(connection, layout)
     capture.install(connection, [_in_layout(entry, layout, table_schema) for entry in legacy])
 

@@ -25,8 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from auditd import capture, registry
-from auditd.capture import claimed_context
-from auditd.models.audit import ContextKey, Transaction
+from auditd.models.audit import ContextKey, Transaction, postgresql_attribution_ddl
 from auditd.models.namespace import audit_schema, qualify
 
 revision = "0012"
@@ -37,7 +36,7 @@ depends_on = None
 # The trigger generator this revision installs, and the digest of the SQL it
 # generates for the models' tables (tests/golden/capture/).
 CAPTURE_GENERATOR = 10
-CAPTURE_SQL_DIGEST = "84e24baa6a32166bb5c45c7f9b143a846d38ebbf01a541e89d502279ebcb2830"
+CAPTURE_SQL_DIGEST = "dc59fb4cb81189ffa2b5e32a1ae89d25712e6557d0510b6a42eb95a6024174e6"
 
 TRANSACTION = Transaction.__tablename__
 KEY_TABLE = ContextKey.__tablename__
@@ -49,17 +48,12 @@ def upgrade() -> None:
     # Alembic's ALTER statements do not apply the engine's schema
     # translation: name the audit schema itself.
     schema = audit_schema(connection)
-    # Added without a default, then given one: the transactions recorded
+    # Added without a default (given below): the transactions recorded
     # before keep NULL (unknown), not the role that runs this migration.
-    defaults = {"db_role": "session_user", "client_addr": "host(inet_client_addr())"}
     for column, length in (("db_role", 255), ("client_addr", 50)):
         op.add_column(
             TRANSACTION, sa.Column(column, sa.String(length=length), nullable=True), schema=schema
         )
-        if postgresql:
-            op.alter_column(
-                TRANSACTION, column, server_default=sa.text(defaults[column]), schema=schema
-            )
     op.create_table(
         KEY_TABLE,
         sa.Column("slot", sa.Integer(), nullable=False),
@@ -69,19 +63,18 @@ def upgrade() -> None:
         schema=schema,
     )
     if postgresql:
-        op.execute(f"REVOKE ALL ON {claimed_context.key_table(schema)} FROM PUBLIC")
-        op.execute(claimed_context.create_key(schema))
+        for statement in postgresql_attribution_ddl(schema):
+            op.execute(statement)
     capture.install(connection, registry.load(connection))
 
 
 def downgrade() -> None:
     # A build can only generate its own capture triggers; they run on the
-    # schema of revision 0011 too (the columns they no longer fill are
-    # gone, a published context is no longer trusted). The guards go.
+    # schema of revision 0011 too: the columns they no longer fill are gone,
+    # and without the key the signing function signs nothing, so a published
+    # context is recorded as origin 'sql' (writes go on). The guards go.
     connection = op.get_bind()
-    entries = registry.load(connection)
-    if entries:
-        capture.drop_guards(connection, entries)
+    capture.drop_guards(connection, registry.load(connection))
     op.drop_table(KEY_TABLE, schema=audit_schema(connection))
     transactions = qualify(audit_schema(connection), TRANSACTION)
     op.execute(f"ALTER TABLE {transactions} DROP COLUMN client_addr")
