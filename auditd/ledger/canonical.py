@@ -28,22 +28,22 @@ from __future__ import annotations
 import hashlib
 import json
 from base64 import b64encode
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from auditd.models.audit import TRANSACTION
 from auditd.registry import VersionedTable
 
 __all__ = [
+    "DIGEST_HEX_LENGTH",
     "Element",
-    "block_elements",
     "canonical_value",
     "digest_of",
     "key_text",
+    "link_digest_text",
     "link_element",
     "transaction_element",
     "version_element",
@@ -137,14 +137,6 @@ def _row_digest(row: Mapping[str, Any] | sa.RowMapping, skip: str | None = None)
     )
 
 
-def _rows(connection: sa.Connection, query: sa.Select[Any]) -> Iterator[dict[str, Any]]:
-    """The rows of ``query`` as plain dicts (much cheaper to read than row mappings)."""
-    result = connection.execute(query)
-    names = list(result.keys())
-    for row in result.fetchall():  # one block's rows: bounded
-        yield dict(zip(names, row, strict=True))
-
-
 def version_table(entry: VersionedTable) -> sa.TableClause:
     """``entry``'s version table with every versioned and metadata column, untyped
     (values are sealed as the driver returns them)."""
@@ -156,27 +148,6 @@ def version_table(entry: VersionedTable) -> sa.TableClause:
         sa.column("operation_type"),
         schema=entry.audit_schema,
     )
-
-
-def _transactions(connection: sa.Connection, after: int, through: int) -> Iterator[Element]:
-    query = (
-        sa.select(TRANSACTION)
-        .where(TRANSACTION.c.id > after, TRANSACTION.c.id <= through)
-        .order_by(TRANSACTION.c.id)
-    )
-    for row in _rows(connection, query):
-        yield transaction_element(row)
-
-
-def _versions(
-    connection: sa.Connection, entry: VersionedTable, after: int, through: int
-) -> Iterator[Element]:
-    version = version_table(entry)
-    query = sa.select(version).where(
-        version.c.transaction_id > after, version.c.transaction_id <= through
-    )
-    for row in _rows(connection, query):
-        yield version_element(entry, row)
 
 
 def version_element(entry: VersionedTable, row: Mapping[str, Any] | sa.RowMapping) -> Element:
@@ -195,34 +166,6 @@ def transaction_element(row: Mapping[str, Any] | sa.RowMapping) -> Element:
     return Element(TRANSACTION_ELEMENT, "", "", int(row["id"]), _row_digest(row))
 
 
-def _links(
-    connection: sa.Connection, entry: VersionedTable, after: int, through: int
-) -> Iterator[Element]:
-    """The links set by the range's transactions: each of their versions joined
-    to the version of the same key it closed (a probe of the predecessor index)."""
-    version = version_table(entry).alias("closing")
-    closed = version_table(entry).alias("closed")
-    query = (
-        sa.select(
-            *(closed.c[name] for name in entry.key),
-            closed.c.transaction_id,
-            closed.c.end_transaction_id,
-        )
-        .select_from(
-            version.join(
-                closed,
-                sa.and_(
-                    *(closed.c[name] == version.c[name] for name in entry.key),
-                    closed.c.end_transaction_id == version.c.transaction_id,
-                ),
-            )
-        )
-        .where(version.c.transaction_id > after, version.c.transaction_id <= through)
-    )
-    for row in _rows(connection, query):
-        yield link_element(entry, [row[name] for name in entry.key], row)
-
-
 def link_element(
     entry: VersionedTable, key: Sequence[Any], row: Mapping[str, Any] | sa.RowMapping
 ) -> Element:
@@ -234,22 +177,10 @@ def link_element(
         entry.table,
         key_text(key),
         closed,
-        # The canonical JSON of {"closed": closed, "closed_by": closer}, written out.
-        _digest_text(f'{{"closed":{closed},"closed_by":{closer}}}'),
+        _digest_text(link_digest_text(closed, closer)),
     )
 
 
-def block_elements(
-    connection: sa.Connection,
-    entries: Sequence[VersionedTable],
-    after: int,
-    through: int,
-) -> list[Element]:
-    """Every element written by the transactions with ids in ``(after, through]``,
-    in manifest order. Reads only; call it in one snapshot."""
-    elements = list(_transactions(connection, after, through))
-    for entry in sorted(entries, key=lambda e: e.table):
-        elements += _versions(connection, entry, after, through)
-        elements += _links(connection, entry, after, through)
-    elements.sort(key=Element.sort_key)
-    return elements
+def link_digest_text(closed: int, closer: int) -> str:
+    """The canonical JSON of ``{"closed": closed, "closed_by": closer}``, written out."""
+    return f'{{"closed":{closed},"closed_by":{closer}}}'

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from auditd import db
+from auditd.ledger.block_reads import block_elements
 from auditd.ledger.blocks import LEDGER_START, Block, insert_block, latest_block, new_block
 from auditd.ledger.blocks import encode_manifest as _encode
-from auditd.ledger.canonical import TRANSACTION_ELEMENT, VERSION_ELEMENT, block_elements
+from auditd.ledger.canonical import TRANSACTION_ELEMENT, VERSION_ELEMENT
 from auditd.models.audit import TRANSACTION
 from auditd.registry import load
 from auditd.stamps.horizon import read_horizon

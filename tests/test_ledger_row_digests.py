@@ -1,0 +1,164 @@
+"""PostgreSQL digests rows itself: exactly the digests the Python path computes.
+
+A block sealed with the server's digests must verify with the Python path's
+and the other way round, whatever the session's time zone and
+whatever look-alike functions a schema on the search path holds.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from test_daemon_support import quick_write
+from test_history_support import wait_for_horizon
+from test_ledger_support import Sealed, last_transaction_id, sealed
+
+from auditd.ledger.block_reads import block_elements
+from auditd.ledger.blocks import LEDGER_START
+from auditd.ledger.canonical import DIGEST_HEX_LENGTH, Element, canonical_value, digest_of
+from auditd.ledger.row_digests import column_types, digest_columns
+from auditd.models import Session
+from auditd.registry import load
+
+__all__ = ["sealed"]
+
+pytestmark = pytest.mark.postgresql_only
+
+STRINGS = [
+    "",
+    "plain",
+    'quote " and backslash \\ and slash /',
+    "line\nbreak\r\ttab\bbackspace\fform feed",
+    "control \x01 \x1f and delete \x7f",
+    "é, ß, 東京, emoji 🎤",
+    "\u2028 line separator \u2029",
+]
+MOMENTS = [
+    datetime(2026, 12, 2, 12, 0, 0, tzinfo=UTC),  # no microseconds: none written
+    datetime(2026, 12, 2, 12, 0, 0, 1, tzinfo=UTC),
+    datetime(1969, 7, 20, 20, 17, 40, 500000, tzinfo=UTC),
+    datetime(2199, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+]
+SCRATCH = sa.table(
+    "digest_scratch",
+    *(
+        sa.column(name)
+        for name in ("i", "big", "small", "t", "v", "f", "ts", "naive", "d", "j", "n", "z")
+    ),
+)
+
+
+def _scratch_rows(connection: sa.Connection) -> None:
+    connection.exec_driver_sql(
+        "CREATE TABLE digest_scratch (i int4, big int8, small int2, t text, v varchar(80),"
+        " f boolean, ts timestamptz, naive timestamp, d date, j jsonb, n numeric, z float8)"
+    )
+    rows = []
+    for number, text in enumerate(STRINGS):
+        moment = MOMENTS[number % len(MOMENTS)]
+        rows.append(
+            {
+                "i": number - 3,
+                "big": -(2**62) + number,
+                "small": number,
+                "t": text,
+                "v": text[:80],
+                "f": number % 2 == 0,
+                "ts": moment,
+                "naive": moment.replace(tzinfo=None),
+                "d": moment.date(),
+                "j": None,
+                "n": None,
+                "z": None,
+            }
+        )
+    rows.append(dict.fromkeys(rows[0]))  # every column NULL
+    rows.append({**rows[1], "t": None, "ts": None})
+    # Values of types the server does not serialise like Python: left to Python.
+    rows.append({**rows[2], "j": '{"b": 1, "a": [1.5, "x"]}'})
+    rows.append({**rows[3], "n": "0.0000001"})
+    rows.append({**rows[4], "z": 100.0})
+    connection.execute(
+        sa.text(
+            "INSERT INTO digest_scratch VALUES (:i, :big, :small, :t, :v, :f, :ts, :naive, :d,"
+            " CAST(:j AS jsonb), CAST(:n AS numeric), :z)"
+        ),
+        rows,
+    )
+
+
+def test_the_server_digests_each_served_row_exactly_as_python_does(engine: sa.Engine) -> None:
+    with engine.begin() as connection:
+        _scratch_rows(connection)
+        # The session's time zone (an offset of -03:30 here) may not show in a digest.
+        connection.exec_driver_sql("SET LOCAL TimeZone = 'America/St_Johns'")
+        (types,) = column_types(connection, [(None, "digest_scratch")]).values()
+        server = digest_columns({c.name: c for c in SCRATCH.c}, types, DIGEST_HEX_LENGTH)
+        assert server.servable is not None
+        rows = connection.execute(
+            sa.select(SCRATCH, server.digest.label("digest"), server.servable.label("served"))
+        ).mappings()
+        served = left = 0
+        for row in rows:
+            values = {name: row[name] for name in SCRATCH.c.keys()}  # noqa: SIM118
+            python = digest_of({k: canonical_value(v) for k, v in values.items() if v is not None})
+            if row["served"]:
+                served += 1
+                assert row["digest"] == python, values
+            else:
+                left += 1
+                assert any(values[name] is not None for name in ("j", "n", "z")), values
+    assert (served, left) == (len(STRINGS) + 2, 3)
+
+
+def _everything(connection: sa.Connection, *, server_digests: bool) -> list[Element]:
+    return list(
+        block_elements(
+            connection,
+            load(connection).entries,
+            LEDGER_START,
+            2**62,
+            server_digests=server_digests,
+        )
+    )
+
+
+def test_server_and_python_digests_give_the_same_blocks(sealed: Sealed) -> None:
+    with quick_write(sealed.engine) as connection:  # a row the server leaves to Python
+        connection.execute(
+            sa.update(Session.__table__)
+            .where(Session.__table__.c.id == sealed.talk)
+            .values(complex_field_values={"room": "B", "seats": 40.5})
+        )
+    wait_for_horizon(sealed.engine, last_transaction_id(sealed.engine))
+    with sealed.engine.connect() as connection:
+        by_server = _everything(connection, server_digests=True)
+        by_python = _everything(connection, server_digests=False)
+    assert {element.kind for element in by_server} == {"T", "V", "L"}
+    assert by_server == by_python
+
+
+def test_look_alike_functions_on_the_search_path_change_no_digest(sealed: Sealed) -> None:
+    with sealed.engine.connect() as connection:
+        expected = _everything(connection, server_digests=False)
+    with sealed.engine.begin() as connection:
+        # An exact-type match in a schema searched before pg_catalog would win
+        # over pg_catalog's to_json(anyelement) and sha256(bytea) if the
+        # search path were the session's.
+        connection.exec_driver_sql(
+            "CREATE FUNCTION public.to_json(character varying) RETURNS json"
+            " LANGUAGE sql AS $$ SELECT '\"forged\"'::json $$"
+        )
+        connection.exec_driver_sql(
+            "CREATE FUNCTION public.sha256(bytea) RETURNS bytea"
+            " LANGUAGE sql AS $$ SELECT '\\x00'::bytea $$"
+        )
+        connection.exec_driver_sql("SET LOCAL search_path = public, pg_catalog")
+        assert connection.scalar(sa.text("SELECT to_json(CAST('x' AS varchar))")) == "forged"
+        assert _everything(connection, server_digests=True) == expected
+        # ... and the session's own search path is back afterwards.
+        assert connection.scalar(sa.text("SELECT current_setting('search_path')")) == (
+            "public, pg_catalog"
+        )
