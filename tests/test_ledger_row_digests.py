@@ -15,9 +15,9 @@ from test_daemon_support import quick_write
 from test_history_support import wait_for_horizon
 from test_ledger_support import Sealed, last_transaction_id, sealed
 
-from auditd.ledger.block_reads import block_elements
+from auditd.ledger.block_reads import BlockContent, read_block
 from auditd.ledger.blocks import LEDGER_START
-from auditd.ledger.canonical import DIGEST_HEX_LENGTH, Element, canonical_value, digest_of
+from auditd.ledger.canonical import DIGEST_HEX_LENGTH, canonical_value, digest_of
 from auditd.ledger.row_digests import column_types, digest_columns
 from auditd.models import Session
 from auditd.registry import load
@@ -113,15 +113,9 @@ def test_the_server_digests_each_served_row_exactly_as_python_does(engine: sa.En
     assert (served, left) == (len(STRINGS) + 2, 3)
 
 
-def _everything(connection: sa.Connection, *, server_digests: bool) -> list[Element]:
-    return list(
-        block_elements(
-            connection,
-            load(connection).entries,
-            LEDGER_START,
-            2**62,
-            server_digests=server_digests,
-        )
+def _everything(connection: sa.Connection, *, server_digests: bool) -> BlockContent:
+    return read_block(
+        connection, load(connection).entries, LEDGER_START, 2**62, server_digests=server_digests
     )
 
 
@@ -136,7 +130,7 @@ def test_server_and_python_digests_give_the_same_blocks(sealed: Sealed) -> None:
     with sealed.engine.connect() as connection:
         by_server = _everything(connection, server_digests=True)
         by_python = _everything(connection, server_digests=False)
-    assert {element.kind for element in by_server} == {"T", "V", "L"}
+    assert {element.kind for element in by_server.elements()} == {"T", "V", "L"}
     assert by_server == by_python
 
 

@@ -1,11 +1,13 @@
-"""Reading a block's elements: what the transactions of an id range wrote,
-as the sealed elements of :mod:`auditd.ledger.canonical`.
+"""Reading a block: what the transactions of an id range wrote, as the
+manifest of sealed elements (:mod:`auditd.ledger.canonical`,
+:mod:`auditd.ledger.blocks`).
 
 On PostgreSQL the server digests every row it can serialise exactly as the
-Python path does (:mod:`auditd.ledger.row_digests`), so only identities and
-digests cross the wire; other rows, and every row on SQLite, are read whole
-and digested in Python. Both give the same digest for the same stored row,
-so a block sealed one way verifies the other.
+Python path does (:mod:`auditd.ledger.row_digests`) and writes its manifest
+line, in manifest order, so only the lines cross the wire; other rows, and
+every row on SQLite, are read whole and digested in Python. Both give the
+same manifest for the same stored rows, so a block sealed one way verifies
+the other.
 
 The statements are built once per table shape and bound per block: a seal
 or a verification reads thousands of blocks.
@@ -15,29 +17,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import lru_cache, partial
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
+from auditd.ledger.blocks import decode_manifest, manifest_lines, manifest_table
 from auditd.ledger.canonical import (
     DIGEST_HEX_LENGTH,
     LINK_ELEMENT,
     TRANSACTION_ELEMENT,
     VERSION_ELEMENT,
     Element,
-    key_text,
     link_element,
     transaction_element,
     version_element,
     version_table,
 )
-from auditd.ledger.row_digests import column_types, digest_columns, link_digest
+from auditd.ledger.row_digests import INTEGER_TYPES, column_types, digest_columns, link_digest
 from auditd.models.audit import TRANSACTION
 from auditd.models.namespace import audit_schema, quote
 from auditd.registry import VersionedTable
 
-__all__ = ["block_elements"]
+__all__ = ["BlockContent", "read_block"]
 
 _AFTER = sa.bindparam("after", type_=sa.BigInteger)
 _THROUGH = sa.bindparam("through", type_=sa.BigInteger)
@@ -48,74 +51,102 @@ _Types = tuple[tuple[str, str], ...] | None
 
 
 class _Reads(NamedTuple):
-    """A table's statements for one block: ``served`` reads the identifying
-    columns and the server's digest, ``whole`` the rows left to Python."""
+    """A table's statements for one block: ``served`` reads the manifest lines
+    the server writes, in manifest order; ``whole`` the rows left to Python."""
 
     served: sa.Select[Any] | None
     whole: sa.Select[Any] | None
 
 
-def block_elements(
+@dataclass(frozen=True, kw_only=True)
+class BlockContent:
+    """What a block covers: its manifest (one line per element, in manifest
+    order) and how many transaction and version rows it holds."""
+
+    manifest: bytes
+    transaction_count: int
+    version_count: int
+
+    def elements(self) -> list[Element]:
+        return decode_manifest(self.manifest)
+
+
+def read_block(
     connection: sa.Connection,
     entries: Sequence[VersionedTable],
     after: int,
     through: int,
     *,
     server_digests: bool = True,
-) -> list[Element]:
-    """Every element written by the transactions with ids in ``(after, through]``,
-    in manifest order. Reads only; call it in one snapshot.
+) -> BlockContent:
+    """Every element written by the transactions with ids in ``(after, through]``.
+    Reads only; call it in one snapshot.
 
     ``server_digests=False`` digests every row in this process, on
-    PostgreSQL too (the same elements, read whole).
+    PostgreSQL too (the same manifest, read from whole rows).
     """
     bounds = {"after": after, "through": through}
+    versions: list[str] = []
+    links: list[str] = []
     with _block_read_settings(connection):
         types = _table_types(connection, entries, server_digests)
-        elements = list(_transaction_elements(connection, types(None), bounds))
+        transactions = _lines(connection, _transaction_reads(types(None)), bounds, _transaction)
         for entry in sorted(entries, key=lambda e: e.table):
-            elements += _version_elements(connection, entry, types(entry), bounds)
-            elements += _link_elements(connection, entry, types(entry) is not None, bounds)
+            served = _served(entry, types(entry))
+            versions += _lines(
+                connection, _version_reads(entry, served), bounds, partial(version_element, entry)
+            )
+            links += _link_lines(connection, entry, served is not None, bounds)
+    return BlockContent(
+        manifest="\n".join([*transactions, *versions, *links]).encode(),
+        transaction_count=len(transactions),
+        version_count=len(versions),
+    )
+
+
+def _transaction(row: Mapping[str, Any]) -> Element:
+    return transaction_element(row)
+
+
+def _lines(
+    connection: sa.Connection,
+    reads: _Reads,
+    bounds: Mapping[str, int],
+    element_of: Callable[[dict[str, Any]], Element],
+) -> list[str]:
+    """One table's manifest lines: the server's, merged in order with those of
+    the rows digested here."""
+    lines = [] if reads.served is None else _scalars(connection, reads.served, bounds)
+    if reads.whole is None:
+        return lines
+    rest = [element_of(row) for row in _rows(connection, reads.whole, bounds)]
+    if not rest:
+        return lines
+    elements = [*decode_manifest("\n".join(lines).encode()), *rest]
     elements.sort(key=Element.sort_key)
-    return elements
+    return manifest_lines(elements)
 
 
-def _transaction_elements(
-    connection: sa.Connection, types: _Types, bounds: Mapping[str, int]
-) -> Iterator[Element]:
-    reads = _transaction_reads(types)
-    if reads.served is not None:
-        for transaction_id, digest in connection.execute(reads.served, bounds).fetchall():
-            yield Element(TRANSACTION_ELEMENT, "", "", int(transaction_id), str(digest))
-    if reads.whole is not None:
-        for row in _rows(connection, reads.whole, bounds):
-            yield transaction_element(row)
-
-
-def _version_elements(
-    connection: sa.Connection, entry: VersionedTable, types: _Types, bounds: Mapping[str, int]
-) -> Iterator[Element]:
-    reads = _version_reads(entry, types)
-    if reads.served is not None:
-        for *key, transaction_id, digest in connection.execute(reads.served, bounds).fetchall():
-            yield Element(VERSION_ELEMENT, entry.table, key_text(key), int(transaction_id), digest)
-    if reads.whole is not None:
-        for row in _rows(connection, reads.whole, bounds):
-            yield version_element(entry, row)
-
-
-def _link_elements(
+def _link_lines(
     connection: sa.Connection, entry: VersionedTable, served: bool, bounds: Mapping[str, int]
-) -> Iterator[Element]:
-    """The links set by the range's transactions: each of their versions
-    joined to the version of the same key it closed."""
-    rows = connection.execute(_link_statement(entry, served), bounds).fetchall()
+) -> list[str]:
+    """The lines of the links set by the range's transactions: each of their
+    versions joined to the version of the same key it closed."""
+    statement = _link_statement(entry, served)
     if served:
-        for *key, closed, digest in rows:
-            yield Element(LINK_ELEMENT, entry.table, key_text(key), int(closed), digest)
-        return
-    for *key, closed, closer in rows:
-        yield link_element(entry, key, {"transaction_id": closed, "end_transaction_id": closer})
+        return _scalars(connection, statement, bounds)
+    elements = [
+        link_element(entry, key, {"transaction_id": closed, "end_transaction_id": closer})
+        for *key, closed, closer in connection.execute(statement, bounds).fetchall()
+    ]
+    elements.sort(key=Element.sort_key)
+    return manifest_lines(elements)
+
+
+def _scalars(
+    connection: sa.Connection, query: sa.Select[Any], bounds: Mapping[str, int]
+) -> list[str]:
+    return [row[0] for row in connection.execute(query, bounds).fetchall()]  # bounded
 
 
 def _rows(
@@ -128,31 +159,72 @@ def _rows(
         yield dict(zip(names, row, strict=True))
 
 
+def _served(entry: VersionedTable, types: _Types) -> _Types:
+    """``types`` if the server may write ``entry``'s lines: its key must be
+    integers, whose JSON text needs no escaping (else Python writes them all)."""
+    if types is None or any(dict(types).get(name) not in INTEGER_TYPES for name in entry.key):
+        return None
+    return types
+
+
+def _line(
+    kind: str,
+    table: str,
+    key: sa.ColumnElement[str] | None,
+    transaction_id: sa.ColumnElement[int],
+    digest: sa.ColumnElement[str],
+) -> sa.ColumnElement[str]:
+    """A manifest line, exactly as :func:`auditd.ledger.blocks.manifest_lines`
+    writes it (``key`` None: a transaction's empty key)."""
+    prefix = f'["{kind}",{manifest_table(table)},"'
+    keyed = sa.literal(prefix + '",') if key is None else prefix + key + '",'
+    return keyed + sa.cast(transaction_id, sa.Text) + ',"' + digest + '"]'
+
+
+def _key(columns: Sequence[sa.ColumnElement[Any]]) -> sa.ColumnElement[str]:
+    """:func:`auditd.ledger.canonical.key_text` of integer key columns, in SQL."""
+    text: sa.ColumnElement[str] = sa.literal("[")
+    for number, column in enumerate(columns):
+        text = text + ("," if number else "") + sa.cast(column, sa.Text)
+    # Byte order is code point order: the order Python sorts the keys in.
+    return (text + "]").collate("C")
+
+
 @lru_cache(maxsize=64)
 def _transaction_reads(types: _Types) -> _Reads:
     in_range = sa.and_(TRANSACTION.c.id > _AFTER, TRANSACTION.c.id <= _THROUGH)
-    return _reads(TRANSACTION, ("id",), in_range, types)
+    if types is None:
+        return _Reads(served=None, whole=sa.select(TRANSACTION).where(in_range))
+    return _reads(TRANSACTION, TRANSACTION_ELEMENT, "", None, TRANSACTION.c.id, in_range, types)
 
 
 @lru_cache(maxsize=256)
 def _version_reads(entry: VersionedTable, types: _Types) -> _Reads:
     version = version_table(entry)
     in_range = sa.and_(version.c.transaction_id > _AFTER, version.c.transaction_id <= _THROUGH)
-    return _reads(version, (*entry.key, "transaction_id"), in_range, types)
+    if types is None:
+        return _Reads(served=None, whole=sa.select(version).where(in_range))
+    key = _key([version.c[name] for name in entry.key])
+    return _reads(
+        version, VERSION_ELEMENT, entry.table, key, version.c.transaction_id, in_range, types
+    )
 
 
 def _reads(
     table: sa.TableClause,
-    identity: Sequence[str],
+    kind: str,
+    name: str,
+    key: sa.ColumnElement[str] | None,
+    transaction_id: sa.ColumnElement[int],
     in_range: sa.ColumnElement[bool],
-    types: _Types,
+    types: tuple[tuple[str, str], ...],
 ) -> _Reads:
     """``end_transaction_id`` is never part of a row's digest: it is sealed as a link."""
-    if types is None:
-        return _Reads(served=None, whole=sa.select(table).where(in_range))
     columns = {c.name: c for c in table.c if c.name != "end_transaction_id"}
     server = digest_columns(columns, dict(types), DIGEST_HEX_LENGTH)
-    served = sa.select(*(table.c[name] for name in identity), server.digest).where(in_range)
+    line = _line(kind, name, key, transaction_id, server.digest)
+    order = [transaction_id] if key is None else [transaction_id, key]
+    served = sa.select(line).where(in_range).order_by(*order)
     if server.servable is None:
         return _Reads(served=served, whole=None)
     whole = sa.select(table).where(in_range, sa.not_(server.servable))
@@ -161,13 +233,10 @@ def _reads(
 
 @lru_cache(maxsize=256)
 def _link_statement(entry: VersionedTable, served: bool) -> sa.Select[Any]:
+    """Served: the links' manifest lines, in order; else the closed versions'
+    keys, transaction and closing transaction."""
     closing = version_table(entry).alias("closing")
     closed = version_table(entry).alias("closed")
-    last = (
-        link_digest(closed.c.transaction_id, closed.c.end_transaction_id, DIGEST_HEX_LENGTH)
-        if served
-        else closed.c.end_transaction_id
-    )
     joined = closing.join(
         closed,
         sa.and_(
@@ -175,10 +244,15 @@ def _link_statement(entry: VersionedTable, served: bool) -> sa.Select[Any]:
             closed.c.end_transaction_id == closing.c.transaction_id,
         ),
     )
+    in_range = sa.and_(closing.c.transaction_id > _AFTER, closing.c.transaction_id <= _THROUGH)
+    if not served:
+        columns = [*(closed.c[name] for name in entry.key), closed.c.transaction_id]
+        return sa.select(*columns, closed.c.end_transaction_id).select_from(joined).where(in_range)
+    key = _key([closed.c[name] for name in entry.key])
+    digest = link_digest(closed.c.transaction_id, closed.c.end_transaction_id, DIGEST_HEX_LENGTH)
+    line = _line(LINK_ELEMENT, entry.table, key, closed.c.transaction_id, digest)
     return (
-        sa.select(*(closed.c[name] for name in entry.key), closed.c.transaction_id, last)
-        .select_from(joined)
-        .where(closing.c.transaction_id > _AFTER, closing.c.transaction_id <= _THROUGH)
+        sa.select(line).select_from(joined).where(in_range).order_by(closed.c.transaction_id, key)
     )
 
 

@@ -34,6 +34,8 @@ __all__ = [
     "encode_pruned",
     "insert_block",
     "latest_block",
+    "manifest_lines",
+    "manifest_table",
     "new_block",
     "read_blocks",
 ]
@@ -131,17 +133,27 @@ _MANIFEST = json.JSONEncoder(separators=(",", ":"))
 def _manifest_line(element: Element, tables: dict[str, str]) -> str:
     table = tables.get(element.table)
     if table is None:
-        table = tables[element.table] = _MANIFEST.encode(element.table)
+        table = tables[element.table] = manifest_table(element.table)
     key = element.key
     quoted = f'"{key}"' if '"' not in key and "\\" not in key else _MANIFEST.encode(key)
     # Exactly what the encoder writes for the list, without building it.
     return f'["{element.kind}",{table},{quoted},{element.transaction_id},"{element.digest}"]'
 
 
+def manifest_lines(elements: Sequence[Element]) -> list[str]:
+    """Each element's line of a seal block's manifest: one JSON array."""
+    tables: dict[str, str] = {}
+    return [_manifest_line(element, tables) for element in elements]
+
+
+def manifest_table(table: str) -> str:
+    """A table name as a manifest line writes it (JSON text)."""
+    return _MANIFEST.encode(table)
+
+
 def encode_manifest(elements: Sequence[Element]) -> bytes:
     """A seal block's manifest text: one JSON array per element."""
-    tables: dict[str, str] = {}
-    return "\n".join(_manifest_line(element, tables) for element in elements).encode()
+    return "\n".join(manifest_lines(elements)).encode()
 
 
 def decode_manifest(text: bytes) -> list[Element]:

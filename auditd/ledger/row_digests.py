@@ -23,11 +23,11 @@ import sqlalchemy as sa
 
 from auditd.models.namespace import qualify
 
-__all__ = ["DigestColumns", "column_types", "digest_columns", "link_digest"]
+__all__ = ["INTEGER_TYPES", "DigestColumns", "column_types", "digest_columns", "link_digest"]
 
 # PostgreSQL's function argument limit is 100; members are joined in chunks.
 _CHUNK = 90
-_INTEGERS = {"int2", "int4", "int8"}
+INTEGER_TYPES = frozenset({"int2", "int4", "int8"})
 _TEXTS = {"text", "varchar"}
 
 
@@ -74,7 +74,7 @@ def _utc_text(column: sa.ColumnElement[object], *, aware: bool) -> sa.ColumnElem
 def _json_value(column: sa.ColumnElement[object], type_name: str) -> sa.ColumnElement[str] | None:
     """The JSON text the Python path writes for a non-NULL value of this
     type, or None when the type is not served."""
-    if type_name in _INTEGERS:
+    if type_name in INTEGER_TYPES:
         return sa.cast(column, sa.Text)
     if type_name == "bool":
         return sa.case((column.is_(sa.true()), "true"), else_="false")

@@ -23,10 +23,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from auditd import db
-from auditd.ledger.block_reads import block_elements
+from auditd.ledger.block_reads import read_block
 from auditd.ledger.blocks import LEDGER_START, Block, insert_block, latest_block, new_block
-from auditd.ledger.blocks import encode_manifest as _encode
-from auditd.ledger.canonical import TRANSACTION_ELEMENT, VERSION_ELEMENT
 from auditd.models.audit import TRANSACTION
 from auditd.registry import load
 from auditd.stamps.horizon import read_horizon
@@ -88,15 +86,15 @@ def seal_next_block(engine: sa.Engine, block_size: int) -> tuple[Block | None, i
         if found is None:
             return None, horizon
         through, count = found
-        elements = block_elements(connection, load(connection).entries, after, through)
+        content = read_block(connection, load(connection).entries, after, through)
     block = new_block(
         previous,
         kind="seal",
         first_transaction_id=after,
         last_transaction_id=through,
-        transaction_count=sum(1 for e in elements if e.kind == TRANSACTION_ELEMENT),
-        version_count=sum(1 for e in elements if e.kind == VERSION_ELEMENT),
-        manifest=_encode(elements),
+        transaction_count=content.transaction_count,
+        version_count=content.version_count,
+        manifest=content.manifest,
         sealed_at=utcnow(),
     )
     assert block.transaction_count == count
