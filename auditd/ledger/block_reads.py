@@ -45,17 +45,23 @@ __all__ = ["BlockContent", "read_block"]
 _AFTER = sa.bindparam("after", type_=sa.BigInteger)
 _THROUGH = sa.bindparam("through", type_=sa.BigInteger)
 
+# A select of any number of columns of any type.
+_Statement = sa.Select[*tuple[Any, ...]]
+
 # A table's column name → PostgreSQL type name pairs, sorted (hashable, so
 # statements can be cached by it); None on SQLite, where Python digests all.
 _Types = tuple[tuple[str, str], ...] | None
 
 
-class _Reads(NamedTuple):
-    """A table's statements for one block: ``served`` reads the manifest lines
-    the server writes, in manifest order; ``whole`` the rows left to Python."""
+class _Part(NamedTuple):
+    """One (kind, table) of a block's manifest. ``served`` selects the lines
+    the server writes, with what orders them (``tx``, ``k``); ``whole`` the
+    rows left to Python, which ``element_of`` turns into elements."""
 
-    served: sa.Select[Any] | None
-    whole: sa.Select[Any] | None
+    served: _Statement | None
+    whole: _Statement | None
+    element_of: Callable[[dict[str, Any]], Element]
+    kind: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,40 +92,35 @@ def read_block(
     PostgreSQL too (the same manifest, read from whole rows).
     """
     bounds = {"after": after, "through": through}
-    versions: list[str] = []
-    links: list[str] = []
+    ordered = tuple(sorted(entries, key=lambda e: e.table))
+    counts = dict.fromkeys((TRANSACTION_ELEMENT, VERSION_ELEMENT, LINK_ELEMENT), 0)
+    manifest: list[str] = []
     with _block_read_settings(connection):
-        types = _table_types(connection, entries, server_digests)
-        transactions = _lines(connection, _transaction_reads(types(None)), bounds, _transaction)
-        for entry in sorted(entries, key=lambda e: e.table):
-            served = _served(entry, types(entry))
-            versions += _lines(
-                connection, _version_reads(entry, served), bounds, partial(version_element, entry)
-            )
-            links += _link_lines(connection, entry, served is not None, bounds)
+        types = _table_types(connection, ordered, server_digests)
+        parts, served = _plan(ordered, types(None), tuple(types(e) for e in ordered))
+        # One statement for every line the server writes: a block of a few
+        # hundred rows would otherwise pay a round trip per table and kind.
+        by_part: list[list[str]] = [[] for _ in parts]
+        if served is not None:
+            for number, line in connection.execute(served, bounds).fetchall():  # bounded
+                by_part[number].append(line)
+        for part, lines in zip(parts, by_part, strict=True):
+            if part.whole is not None:
+                lines = _merged(
+                    lines, [part.element_of(row) for row in _rows(connection, part.whole, bounds)]
+                )
+            manifest += lines
+            counts[part.kind] += len(lines)
     return BlockContent(
-        manifest="\n".join([*transactions, *versions, *links]).encode(),
-        transaction_count=len(transactions),
-        version_count=len(versions),
+        manifest="\n".join(manifest).encode(),
+        transaction_count=counts[TRANSACTION_ELEMENT],
+        version_count=counts[VERSION_ELEMENT],
     )
 
 
-def _transaction(row: Mapping[str, Any]) -> Element:
-    return transaction_element(row)
-
-
-def _lines(
-    connection: sa.Connection,
-    reads: _Reads,
-    bounds: Mapping[str, int],
-    element_of: Callable[[dict[str, Any]], Element],
-) -> list[str]:
-    """One table's manifest lines: the server's, merged in order with those of
-    the rows digested here."""
-    lines = [] if reads.served is None else _scalars(connection, reads.served, bounds)
-    if reads.whole is None:
-        return lines
-    rest = [element_of(row) for row in _rows(connection, reads.whole, bounds)]
+def _merged(lines: list[str], rest: list[Element]) -> list[str]:
+    """The server's lines of one part with those of the elements digested
+    here, in manifest order."""
     if not rest:
         return lines
     elements = [*decode_manifest("\n".join(lines).encode()), *rest]
@@ -127,36 +128,36 @@ def _lines(
     return manifest_lines(elements)
 
 
-def _link_lines(
-    connection: sa.Connection, entry: VersionedTable, served: bool, bounds: Mapping[str, int]
-) -> list[str]:
-    """The lines of the links set by the range's transactions: each of their
-    versions joined to the version of the same key it closed."""
-    statement = _link_statement(entry, served)
-    if served:
-        return _scalars(connection, statement, bounds)
-    elements = [
-        link_element(entry, key, {"transaction_id": closed, "end_transaction_id": closer})
-        for *key, closed, closer in connection.execute(statement, bounds).fetchall()
-    ]
-    elements.sort(key=Element.sort_key)
-    return manifest_lines(elements)
-
-
-def _scalars(
-    connection: sa.Connection, query: sa.Select[Any], bounds: Mapping[str, int]
-) -> list[str]:
-    return [row[0] for row in connection.execute(query, bounds).fetchall()]  # bounded
-
-
 def _rows(
-    connection: sa.Connection, query: sa.Select[Any], bounds: Mapping[str, int]
+    connection: sa.Connection, query: _Statement, bounds: Mapping[str, int]
 ) -> Iterator[dict[str, Any]]:
     """The rows of ``query`` as plain dicts (much cheaper to read than row mappings)."""
     result = connection.execute(query, bounds)
     names = list(result.keys())
     for row in result.fetchall():  # one block's rows: bounded
         yield dict(zip(names, row, strict=True))
+
+
+@lru_cache(maxsize=64)
+def _plan(
+    entries: tuple[VersionedTable, ...], transaction_types: _Types, entry_types: tuple[_Types, ...]
+) -> tuple[tuple[_Part, ...], _Statement | None]:
+    """The parts of a block's manifest in manifest order (the transactions,
+    each table's versions, each table's links) and the one statement reading
+    every served line, tagged with its part's number and sorted."""
+    parts = [_transaction_part(transaction_types)]
+    parts += [_version_part(e, _served(e, t)) for e, t in zip(entries, entry_types, strict=True)]
+    parts += [_link_part(e, _served(e, t)) for e, t in zip(entries, entry_types, strict=True)]
+    served = [
+        part.served.add_columns(sa.literal(number, sa.Integer).label("part"))
+        for number, part in enumerate(parts)
+        if part.served is not None
+    ]
+    if not served:
+        return tuple(parts), None
+    lines = sa.union_all(*served).subquery("lines")
+    statement = sa.select(lines.c.part, lines.c.line).order_by(lines.c.part, lines.c.tx, lines.c.k)
+    return tuple(parts), statement
 
 
 def _served(entry: VersionedTable, types: _Types) -> _Types:
@@ -167,74 +168,68 @@ def _served(entry: VersionedTable, types: _Types) -> _Types:
     return types
 
 
-def _line(
-    kind: str,
-    table: str,
-    key: sa.ColumnElement[str] | None,
-    transaction_id: sa.ColumnElement[int],
-    digest: sa.ColumnElement[str],
-) -> sa.ColumnElement[str]:
-    """A manifest line, exactly as :func:`auditd.ledger.blocks.manifest_lines`
-    writes it (``key`` None: a transaction's empty key)."""
-    prefix = f'["{kind}",{manifest_table(table)},"'
-    keyed = sa.literal(prefix + '",') if key is None else prefix + key + '",'
-    return keyed + sa.cast(transaction_id, sa.Text) + ',"' + digest + '"]'
-
-
-def _key(columns: Sequence[sa.ColumnElement[Any]]) -> sa.ColumnElement[str]:
-    """:func:`auditd.ledger.canonical.key_text` of integer key columns, in SQL."""
-    text: sa.ColumnElement[str] = sa.literal("[")
-    for number, column in enumerate(columns):
-        text = text + ("," if number else "") + sa.cast(column, sa.Text)
-    # Byte order is code point order: the order Python sorts the keys in.
-    return (text + "]").collate("C")
-
-
-@lru_cache(maxsize=64)
-def _transaction_reads(types: _Types) -> _Reads:
+def _transaction_part(types: _Types) -> _Part:
     in_range = sa.and_(TRANSACTION.c.id > _AFTER, TRANSACTION.c.id <= _THROUGH)
+    whole = sa.select(TRANSACTION).where(in_range)
     if types is None:
-        return _Reads(served=None, whole=sa.select(TRANSACTION).where(in_range))
-    return _reads(TRANSACTION, TRANSACTION_ELEMENT, "", None, TRANSACTION.c.id, in_range, types)
-
-
-@lru_cache(maxsize=256)
-def _version_reads(entry: VersionedTable, types: _Types) -> _Reads:
-    version = version_table(entry)
-    in_range = sa.and_(version.c.transaction_id > _AFTER, version.c.transaction_id <= _THROUGH)
-    if types is None:
-        return _Reads(served=None, whole=sa.select(version).where(in_range))
-    key = _key([version.c[name] for name in entry.key])
-    return _reads(
-        version, VERSION_ELEMENT, entry.table, key, version.c.transaction_id, in_range, types
+        return _Part(None, whole, transaction_element, TRANSACTION_ELEMENT)
+    no_key = sa.cast(sa.literal(""), sa.Text).collate("C")
+    return _row_part(
+        TRANSACTION,
+        TRANSACTION_ELEMENT,
+        "",
+        no_key,
+        TRANSACTION.c.id,
+        in_range,
+        types,
+        transaction_element,
     )
 
 
-def _reads(
+def _version_part(entry: VersionedTable, types: _Types) -> _Part:
+    version = version_table(entry)
+    in_range = sa.and_(version.c.transaction_id > _AFTER, version.c.transaction_id <= _THROUGH)
+    element_of = partial(version_element, entry)
+    if types is None:
+        return _Part(None, sa.select(version).where(in_range), element_of, VERSION_ELEMENT)
+    key = _key([version.c[name] for name in entry.key])
+    return _row_part(
+        version,
+        VERSION_ELEMENT,
+        entry.table,
+        key,
+        version.c.transaction_id,
+        in_range,
+        types,
+        element_of,
+    )
+
+
+def _row_part(
     table: sa.TableClause,
     kind: str,
     name: str,
-    key: sa.ColumnElement[str] | None,
+    key: sa.ColumnElement[str],
     transaction_id: sa.ColumnElement[int],
     in_range: sa.ColumnElement[bool],
     types: tuple[tuple[str, str], ...],
-) -> _Reads:
+    element_of: Callable[[dict[str, Any]], Element],
+) -> _Part:
     """``end_transaction_id`` is never part of a row's digest: it is sealed as a link."""
     columns = {c.name: c for c in table.c if c.name != "end_transaction_id"}
     server = digest_columns(columns, dict(types), DIGEST_HEX_LENGTH)
     line = _line(kind, name, key, transaction_id, server.digest)
-    order = [transaction_id] if key is None else [transaction_id, key]
-    served = sa.select(line).where(in_range).order_by(*order)
+    labelled = (line.label("line"), transaction_id.label("tx"), key.label("k"))
+    served: _Statement = sa.select(*labelled).where(in_range)
     if server.servable is None:
-        return _Reads(served=served, whole=None)
+        return _Part(served, None, element_of, kind)
     whole = sa.select(table).where(in_range, sa.not_(server.servable))
-    return _Reads(served=served.where(server.servable), whole=whole)
+    return _Part(served.where(server.servable), whole, element_of, kind)
 
 
-@lru_cache(maxsize=256)
-def _link_statement(entry: VersionedTable, served: bool) -> sa.Select[Any]:
-    """Served: the links' manifest lines, in order; else the closed versions'
-    keys, transaction and closing transaction."""
+def _link_part(entry: VersionedTable, types: _Types) -> _Part:
+    """The links set by the range's transactions: each of their versions
+    joined to the version of the same key it closed."""
     closing = version_table(entry).alias("closing")
     closed = version_table(entry).alias("closed")
     joined = closing.join(
@@ -245,15 +240,45 @@ def _link_statement(entry: VersionedTable, served: bool) -> sa.Select[Any]:
         ),
     )
     in_range = sa.and_(closing.c.transaction_id > _AFTER, closing.c.transaction_id <= _THROUGH)
-    if not served:
+
+    def element_of(row: dict[str, Any]) -> Element:
+        return link_element(entry, [row[name] for name in entry.key], row)
+
+    if types is None:
         columns = [*(closed.c[name] for name in entry.key), closed.c.transaction_id]
-        return sa.select(*columns, closed.c.end_transaction_id).select_from(joined).where(in_range)
+        whole = sa.select(*columns, closed.c.end_transaction_id).select_from(joined).where(in_range)
+        return _Part(None, whole, element_of, LINK_ELEMENT)
     key = _key([closed.c[name] for name in entry.key])
     digest = link_digest(closed.c.transaction_id, closed.c.end_transaction_id, DIGEST_HEX_LENGTH)
     line = _line(LINK_ELEMENT, entry.table, key, closed.c.transaction_id, digest)
-    return (
-        sa.select(line).select_from(joined).where(in_range).order_by(closed.c.transaction_id, key)
+    served = (
+        sa.select(line.label("line"), closed.c.transaction_id.label("tx"), key.label("k"))
+        .select_from(joined)
+        .where(in_range)
     )
+    return _Part(served, None, element_of, LINK_ELEMENT)
+
+
+def _line(
+    kind: str,
+    table: str,
+    key: sa.ColumnElement[str],
+    transaction_id: sa.ColumnElement[int],
+    digest: sa.ColumnElement[str],
+) -> sa.ColumnElement[str]:
+    """A manifest line, exactly as :func:`auditd.ledger.blocks.manifest_lines`
+    writes it."""
+    prefix = f'["{kind}",{manifest_table(table)},"'
+    return prefix + key + '",' + sa.cast(transaction_id, sa.Text) + ',"' + digest + '"]'
+
+
+def _key(columns: Sequence[sa.ColumnElement[Any]]) -> sa.ColumnElement[str]:
+    """:func:`auditd.ledger.canonical.key_text` of integer key columns, in SQL."""
+    text: sa.ColumnElement[str] = sa.literal("[")
+    for number, column in enumerate(columns):
+        text = text + ("," if number else "") + sa.cast(column, sa.Text)
+    # Byte order is code point order: the order Python sorts the keys in.
+    return (text + "]").collate("C")
 
 
 def _table_types(
