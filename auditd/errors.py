@@ -54,7 +54,8 @@ class SchemaMismatchError(AuditdError):
 
 
 class AlreadyRunningError(AuditdError):
-    """Another ``serve`` process owns this SQLite database file."""
+    """Another process is doing this work: another ``serve`` owns this SQLite
+    database file, or another prune removed a batch first."""
 
     exit_code = 6
 

@@ -8,17 +8,24 @@ daemon runs its jobs, and capture keeps running as the audit owner.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from privileges_support import Roles, audittrail, login_roles  # type: ignore[import-not-found]
+from test_history_support import wait_for_horizon
+from test_ledger_support import last_transaction_id
 
 from auditd import capture, db, migrate
 from auditd.capture.attribution import audit_context, session_factory
 from auditd.config import DatabaseSettings
 from auditd.daemon.startup import check_privileges
+from auditd.ledger import seal, verify_integrity
+from auditd.ledger.prune import prune
 from auditd.models import Session
+from auditd.timestamps import utcnow
 
 pytestmark = pytest.mark.postgresql_only
 
@@ -366,3 +373,71 @@ def test_the_retention_setting_gives_nothing_to_a_role_without_the_owners_rights
         )
         connection.exec_driver_sql(f"DELETE FROM {VERSIONS}")
     daemon.dispose()
+
+
+RETENTION = "audittrail.audittrail_retention_delete"
+
+
+def test_the_daemon_role_prunes_through_the_retention_function_and_the_ledger_verifies(
+    roles: Roles, admin: sa.Engine
+) -> None:
+    talk = _add_session(admin)
+    for title in ("Second", "Third"):
+        with db.write_transaction(admin) as connection:
+            connection.execute(
+                sa.text("UPDATE sessions SET title = :t WHERE id = :i"), {"t": title, "i": talk}
+            )
+    wait_for_horizon(admin, last_transaction_id(admin))
+    daemon = db.create_engine(DatabaseSettings(url=roles.url(roles.daemon)))
+    assert seal(daemon, 100).blocks
+    outcome = prune(daemon, 30, 100, now=utcnow() + timedelta(days=40))
+    daemon.dispose()
+    assert outcome.versions == 2  # the two closed versions; the current one stays
+    with admin.connect() as connection:
+        left = connection.scalars(
+            sa.text(f"SELECT title FROM {VERSIONS} WHERE id = :i"), {"i": talk}
+        ).all()
+    assert left == ["Third"]
+    report = verify_integrity(db.create_engine(DatabaseSettings(url=roles.url(roles.reader))))
+    assert report.intact, [str(problem) for problem in report.problems]
+    assert report.pruned > 0
+
+
+def test_the_application_role_may_not_call_the_retention_function(roles: Roles) -> None:
+    app = roles.engine(roles.app)
+    with (
+        pytest.raises(sa.exc.ProgrammingError, match="permission denied"),
+        app.begin() as connection,
+    ):
+        connection.execute(sa.text(f"SELECT {RETENTION}('audittrail_sessions_version', '[]')"))
+    app.dispose()
+
+
+def test_the_retention_function_removes_old_history_only_never_a_current_version(
+    roles: Roles, admin: sa.Engine
+) -> None:
+    talk = _add_session(admin)
+    daemon = roles.engine(roles.daemon)
+    with daemon.begin() as connection:
+        for table in ("sessions", "audittrail_ledger_block", "audittrail_capture"):
+            with (
+                pytest.raises(sa.exc.DataError, match=f"not a history table: {table}"),
+                connection.begin_nested(),
+            ):
+                connection.execute(sa.text(f"SELECT {RETENTION}(:t, '[]')"), {"t": table})
+        (current,) = connection.execute(
+            sa.text(f"SELECT id, transaction_id FROM {VERSIONS} WHERE id = :i"), {"i": talk}
+        ).mappings()
+        removed = connection.scalar(
+            sa.text(f"SELECT {RETENTION}('audittrail_sessions_version', CAST(:k AS jsonb))"),
+            {"k": json.dumps([dict(current)])},
+        )
+    daemon.dispose()
+    assert removed == 0
+    with admin.connect() as connection:
+        assert (
+            connection.scalar(
+                sa.text(f"SELECT count(*) FROM {VERSIONS} WHERE id = :i"), {"i": talk}
+            )
+            == 1
+        )

@@ -71,6 +71,70 @@ END
 """
 
 
+RETENTION_FUNCTION_NAME = "audittrail_retention_delete"
+
+# Retention for a role without the table owner's rights (the daemon's): the
+# function runs as the owner, sets the retention setting for the caller's
+# transaction and deletes the rows of one history table whose primary keys
+# it is given, never a row's current version. It deletes nothing else: the
+# table must carry our delete guard (a version table or the transaction
+# table of this audit schema). What it removes is evident anyway: sealed
+# rows gone without a prune block listing them fail verify --integrity.
+# (No '%' in the body: the driver would take it for a parameter.)
+_RETENTION_BODY = f"""
+DECLARE
+    history regclass := to_regclass(quote_ident(@schema@) || '.' || quote_ident(history_table));
+    matched text;
+    removed bigint;
+    before text := current_setting('{RETENTION_SETTING}', true);
+BEGIN
+    -- @marker@
+    IF history IS NULL OR NOT EXISTS (
+        SELECT 1 FROM pg_trigger WHERE tgrelid = history AND tgname = '{_DELETE}'
+    ) THEN
+        RAISE EXCEPTION USING MESSAGE = 'not a history table: ' || coalesce(history_table, 'NULL'),
+            ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg('h.' || quote_ident(a.attname) || ' = k.' || quote_ident(a.attname), ' AND ')
+      INTO matched
+      FROM pg_index i
+      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+     WHERE i.indrelid = history AND i.indisprimary;
+    IF EXISTS (
+        SELECT 1 FROM pg_attribute
+         WHERE attrelid = history AND attname = 'end_transaction_id' AND NOT attisdropped
+    ) THEN
+        matched := matched || ' AND h.end_transaction_id IS NOT NULL';
+    END IF;
+    PERFORM set_config('{RETENTION_SETTING}', pg_current_xact_id()::text, true);
+    EXECUTE 'DELETE FROM ' || history::text || ' AS h USING jsonb_populate_recordset(NULL::'
+        || history::text || ', $1) AS k WHERE ' || matched USING keys;
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    PERFORM set_config('{RETENTION_SETTING}', coalesce(before, ''), true);
+    RETURN removed;
+END
+"""
+
+
+def retention_function_signature(schema: str | None) -> str:
+    """The retention function in ``schema``, as regprocedure text."""
+    return f"{qualify(schema, RETENTION_FUNCTION_NAME)}(text, jsonb)"
+
+
+def _retention_function(entry: VersionedTable) -> list[str]:
+    schema = entry.audit_schema or "public"
+    body = _RETENTION_BODY.replace("@schema@", "'" + schema.replace("'", "''") + "'")
+    return [
+        f"CREATE OR REPLACE FUNCTION {qualify(entry.audit_schema, RETENTION_FUNCTION_NAME)}"
+        f"(history_table text, keys jsonb) RETURNS bigint"
+        f" LANGUAGE plpgsql {function_security(entry, definer=True)} AS $$"
+        + body.replace("@marker@", shared_marker(_RETENTION_BODY))
+        + "$$",
+        # Whom retention is given to is a grant (audittrail roles: the daemon).
+        f"REVOKE ALL ON FUNCTION {retention_function_signature(entry.audit_schema)} FROM PUBLIC",
+    ]
+
+
 def guard_function_name(entry: VersionedTable) -> str:
     """The guard function of ``entry``'s layout, qualified by its audit schema."""
     return qualify(entry.audit_schema, GUARD_FUNCTION_NAME)
@@ -118,9 +182,9 @@ def _postgresql_triggers(entry: VersionedTable, quoted: str, update_refused: str
 
 
 def postgresql_shared_ddl(entry: VersionedTable) -> list[str]:
-    """The shared part of ``entry``'s layout: the guard function and the
+    """The shared part of ``entry``'s layout: the guard function, the
     transaction table's guards (a transaction row is never updated once
-    committed)."""
+    committed) and the retention function."""
     return [
         _guard_function(entry),
         *_postgresql_triggers(
@@ -128,6 +192,7 @@ def postgresql_shared_ddl(entry: VersionedTable) -> list[str]:
             entry.qualified_transaction_table,
             f"OLD.id <> {_CURRENT_XID} OR NEW.id IS DISTINCT FROM OLD.id",
         ),
+        *_retention_function(entry),
     ]
 
 
@@ -220,11 +285,13 @@ def drop_ddl(dialect: str, entry: VersionedTable) -> list[str]:
 
 def drop_shared_ddl(dialect: str, entry: VersionedTable) -> list[str]:
     """DDL removing the guards of the transaction table of ``entry``'s
-    layout and, on PostgreSQL, the guard function they all call."""
+    layout and, on PostgreSQL, the guard function they all call and the
+    retention function."""
     if dialect == "postgresql":
         return [
             *postgresql_drop_ddl(entry.qualified_transaction_table),
             f"DROP FUNCTION IF EXISTS {guard_function_name(entry)}()",
+            f"DROP FUNCTION IF EXISTS {retention_function_signature(entry.audit_schema)}",
         ]
     return sqlite_drop_ddl(entry.transaction_table)
 

@@ -18,7 +18,7 @@ import hashlib
 
 from auditd.registry import VersionedTable
 
-GENERATOR_VERSION = 10
+GENERATOR_VERSION = 11
 
 
 def _digest(text: str) -> str:

@@ -30,6 +30,7 @@ def shared_functions(schema: str | None) -> list[str]:
         mac_signature(schema),
         set_context_signature(schema),
         f"{qualify(schema, append_only.GUARD_FUNCTION_NAME)}()",
+        append_only.retention_function_signature(schema),
     ]
 
 

@@ -25,6 +25,7 @@ version, which is never removed.
 from __future__ import annotations
 
 import bisect
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,7 +35,7 @@ import sqlalchemy as sa
 
 from auditd import db
 from auditd.capture import append_only
-from auditd.errors import ConfigError
+from auditd.errors import AlreadyRunningError, ConfigError
 from auditd.ledger.blocks import (
     LEDGER_START,
     PrunedElement,
@@ -51,7 +52,7 @@ from auditd.ledger.canonical import (
 )
 from auditd.models.audit import TRANSACTION
 from auditd.models.ledger import LEDGER_BLOCK
-from auditd.registry import Registry, VersionedTable, load
+from auditd.registry import Registry, VersionedTable, load, qualify
 from auditd.stamps.derive import DerivedStamp, KeyRestriction, derived_by_key, derived_stamps
 from auditd.timestamps import utcnow
 
@@ -158,16 +159,44 @@ def _derivation_sources(
 def _remove_versions(
     connection: sa.Connection, entry: VersionedTable, rows: Sequence[dict[str, Any]]
 ) -> None:
-    v = version_table(entry)
-    match = [v.c[name] == sa.bindparam(f"k_{name}") for name in entry.key]
-    statement = sa.delete(v).where(*match, v.c.transaction_id == sa.bindparam("k_tx"))
-    connection.execute(
-        statement,
-        [
-            {**{f"k_{name}": row[name] for name in entry.key}, "k_tx": row["transaction_id"]}
-            for row in rows
-        ],
-    )
+    keys = [
+        {**{name: row[name] for name in entry.key}, "transaction_id": row["transaction_id"]}
+        for row in rows
+    ]
+    _remove(connection, entry, entry.version_table, keys)
+
+
+def _remove(
+    connection: sa.Connection, entry: VersionedTable, table: str, keys: list[dict[str, Any]]
+) -> None:
+    """Delete the rows of the history ``table`` with these primary keys, by
+    the one sanctioned path past the append-only guards: on PostgreSQL the
+    retention function, which runs with the audit owner's rights (so that
+    the daemon's role can prune without holding them); on SQLite inside
+    :func:`append_only.retention`. Raises :class:`AlreadyRunningError` when
+    another prune removed some of them first (the batch is then rolled back)."""
+    if not keys:
+        return
+    if connection.dialect.name == "postgresql":
+        function = qualify(entry.audit_schema, append_only.RETENTION_FUNCTION_NAME)
+        removed = connection.scalar(
+            sa.text(f"SELECT {function}(:table, CAST(:keys AS jsonb))"),
+            {"table": table, "keys": json.dumps(keys, default=str)},
+        )
+    else:
+        history = sa.table(table, *(sa.column(name) for name in keys[0]))
+        match = [history.c[name] == sa.bindparam(f"k_{name}") for name in keys[0]]
+        with append_only.retention(connection, (table,)):
+            result = connection.execute(
+                sa.delete(history).where(*match),
+                [{f"k_{name}": value for name, value in key.items()} for key in keys],
+            )
+        removed = result.rowcount
+    if removed != len(keys):
+        raise AlreadyRunningError(
+            f"another prune removed part of this batch of {table} first",
+            "run prune again: it carries on after the last whole batch",
+        )
 
 
 def _orphaned_transactions(
@@ -233,15 +262,11 @@ def prune(
                     touched.update(row["transaction_id"] for row in removed)
                     on_batch(versions)
                     continue
-                # History is append-only; retention is the one sanctioned
-                # removal (it needs the audit owner's rights on PostgreSQL).
-                with append_only.retention(connection, (entry.version_table,)):
-                    _remove_versions(connection, entry, removed)
-                    gone = _orphaned_transactions(
-                        connection, registry, [row["transaction_id"] for row in removed], cutoff
-                    )
-                    gone_ids = [row["id"] for row in gone]
-                    connection.execute(sa.delete(TRANSACTION).where(TRANSACTION.c.id.in_(gone_ids)))
+                _remove_versions(connection, entry, removed)
+                gone = _orphaned_transactions(
+                    connection, registry, [row["transaction_id"] for row in removed], cutoff
+                )
+                _remove(connection, entry, str(TRANSACTION.name), [{"id": r["id"]} for r in gone])
                 record = _pruned_elements(entry, removed, gone, sealed)
                 previous = latest_block(connection)
                 assert previous is not None  # something was sealed, or nothing qualified

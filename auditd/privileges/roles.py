@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from auditd import db, migrate, registry
-from auditd.capture import ownership
+from auditd.capture import append_only, ownership
 from auditd.capture.attribution.postgresql import set_context_signature
 from auditd.errors import DatabaseAccessError, UsageError, first_line
 from auditd.models import (
@@ -190,6 +190,7 @@ def _grants(
     sequences = [s for table in live for s in _sequences(connection, table)]
     everyone = ", ".join(["PUBLIC", *(quote(r) for r in layout.login_roles)])
     set_context = set_context_signature(schema)
+    retention = append_only.retention_function_signature(schema)
     audit_namespace = quote(schema or "public")
     statements = [
         # Whatever was granted before: nobody but the owner keeps rights on
@@ -197,6 +198,7 @@ def _grants(
         f"REVOKE ALL ON {', '.join(audit)} FROM {everyone}",
         f"REVOKE ALL ON {live_sql} FROM {everyone}",
         f"REVOKE ALL ON FUNCTION {set_context} FROM {everyone}",
+        f"REVOKE ALL ON FUNCTION {retention} FROM {everyone}",
     ]
     writers = ", ".join(quote(r) for r in layout.app_roles)
     # USAGE on the audit schema lets a role name the context function; it
@@ -237,6 +239,9 @@ def _grants(
                 for s in _sequences(connection, table)
             ),
             f"GRANT EXECUTE ON FUNCTION {set_context} TO {daemon}",
+            # Retention (the prune job) with the owner's rights, through the
+            # one function that deletes old history and nothing else.
+            f"GRANT EXECUTE ON FUNCTION {retention} TO {daemon}",
         ]
     return statements
 

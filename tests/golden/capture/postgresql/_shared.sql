@@ -3,7 +3,7 @@ RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, "audittrail",
 DECLARE
     signing_key bytea;
 BEGIN
-    -- audittrail-capture shared df01038fd95b36f8
+    -- audittrail-capture shared 256cd33e98d6b7a4
     -- Below the revision that made the key (a downgrade keeps this build's
     -- capture): no key, so no context is trusted, and writes go on.
     IF to_regclass('"audittrail"."audittrail_context_key"') IS NULL THEN
@@ -25,7 +25,7 @@ RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, "au
 DECLARE
     tx bigint := pg_current_xact_id()::text::bigint;
 BEGIN
-    -- audittrail-capture shared 8aeaac65a0bff0e3
+    -- audittrail-capture shared b804161688dfe238
     IF origin IS NULL OR origin = '' THEN
         RAISE EXCEPTION 'audittrail: a published context needs an origin';
     END IF;
@@ -45,7 +45,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, "audittrail", pg
 DECLARE
     claimed boolean := false;
 BEGIN
-    -- audittrail-capture shared d6da5c1ae1505b74
+    -- audittrail-capture shared c26d382d45bd0870
     tx := pg_current_xact_id()::text::bigint;
     IF nullif(current_setting('audittrail.origin', true), '') IS NOT NULL THEN
         claimed := coalesce(current_setting('audittrail.context_mac', true)
@@ -82,7 +82,7 @@ REVOKE ALL ON FUNCTION "audittrail"."audittrail_tx"() FROM PUBLIC
 ;
 CREATE OR REPLACE FUNCTION "audittrail"."audittrail_refuse_history_change"() RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog, "audittrail", pg_temp AS $$
 BEGIN
-    -- audittrail-capture shared 45e4d5f0765d9403
+    -- audittrail-capture shared 01cc7fe406783f46
     IF TG_OP IN ('DELETE', 'UPDATE')
        AND current_setting('audittrail.retention', true) = pg_current_xact_id()::text
        AND pg_has_role(current_user,
@@ -106,3 +106,39 @@ CREATE TRIGGER audittrail_append_only_update BEFORE UPDATE ON "audittrail"."audi
 CREATE TRIGGER audittrail_append_only_delete BEFORE DELETE ON "audittrail"."audittrail_transaction" FOR EACH STATEMENT EXECUTE FUNCTION "audittrail"."audittrail_refuse_history_change"()
 ;
 CREATE TRIGGER audittrail_append_only_truncate BEFORE TRUNCATE ON "audittrail"."audittrail_transaction" FOR EACH STATEMENT EXECUTE FUNCTION "audittrail"."audittrail_refuse_history_change"()
+;
+CREATE OR REPLACE FUNCTION "audittrail"."audittrail_retention_delete"(history_table text, keys jsonb) RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, "audittrail", pg_temp AS $$
+DECLARE
+    history regclass := to_regclass(quote_ident('audittrail') || '.' || quote_ident(history_table));
+    matched text;
+    removed bigint;
+    before text := current_setting('audittrail.retention', true);
+BEGIN
+    -- audittrail-capture shared 5afb284ba85fd538
+    IF history IS NULL OR NOT EXISTS (
+        SELECT 1 FROM pg_trigger WHERE tgrelid = history AND tgname = 'audittrail_append_only_delete'
+    ) THEN
+        RAISE EXCEPTION USING MESSAGE = 'not a history table: ' || coalesce(history_table, 'NULL'),
+            ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg('h.' || quote_ident(a.attname) || ' = k.' || quote_ident(a.attname), ' AND ')
+      INTO matched
+      FROM pg_index i
+      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+     WHERE i.indrelid = history AND i.indisprimary;
+    IF EXISTS (
+        SELECT 1 FROM pg_attribute
+         WHERE attrelid = history AND attname = 'end_transaction_id' AND NOT attisdropped
+    ) THEN
+        matched := matched || ' AND h.end_transaction_id IS NOT NULL';
+    END IF;
+    PERFORM set_config('audittrail.retention', pg_current_xact_id()::text, true);
+    EXECUTE 'DELETE FROM ' || history::text || ' AS h USING jsonb_populate_recordset(NULL::'
+        || history::text || ', $1) AS k WHERE ' || matched USING keys;
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    PERFORM set_config('audittrail.retention', coalesce(before, ''), true);
+    RETURN removed;
+END
+$$
+;
+REVOKE ALL ON FUNCTION "audittrail"."audittrail_retention_delete"(text, jsonb) FROM PUBLIC

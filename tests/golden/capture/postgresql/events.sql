@@ -9,7 +9,7 @@ DECLARE
     statement_rows bigint;
     mode text;
 BEGIN
-    -- audittrail-capture events 490b61bbdb240bd9
+    -- audittrail-capture events bdd7067c3fad54f6
     pending := 'audittrail.pending_' || lower(TG_OP);
     note := current_setting(pending, true);
     IF starts_with(note, TG_RELID || ':' || pg_trigger_depth() || ':') THEN
@@ -143,7 +143,7 @@ DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- audittrail-capture events 490b61bbdb240bd9
+    -- audittrail-capture events bdd7067c3fad54f6
     IF NOT EXISTS (SELECT 1 FROM "public"."events") THEN
         RETURN NULL;
     END IF;

@@ -9,7 +9,7 @@ DECLARE
     statement_rows bigint;
     mode text;
 BEGIN
-    -- audittrail-capture sessions bb5f52280ab7a47f
+    -- audittrail-capture sessions 5fb402654ce0ff61
     pending := 'audittrail.pending_' || lower(TG_OP);
     note := current_setting(pending, true);
     IF starts_with(note, TG_RELID || ':' || pg_trigger_depth() || ':') THEN
@@ -143,7 +143,7 @@ DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- audittrail-capture sessions bb5f52280ab7a47f
+    -- audittrail-capture sessions 5fb402654ce0ff61
     IF NOT EXISTS (SELECT 1 FROM "public"."sessions") THEN
         RETURN NULL;
     END IF;
@@ -163,7 +163,7 @@ DECLARE
     cached text;
     issued_at timestamptz;
 BEGIN
-    -- audittrail-capture sessions bb5f52280ab7a47f
+    -- audittrail-capture sessions 5fb402654ce0ff61
     IF TG_OP = 'UPDATE' AND ROW(OLD."id", OLD."title", OLD."subtitle", OLD."short_abstract", OLD."long_abstract", OLD."comments", OLD."language", OLD."level", OLD."starts_at", OLD."ends_at", OLD."track_id", OLD."microlocation_id", OLD."session_type_id", OLD."event_id", OLD."creator_id", OLD."slides_url", OLD."video_url", OLD."audio_url", OLD."signup_url", OLD."state", OLD."created_at", OLD."submitted_at", OLD."submission_modifier", OLD."is_mail_sent", OLD."send_email", OLD."is_locked", OLD."complex_field_values", OLD."deleted_at") IS NOT DISTINCT FROM ROW(NEW."id", NEW."title", NEW."subtitle", NEW."short_abstract", NEW."long_abstract", NEW."comments", NEW."language", NEW."level", NEW."starts_at", NEW."ends_at", NEW."track_id", NEW."microlocation_id", NEW."session_type_id", NEW."event_id", NEW."creator_id", NEW."slides_url", NEW."video_url", NEW."audio_url", NEW."signup_url", NEW."state", NEW."created_at", NEW."submitted_at", NEW."submission_modifier", NEW."is_mail_sent", NEW."send_email", NEW."is_locked", NEW."complex_field_values", NEW."deleted_at") THEN
         RETURN NEW;
     END IF;

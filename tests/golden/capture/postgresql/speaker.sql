@@ -9,7 +9,7 @@ DECLARE
     statement_rows bigint;
     mode text;
 BEGIN
-    -- audittrail-capture speaker cdbdfe5332b446dc
+    -- audittrail-capture speaker 86fd5075111e5971
     pending := 'audittrail.pending_' || lower(TG_OP);
     note := current_setting(pending, true);
     IF starts_with(note, TG_RELID || ':' || pg_trigger_depth() || ':') THEN
@@ -143,7 +143,7 @@ DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- audittrail-capture speaker cdbdfe5332b446dc
+    -- audittrail-capture speaker 86fd5075111e5971
     IF NOT EXISTS (SELECT 1 FROM "public"."speaker") THEN
         RETURN NULL;
     END IF;

@@ -9,7 +9,7 @@ DECLARE
     statement_rows bigint;
     mode text;
 BEGIN
-    -- audittrail-capture speakers_sessions 176cf0be688b9d96
+    -- audittrail-capture speakers_sessions 2e2dae2339cfe5c3
     pending := 'audittrail.pending_' || lower(TG_OP);
     note := current_setting(pending, true);
     IF starts_with(note, TG_RELID || ':' || pg_trigger_depth() || ':') THEN
@@ -167,7 +167,7 @@ DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- audittrail-capture speakers_sessions 176cf0be688b9d96
+    -- audittrail-capture speakers_sessions 2e2dae2339cfe5c3
     IF NOT EXISTS (SELECT 1 FROM "public"."speakers_sessions") THEN
         RETURN NULL;
     END IF;

@@ -9,7 +9,7 @@ DECLARE
     statement_rows bigint;
     mode text;
 BEGIN
-    -- audittrail-capture tracks c2aa9c040935325c
+    -- audittrail-capture tracks f46f285867589f17
     pending := 'audittrail.pending_' || lower(TG_OP);
     note := current_setting(pending, true);
     IF starts_with(note, TG_RELID || ':' || pg_trigger_depth() || ':') THEN
@@ -143,7 +143,7 @@ DECLARE
     tx bigint;
     ts timestamptz;
 BEGIN
-    -- audittrail-capture tracks c2aa9c040935325c
+    -- audittrail-capture tracks f46f285867589f17
     IF NOT EXISTS (SELECT 1 FROM "public"."tracks") THEN
         RETURN NULL;
     END IF;

@@ -8,7 +8,7 @@ DROP TRIGGER IF EXISTS audittrail_events_delete
 ;
 CREATE TRIGGER audittrail_events_insert AFTER INSERT ON "events" FOR EACH ROW
 BEGIN
-    -- audittrail-capture events abf570ad60599378
+    -- audittrail-capture events ebd3a9f9d34444b4
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -31,7 +31,7 @@ END
 ;
 CREATE TRIGGER audittrail_events_update AFTER UPDATE ON "events" FOR EACH ROW WHEN NOT (OLD."id" IS NOT NEW."id") AND (OLD."name" IS NOT NEW."name" OR OLD."description" IS NOT NEW."description" OR OLD."location_name" IS NOT NEW."location_name" OR OLD."timezone" IS NOT NEW."timezone" OR OLD."starts_at" IS NOT NEW."starts_at" OR OLD."ends_at" IS NOT NEW."ends_at" OR OLD."state" IS NOT NEW."state" OR OLD."deleted_at" IS NOT NEW."deleted_at")
 BEGIN
-    -- audittrail-capture events abf570ad60599378
+    -- audittrail-capture events ebd3a9f9d34444b4
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -55,7 +55,7 @@ END
 ;
 CREATE TRIGGER audittrail_events_rekey AFTER UPDATE ON "events" FOR EACH ROW WHEN (OLD."id" IS NOT NEW."id")
 BEGIN
-    -- audittrail-capture events abf570ad60599378
+    -- audittrail-capture events ebd3a9f9d34444b4
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -81,7 +81,7 @@ END
 ;
 CREATE TRIGGER audittrail_events_delete AFTER DELETE ON "events" FOR EACH ROW
 BEGIN
-    -- audittrail-capture events abf570ad60599378
+    -- audittrail-capture events ebd3a9f9d34444b4
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -108,12 +108,12 @@ DROP TRIGGER IF EXISTS audittrail_events_version_append_only_delete
 ;
 CREATE TRIGGER audittrail_events_version_append_only_update BEFORE UPDATE ON "audittrail_events_version" FOR EACH ROW WHEN NOT coalesce((OLD.transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) AND NEW.transaction_id = OLD.transaction_id) OR (OLD.end_transaction_id IS NULL AND NEW.end_transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) AND OLD."id" IS NEW."id" AND OLD."name" IS NEW."name" AND OLD."description" IS NEW."description" AND OLD."location_name" IS NEW."location_name" AND OLD."timezone" IS NEW."timezone" AND OLD."starts_at" IS NEW."starts_at" AND OLD."ends_at" IS NEW."ends_at" AND OLD."state" IS NEW."state" AND OLD."deleted_at" IS NEW."deleted_at" AND OLD."transaction_id" IS NEW."transaction_id" AND OLD."operation_type" IS NEW."operation_type"), 0)
 BEGIN
-    -- audittrail-capture events abf570ad60599378
+    -- audittrail-capture events ebd3a9f9d34444b4
     SELECT RAISE(ABORT, 'history is append-only: UPDATE of audittrail_events_version refused');
 END
 ;
 CREATE TRIGGER audittrail_events_version_append_only_delete BEFORE DELETE ON "audittrail_events_version" FOR EACH ROW
 BEGIN
-    -- audittrail-capture events abf570ad60599378
+    -- audittrail-capture events ebd3a9f9d34444b4
     SELECT RAISE(ABORT, 'history is append-only: DELETE of audittrail_events_version refused');
 END

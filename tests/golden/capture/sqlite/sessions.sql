@@ -8,7 +8,7 @@ DROP TRIGGER IF EXISTS audittrail_sessions_delete
 ;
 CREATE TRIGGER audittrail_sessions_insert AFTER INSERT ON "sessions" FOR EACH ROW
 BEGIN
-    -- audittrail-capture sessions 35025f29e6bc320b
+    -- audittrail-capture sessions 616d97cfaa0a94a0
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -31,7 +31,7 @@ END
 ;
 CREATE TRIGGER audittrail_sessions_update AFTER UPDATE ON "sessions" FOR EACH ROW WHEN NOT (OLD."id" IS NOT NEW."id") AND (OLD."title" IS NOT NEW."title" OR OLD."subtitle" IS NOT NEW."subtitle" OR OLD."short_abstract" IS NOT NEW."short_abstract" OR OLD."long_abstract" IS NOT NEW."long_abstract" OR OLD."comments" IS NOT NEW."comments" OR OLD."language" IS NOT NEW."language" OR OLD."level" IS NOT NEW."level" OR OLD."starts_at" IS NOT NEW."starts_at" OR OLD."ends_at" IS NOT NEW."ends_at" OR OLD."track_id" IS NOT NEW."track_id" OR OLD."microlocation_id" IS NOT NEW."microlocation_id" OR OLD."session_type_id" IS NOT NEW."session_type_id" OR OLD."event_id" IS NOT NEW."event_id" OR OLD."creator_id" IS NOT NEW."creator_id" OR OLD."slides_url" IS NOT NEW."slides_url" OR OLD."video_url" IS NOT NEW."video_url" OR OLD."audio_url" IS NOT NEW."audio_url" OR OLD."signup_url" IS NOT NEW."signup_url" OR OLD."state" IS NOT NEW."state" OR OLD."created_at" IS NOT NEW."created_at" OR OLD."submitted_at" IS NOT NEW."submitted_at" OR OLD."submission_modifier" IS NOT NEW."submission_modifier" OR OLD."is_mail_sent" IS NOT NEW."is_mail_sent" OR OLD."send_email" IS NOT NEW."send_email" OR OLD."is_locked" IS NOT NEW."is_locked" OR OLD."complex_field_values" IS NOT NEW."complex_field_values" OR OLD."deleted_at" IS NOT NEW."deleted_at")
 BEGIN
-    -- audittrail-capture sessions 35025f29e6bc320b
+    -- audittrail-capture sessions 616d97cfaa0a94a0
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -55,7 +55,7 @@ END
 ;
 CREATE TRIGGER audittrail_sessions_rekey AFTER UPDATE ON "sessions" FOR EACH ROW WHEN (OLD."id" IS NOT NEW."id")
 BEGIN
-    -- audittrail-capture sessions 35025f29e6bc320b
+    -- audittrail-capture sessions 616d97cfaa0a94a0
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -81,7 +81,7 @@ END
 ;
 CREATE TRIGGER audittrail_sessions_delete AFTER DELETE ON "sessions" FOR EACH ROW
 BEGIN
-    -- audittrail-capture sessions 35025f29e6bc320b
+    -- audittrail-capture sessions 616d97cfaa0a94a0
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -108,12 +108,12 @@ DROP TRIGGER IF EXISTS audittrail_sessions_version_append_only_delete
 ;
 CREATE TRIGGER audittrail_sessions_version_append_only_update BEFORE UPDATE ON "audittrail_sessions_version" FOR EACH ROW WHEN NOT coalesce((OLD.transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) AND NEW.transaction_id = OLD.transaction_id) OR (OLD.end_transaction_id IS NULL AND NEW.end_transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) AND OLD."id" IS NEW."id" AND OLD."title" IS NEW."title" AND OLD."subtitle" IS NEW."subtitle" AND OLD."short_abstract" IS NEW."short_abstract" AND OLD."long_abstract" IS NEW."long_abstract" AND OLD."comments" IS NEW."comments" AND OLD."language" IS NEW."language" AND OLD."level" IS NEW."level" AND OLD."starts_at" IS NEW."starts_at" AND OLD."ends_at" IS NEW."ends_at" AND OLD."track_id" IS NEW."track_id" AND OLD."microlocation_id" IS NEW."microlocation_id" AND OLD."session_type_id" IS NEW."session_type_id" AND OLD."event_id" IS NEW."event_id" AND OLD."creator_id" IS NEW."creator_id" AND OLD."slides_url" IS NEW."slides_url" AND OLD."video_url" IS NEW."video_url" AND OLD."audio_url" IS NEW."audio_url" AND OLD."signup_url" IS NEW."signup_url" AND OLD."state" IS NEW."state" AND OLD."created_at" IS NEW."created_at" AND OLD."submitted_at" IS NEW."submitted_at" AND OLD."submission_modifier" IS NEW."submission_modifier" AND OLD."is_mail_sent" IS NEW."is_mail_sent" AND OLD."send_email" IS NEW."send_email" AND OLD."is_locked" IS NEW."is_locked" AND OLD."complex_field_values" IS NEW."complex_field_values" AND OLD."deleted_at" IS NEW."deleted_at" AND OLD."transaction_id" IS NEW."transaction_id" AND OLD."operation_type" IS NEW."operation_type"), 0)
 BEGIN
-    -- audittrail-capture sessions 35025f29e6bc320b
+    -- audittrail-capture sessions 616d97cfaa0a94a0
     SELECT RAISE(ABORT, 'history is append-only: UPDATE of audittrail_sessions_version refused');
 END
 ;
 CREATE TRIGGER audittrail_sessions_version_append_only_delete BEFORE DELETE ON "audittrail_sessions_version" FOR EACH ROW
 BEGIN
-    -- audittrail-capture sessions 35025f29e6bc320b
+    -- audittrail-capture sessions 616d97cfaa0a94a0
     SELECT RAISE(ABORT, 'history is append-only: DELETE of audittrail_sessions_version refused');
 END

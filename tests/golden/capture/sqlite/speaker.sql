@@ -8,7 +8,7 @@ DROP TRIGGER IF EXISTS audittrail_speaker_delete
 ;
 CREATE TRIGGER audittrail_speaker_insert AFTER INSERT ON "speaker" FOR EACH ROW
 BEGIN
-    -- audittrail-capture speaker a3053892e3e768d1
+    -- audittrail-capture speaker 13cbe9fe597e7bfd
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -31,7 +31,7 @@ END
 ;
 CREATE TRIGGER audittrail_speaker_update AFTER UPDATE ON "speaker" FOR EACH ROW WHEN NOT (OLD."id" IS NOT NEW."id") AND (OLD."name" IS NOT NEW."name" OR OLD."email" IS NOT NEW."email" OR OLD."organisation" IS NOT NEW."organisation" OR OLD."position" IS NOT NEW."position" OR OLD."short_biography" IS NOT NEW."short_biography" OR OLD."event_id" IS NOT NEW."event_id" OR OLD."user_id" IS NOT NEW."user_id" OR OLD."deleted_at" IS NOT NEW."deleted_at")
 BEGIN
-    -- audittrail-capture speaker a3053892e3e768d1
+    -- audittrail-capture speaker 13cbe9fe597e7bfd
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -55,7 +55,7 @@ END
 ;
 CREATE TRIGGER audittrail_speaker_rekey AFTER UPDATE ON "speaker" FOR EACH ROW WHEN (OLD."id" IS NOT NEW."id")
 BEGIN
-    -- audittrail-capture speaker a3053892e3e768d1
+    -- audittrail-capture speaker 13cbe9fe597e7bfd
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -81,7 +81,7 @@ END
 ;
 CREATE TRIGGER audittrail_speaker_delete AFTER DELETE ON "speaker" FOR EACH ROW
 BEGIN
-    -- audittrail-capture speaker a3053892e3e768d1
+    -- audittrail-capture speaker 13cbe9fe597e7bfd
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -108,12 +108,12 @@ DROP TRIGGER IF EXISTS audittrail_speaker_version_append_only_delete
 ;
 CREATE TRIGGER audittrail_speaker_version_append_only_update BEFORE UPDATE ON "audittrail_speaker_version" FOR EACH ROW WHEN NOT coalesce((OLD.transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) AND NEW.transaction_id = OLD.transaction_id) OR (OLD.end_transaction_id IS NULL AND NEW.end_transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) AND OLD."id" IS NEW."id" AND OLD."name" IS NEW."name" AND OLD."email" IS NEW."email" AND OLD."organisation" IS NEW."organisation" AND OLD."position" IS NEW."position" AND OLD."short_biography" IS NEW."short_biography" AND OLD."event_id" IS NEW."event_id" AND OLD."user_id" IS NEW."user_id" AND OLD."deleted_at" IS NEW."deleted_at" AND OLD."transaction_id" IS NEW."transaction_id" AND OLD."operation_type" IS NEW."operation_type"), 0)
 BEGIN
-    -- audittrail-capture speaker a3053892e3e768d1
+    -- audittrail-capture speaker 13cbe9fe597e7bfd
     SELECT RAISE(ABORT, 'history is append-only: UPDATE of audittrail_speaker_version refused');
 END
 ;
 CREATE TRIGGER audittrail_speaker_version_append_only_delete BEFORE DELETE ON "audittrail_speaker_version" FOR EACH ROW
 BEGIN
-    -- audittrail-capture speaker a3053892e3e768d1
+    -- audittrail-capture speaker 13cbe9fe597e7bfd
     SELECT RAISE(ABORT, 'history is append-only: DELETE of audittrail_speaker_version refused');
 END

@@ -8,7 +8,7 @@ DROP TRIGGER IF EXISTS audittrail_speakers_sessions_delete
 ;
 CREATE TRIGGER audittrail_speakers_sessions_insert AFTER INSERT ON "speakers_sessions" FOR EACH ROW
 BEGIN
-    -- audittrail-capture speakers_sessions 1f8838b6f5273f12
+    -- audittrail-capture speakers_sessions fe47a2e42dc747da
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -31,7 +31,7 @@ END
 ;
 CREATE TRIGGER audittrail_speakers_sessions_rekey AFTER UPDATE ON "speakers_sessions" FOR EACH ROW WHEN (OLD."speaker_id" IS NOT NEW."speaker_id" OR OLD."session_id" IS NOT NEW."session_id")
 BEGIN
-    -- audittrail-capture speakers_sessions 1f8838b6f5273f12
+    -- audittrail-capture speakers_sessions fe47a2e42dc747da
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -57,7 +57,7 @@ END
 ;
 CREATE TRIGGER audittrail_speakers_sessions_delete AFTER DELETE ON "speakers_sessions" FOR EACH ROW
 BEGIN
-    -- audittrail-capture speakers_sessions 1f8838b6f5273f12
+    -- audittrail-capture speakers_sessions fe47a2e42dc747da
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -84,12 +84,12 @@ DROP TRIGGER IF EXISTS audittrail_speakers_sessions_version_append_only_delete
 ;
 CREATE TRIGGER audittrail_speakers_sessions_version_append_only_update BEFORE UPDATE ON "audittrail_speakers_sessions_version" FOR EACH ROW WHEN NOT coalesce((OLD.transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) AND NEW.transaction_id = OLD.transaction_id) OR (OLD.end_transaction_id IS NULL AND NEW.end_transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) AND OLD."speaker_id" IS NEW."speaker_id" AND OLD."session_id" IS NEW."session_id" AND OLD."transaction_id" IS NEW."transaction_id" AND OLD."operation_type" IS NEW."operation_type"), 0)
 BEGIN
-    -- audittrail-capture speakers_sessions 1f8838b6f5273f12
+    -- audittrail-capture speakers_sessions fe47a2e42dc747da
     SELECT RAISE(ABORT, 'history is append-only: UPDATE of audittrail_speakers_sessions_version refused');
 END
 ;
 CREATE TRIGGER audittrail_speakers_sessions_version_append_only_delete BEFORE DELETE ON "audittrail_speakers_sessions_version" FOR EACH ROW
 BEGIN
-    -- audittrail-capture speakers_sessions 1f8838b6f5273f12
+    -- audittrail-capture speakers_sessions fe47a2e42dc747da
     SELECT RAISE(ABORT, 'history is append-only: DELETE of audittrail_speakers_sessions_version refused');
 END

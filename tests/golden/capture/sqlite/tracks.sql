@@ -8,7 +8,7 @@ DROP TRIGGER IF EXISTS audittrail_tracks_delete
 ;
 CREATE TRIGGER audittrail_tracks_insert AFTER INSERT ON "tracks" FOR EACH ROW
 BEGIN
-    -- audittrail-capture tracks a34d21dd311865ad
+    -- audittrail-capture tracks 7a2b6c468788f814
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -31,7 +31,7 @@ END
 ;
 CREATE TRIGGER audittrail_tracks_update AFTER UPDATE ON "tracks" FOR EACH ROW WHEN NOT (OLD."id" IS NOT NEW."id") AND (OLD."name" IS NOT NEW."name" OR OLD."description" IS NOT NEW."description" OR OLD."color" IS NOT NEW."color" OR OLD."event_id" IS NOT NEW."event_id" OR OLD."deleted_at" IS NOT NEW."deleted_at")
 BEGIN
-    -- audittrail-capture tracks a34d21dd311865ad
+    -- audittrail-capture tracks 7a2b6c468788f814
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -55,7 +55,7 @@ END
 ;
 CREATE TRIGGER audittrail_tracks_rekey AFTER UPDATE ON "tracks" FOR EACH ROW WHEN (OLD."id" IS NOT NEW."id")
 BEGIN
-    -- audittrail-capture tracks a34d21dd311865ad
+    -- audittrail-capture tracks 7a2b6c468788f814
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -81,7 +81,7 @@ END
 ;
 CREATE TRIGGER audittrail_tracks_delete AFTER DELETE ON "tracks" FOR EACH ROW
 BEGIN
-    -- audittrail-capture tracks a34d21dd311865ad
+    -- audittrail-capture tracks 7a2b6c468788f814
     
     INSERT INTO audittrail_open_transaction (slot, transaction_id, statement_stamp)
         SELECT 1, NULL, ((strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') || ' ' || changes() || ' ' || total_changes()) WHERE true
@@ -108,12 +108,12 @@ DROP TRIGGER IF EXISTS audittrail_tracks_version_append_only_delete
 ;
 CREATE TRIGGER audittrail_tracks_version_append_only_update BEFORE UPDATE ON "audittrail_tracks_version" FOR EACH ROW WHEN NOT coalesce((OLD.transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) AND NEW.transaction_id = OLD.transaction_id) OR (OLD.end_transaction_id IS NULL AND NEW.end_transaction_id = (SELECT transaction_id FROM audittrail_open_transaction WHERE slot = 1) AND OLD."id" IS NEW."id" AND OLD."name" IS NEW."name" AND OLD."description" IS NEW."description" AND OLD."color" IS NEW."color" AND OLD."event_id" IS NEW."event_id" AND OLD."deleted_at" IS NEW."deleted_at" AND OLD."transaction_id" IS NEW."transaction_id" AND OLD."operation_type" IS NEW."operation_type"), 0)
 BEGIN
-    -- audittrail-capture tracks a34d21dd311865ad
+    -- audittrail-capture tracks 7a2b6c468788f814
     SELECT RAISE(ABORT, 'history is append-only: UPDATE of audittrail_tracks_version refused');
 END
 ;
 CREATE TRIGGER audittrail_tracks_version_append_only_delete BEFORE DELETE ON "audittrail_tracks_version" FOR EACH ROW
 BEGIN
-    -- audittrail-capture tracks a34d21dd311865ad
+    -- audittrail-capture tracks 7a2b6c468788f814
     SELECT RAISE(ABORT, 'history is append-only: DELETE of audittrail_tracks_version refused');
 END
