@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from auditd.config.sections import LedgerSettings
 from auditd.ledger import seal, verify_integrity
 from auditd.ledger.canonical import version_table
 from auditd.models.audit import TRANSACTION
@@ -24,7 +25,7 @@ from auditd.stamps.horizon import read_horizon
 from benchmarks.measure import Figure, alternate
 
 TARGET = 3.0
-BLOCK_SIZE = 1000
+BLOCK_SIZE = LedgerSettings().block_size  # the default a deployment seals with
 HORIZON_WAIT_SECONDS = 300.0
 
 

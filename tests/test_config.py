@@ -86,7 +86,7 @@ def test_defaults_without_file_or_environment(tmp_path: Path) -> None:
             name="prune", enabled=False, cron="30 3 * * *", misfire_grace_seconds=3600
         ),
     }
-    assert (settings.ledger.block_size, settings.ledger.digest_file) == (1000, None)
+    assert (settings.ledger.block_size, settings.ledger.digest_file) == (5000, None)
     assert settings.retention.keep_days == 0
     assert [name for name, job in settings.jobs.items() if not job.enabled] == ["prune"]
 
