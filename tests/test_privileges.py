@@ -22,6 +22,7 @@ from auditd import capture, db, migrate
 from auditd.capture.attribution import audit_context, session_factory
 from auditd.config import DatabaseSettings
 from auditd.daemon.startup import check_privileges
+from auditd.errors import DatabaseAccessError
 from auditd.ledger import seal, verify_integrity
 from auditd.ledger.prune import prune
 from auditd.models import Session
@@ -291,7 +292,7 @@ def test_the_daemon_role_passes_the_start_checks_and_runs_its_jobs(
         )
     url = roles.url(roles.daemon)
     daemon = db.create_engine(DatabaseSettings(url=url))
-    check_privileges(daemon)
+    check_privileges(daemon, seal=True, prune=True)
     daemon.dispose()
     assert audittrail(url, "verify").returncode == 1  # the stamp edited by hand
     for command in (
@@ -441,3 +442,15 @@ def test_the_retention_function_removes_old_history_only_never_a_current_version
             )
             == 1
         )
+
+
+def test_the_start_checks_name_the_retention_function_when_the_prune_job_lacks_it(
+    roles: Roles, admin: sa.Engine
+) -> None:
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f"REVOKE EXECUTE ON FUNCTION {RETENTION} FROM {roles.daemon}")
+    daemon = db.create_engine(DatabaseSettings(url=roles.url(roles.daemon)))
+    check_privileges(daemon, seal=True)  # the prune job is off by default: nothing missing
+    with pytest.raises(DatabaseAccessError, match="EXECUTE on .*audittrail_retention_delete"):
+        check_privileges(daemon, seal=True, prune=True)
+    daemon.dispose()

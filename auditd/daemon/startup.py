@@ -21,6 +21,7 @@ import time
 import sqlalchemy as sa
 
 from auditd import db, migrate, registry
+from auditd.capture import append_only
 from auditd.config import Settings
 from auditd.daemon.locks import DatabaseFileLock, sqlite_database_path
 from auditd.daemon.notify import SystemdNotifier
@@ -28,6 +29,7 @@ from auditd.daemon.runs import RUNS, STATE
 from auditd.errors import AlreadyRunningError, DatabaseAccessError, DatabaseUnavailableError
 from auditd.logging import get_logger
 from auditd.models.audit import TRANSACTION
+from auditd.models.ledger import LEDGER_BLOCK
 from auditd.models.namespace import audit_schema
 from auditd.registry import qualify
 
@@ -71,7 +73,11 @@ def wait_for_database(
             try:
                 db.check_connection(engine, settings.database)
                 migrate.require_head(engine)  # SchemaMismatchError: waiting cannot fix it
-                check_privileges(engine)
+                check_privileges(
+                    engine,
+                    seal=settings.jobs["seal"].enabled,
+                    prune=settings.jobs["prune"].enabled,
+                )
                 return engine
             except DatabaseUnavailableError as error:
                 reason = error.message
@@ -136,14 +142,16 @@ def _sleep_feeding_watchdog(
     return True
 
 
-def check_privileges(engine: sa.Engine) -> None:
+def check_privileges(engine: sa.Engine, *, seal: bool = False, prune: bool = False) -> None:
     """Refuse to start with a role that would fail every job run.
 
     PostgreSQL: the role needs USAGE of the audit schema, SELECT on the
     registered tables, their version tables and the transaction table, UPDATE
     of each stamp column, and SELECT, INSERT and UPDATE on the daemon's
-    bookkeeping tables (and USAGE of their id sequence). Raises
-    DatabaseAccessError listing what is missing.
+    bookkeeping tables (and USAGE of their id sequence); with the ``seal`` or
+    ``prune`` job, SELECT and INSERT on the ledger, and with ``prune``,
+    EXECUTE on the retention function. Raises DatabaseAccessError listing
+    what is missing.
     """
     if engine.dialect.name != "postgresql":
         return  # a SQLite file has no privileges; lock_sqlite_database checked it is writable
@@ -177,6 +185,13 @@ def check_privileges(engine: sa.Engine) -> None:
         if sequence is not None:
             test = sa.func.has_sequence_privilege(sequence, "USAGE")
             checks.append((f"USAGE on {sequence}", test))
+        if seal or prune:
+            for privilege in ("SELECT", "INSERT"):
+                table(privilege, qualify(schema, LEDGER_BLOCK.name))
+        if prune:
+            function = append_only.retention_function_signature(schema)
+            test = sa.func.has_function_privilege(function, "EXECUTE")
+            checks.append((f"EXECUTE on {function}", test))
         granted = connection.execute(sa.select(*(test for _, test in checks))).one()
         role = connection.scalar(sa.select(sa.func.current_user()))
     missing = [needed for (needed, _), ok in zip(checks, granted, strict=True) if not ok]
