@@ -17,11 +17,19 @@ run: $(STAMP)
 	$(BIN)/audittrail demo
 	$(BIN)/audittrail serve
 
+# pytest runs in PYTEST_WORKERS processes (pytest-xdist; 0: in one process).
+# Before it, the package is byte-compiled: every CLI and daemon process the
+# tests start imports all of it, and with PYTHONDONTWRITEBYTECODE set (as in
+# many containers) each would compile it again. compileall skips files that
+# are up to date.
+PYTEST_WORKERS ?= 2
+
 test: $(STAMP)
 	$(BIN)/ruff check auditd tests migrations benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/python -m compileall -q auditd migrations
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # SCALE=small|medium|large; writes docs/benchmarks.md (see that file).
 SCALE ?= medium

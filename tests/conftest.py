@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -66,6 +67,34 @@ def create_postgres_database(template: str | None = None) -> str:
 def drop_postgres_database(name: str) -> None:
     with _admin_engine().connect() as connection:
         connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+TERMINAL_VARIABLES = ("COLUMNS", "LINES")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: hand each worker the terminal variables of the main process."""
+    node.workerinput["terminal_variables"] = {
+        name: os.environ.get(name) for name in TERMINAL_VARIABLES
+    }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In an xdist worker, restore the main process's COLUMNS and LINES.
+
+    Importing readline (pytest imports pdb) makes GNU readline set them in the
+    process's C-level environment, which ``os.environ`` does not see but the
+    worker processes inherit: the CLI under test would fit its tables to 80
+    columns there and to no limit in a run without xdist."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None:
+        return
+    for name, value in workerinput["terminal_variables"].items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")
