@@ -17,12 +17,13 @@ run: $(STAMP)
 	$(BIN)/audittrail demo
 	$(BIN)/audittrail serve
 
-# pytest runs in PYTEST_WORKERS processes (pytest-xdist; 0: in one process).
+# pytest runs in PYTEST_WORKERS processes (pytest-xdist; 0: in one process):
+# three on two cores, since most tests wait on the database or a subprocess.
 # Before it, the package is byte-compiled: every CLI and daemon process the
 # tests start imports all of it, and with PYTHONDONTWRITEBYTECODE set (as in
 # many containers) each would compile it again. compileall skips files that
 # are up to date.
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 3
 
 test: $(STAMP)
 	$(BIN)/ruff check auditd tests migrations benchmarks
