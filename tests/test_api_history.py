@@ -316,6 +316,44 @@ def test_history_follows_the_version_linkage_when_transaction_ids_go_down(
     assert api.row_at(engine, "session", talk.id).values["title"] == "third"
 
 
+@pytest.mark.postgresql_only
+def test_show_reads_only_the_rows_own_speaker_links(engine: sa.Engine) -> None:
+    # The integrity check before show (and revert) once searched the live
+    # speakers_sessions by session_id, which its key (speaker_id,
+    # session_id) cannot serve: a scan of every link on each call.
+    sessions = session_factory(engine)
+    with audit_context(actor="alice", origin="test"), sessions.begin() as session:
+        talk = Session(title="talk")
+        session.add(talk)
+    others = 3000
+    with db.writer(engine).begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO sessions (id, title, state, is_mail_sent, is_locked)"
+                " SELECT 1000000 + n, 'other', 'pending', false, false FROM"
+                " generate_series(1, :others) n;"
+                " INSERT INTO speaker (id, name) SELECT n, 'speaker' FROM"
+                " generate_series(1, :others) n;"
+                " INSERT INTO speakers_sessions (speaker_id, session_id)"
+                " SELECT n, 1000000 + n FROM generate_series(1, :others) n"
+                " UNION ALL SELECT 1, :talk"
+            ),
+            {"others": others, "talk": talk.id},
+        )
+    with engine.connect() as connection:
+        connection.exec_driver_sql("ANALYZE speakers_sessions")
+        connection.commit()
+        state = api.row_at(connection, "session", talk.id)
+        read = connection.execute(
+            sa.text(
+                "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)"
+                " FROM pg_stat_xact_user_tables WHERE relname = 'speakers_sessions'"
+            )
+        ).scalar_one()
+    assert [speaker.id for speaker in state.speakers or ()] == [1]
+    assert read == 1  # the talk's one link: not the other 3,000
+
+
 def _bad_calls(engine: sa.Engine) -> list[tuple[Callable[[], object], str]]:
     since, until = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
     return [

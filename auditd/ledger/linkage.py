@@ -227,14 +227,33 @@ def chain_problems(
     return found
 
 
+def _probe(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+    """Whether a row meets ``condition``, as a scalar subquery: PostgreSQL
+    runs it once per outer row (an index probe), where an EXISTS may be
+    planned as a hash of the whole table when the outer row count is
+    misestimated (statistics that are stale or missing)."""
+    return sa.select(sa.literal(1)).where(condition).limit(1).scalar_subquery().is_not(None)
+
+
 def _entry_rows(
     connection: sa.Connection, entry: VersionedTable, column: str, keys: list[Any]
 ) -> tuple[list[VersionLink], set[tuple[Any, ...]], list[LinkageProblem]]:
     """The versions of the rows whose ``column`` is in ``keys``, the live keys
-    among them, and the versions whose transaction row is missing: two
-    statements, each an index range scan of those rows."""
+    among theirs, and the versions whose transaction row is missing.
+
+    One statement: an index range scan of the versions, each with a
+    primary-key probe of its transaction and of its live row (:func:`_probe`). The live table
+    is probed by the version's whole key, never searched by ``column``: an
+    association's key (a speaker link's ``speaker_id, session_id``) need not
+    have an index that starts with the parent's column, and only keys that
+    have versions are checked against it.
+    """
     v = version_table(entry)
-    has_transaction = sa.exists().where(TRANSACTION.c.id == v.c.transaction_id)
+    live_table = sa.table(
+        entry.table, *(sa.column(name) for name in entry.key), schema=entry.table_schema
+    )
+    has_transaction = _probe(TRANSACTION.c.id == v.c.transaction_id)
+    is_live = _probe(_same_key(live_table, v, entry))
     rows = connection.execute(
         sa.select(
             *_key(v, entry),
@@ -242,6 +261,7 @@ def _entry_rows(
             v.c.end_transaction_id,
             v.c.operation_type,
             has_transaction,
+            is_live,
         ).where(v.c[column].in_(keys))
     ).all()
     width = len(entry.key)
@@ -264,17 +284,7 @@ def _entry_rows(
         for row in rows
         if not row[width + 3]
     ]
-    live_table = sa.table(
-        entry.table, *(sa.column(name) for name in entry.key), schema=entry.table_schema
-    )
-    live = {
-        tuple(row)
-        for row in connection.execute(
-            sa.select(*(live_table.c[name] for name in entry.key)).where(
-                live_table.c[column].in_(keys)
-            )
-        )
-    }
+    live = {tuple(row[:width]) for row in rows if row[width + 4]}
     return versions, live, orphans
 
 
@@ -294,7 +304,7 @@ def rows_linkage_problems(
 ) -> list[LinkageProblem]:
     """The breaks in the history of the rows of ``table`` with these (single
     column) keys, and of the associations that belong to them (a session's
-    speakers): only those rows' versions are read, two statements per table."""
+    speakers): only those rows' versions are read, one statement per table."""
     wanted = list(keys)
     if not wanted:
         return []
