@@ -37,7 +37,7 @@ from auditd import registry
 from auditd.errors import NotFoundError, UsageError
 from auditd.history import feed, reporting
 from auditd.history.arguments import check_cursor, check_flag, check_limit, check_text
-from auditd.history.diff import AnyRow, row_history
+from auditd.history.diff import AnyRow
 from auditd.history.records import (
     REPORT_DIMENSIONS,
     SPEAKERS_FIELD,
@@ -53,6 +53,7 @@ from auditd.history.records import (
     SpeakerRef,
 )
 from auditd.history.revert import revert_row
+from auditd.history.row_history import row_history
 from auditd.history.state_at import first_issued_at, members_at, row_exists, version_at
 from auditd.history.tables import (
     MODEL_NAMES,

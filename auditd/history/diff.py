@@ -1,4 +1,4 @@
-"""Row history in SQL: every version joined to its predecessor, in one statement.
+"""Changes in SQL: every version joined to its predecessor, set-based.
 
 A row's versions form a chain through the validity linkage: the version
 before ``v`` is the one with the same key and ``end_transaction_id =
@@ -6,12 +6,13 @@ v.transaction_id``. That linkage, not ``transaction_id`` order, is the order
 of a row's versions: on PostgreSQL transaction ids are xids, handed out when
 a transaction first writes, so along one row they can go down under
 concurrency. Joining each version to its predecessor with that linkage
-gives every old → new diff of a row, or of a range of transactions, in one
-set-based statement (``ix_<table>_predecessor`` makes the join an index
-probe); a model's members (a session's speakers) come from its
-association's version table in a second statement and are merged into the
-same transactions. Every table and column comes from the registry
-(:mod:`auditd.history.tables`).
+gives every old → new diff of a range of transactions in one set-based
+statement (``ix_<table>_predecessor`` makes the join an index probe); a
+model's members (a session's speakers) come from its association's version
+table in a second statement and are merged into the same transactions. The
+change feed and the reports read changes this way; one row's history pairs
+its few versions in memory instead (:mod:`auditd.history.row_history`).
+Every table and column comes from the registry (:mod:`auditd.history.tables`).
 """
 
 from __future__ import annotations
@@ -23,15 +24,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from auditd.errors import INTEGRITY_HINT, IntegrityError
 from auditd.history.records import OPERATIONS, Change, FieldChange, SpeakerRef
 from auditd.history.tables import TRANSACTION, Members, VersionedModel
-from auditd.ledger.linkage import VersionLink, chain_problems
 from auditd.timestamps import UTCDateTime
 
 AnyRow = sa.Row[*tuple[Any, ...]]
 UPDATE, DELETE = 1, 2  # operation_type values (0 is insert)
-_TX_COLUMNS = (
+TRANSACTION_COLUMNS = (
     "issued_at",
     "actor",
     "origin",
@@ -44,7 +43,7 @@ _TX_COLUMNS = (
 
 
 def transaction_columns(t: sa.FromClause) -> list[sa.ColumnElement[Any]]:
-    return [t.c[name].label(f"t_{name}") for name in _TX_COLUMNS]
+    return [t.c[name].label(f"t_{name}") for name in TRANSACTION_COLUMNS]
 
 
 @dataclass(frozen=True)
@@ -301,51 +300,90 @@ def parent_event(model: VersionedModel, parent_id: sa.ColumnElement[Any]) -> sa.
     )
 
 
-def field_changes(model: VersionedModel, row: sa.Row[Any]) -> list[FieldChange]:
-    """What a version changed, field by field.
+def changed_fields(
+    model: VersionedModel,
+    operation_type: int,
+    new: Sequence[Any],
+    old: Sequence[Any] | None,
+) -> list[FieldChange]:
+    """What a version changed, field by field, from its values and its
+    predecessor's (``new`` and ``old`` in ``model.fields`` order; ``old`` is
+    None when there is no predecessor to compare with).
 
     An insert sets its non-null fields (old None), also when it re-creates a
     deleted row; a delete clears the row's last non-null values (new None),
     which a delete version holds; an update lists the fields that differ
     from its predecessor. A revert reports its changes the same way.
     """
+    fields = model.fields
+    if operation_type == DELETE:
+        return [
+            FieldChange(field=f, old=v) for f, v in zip(fields, new, strict=True) if v is not None
+        ]
+    if operation_type != UPDATE or old is None:
+        return [
+            FieldChange(field=f, new=v) for f, v in zip(fields, new, strict=True) if v is not None
+        ]
+    return [
+        FieldChange(field=f, old=o, new=v)
+        for f, o, v in zip(fields, old, new, strict=True)
+        if o != v
+    ]
+
+
+@functools.cache
+def _labels(model: VersionedModel) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return tuple(f"n_{f}" for f in model.fields), tuple(f"o_{f}" for f in model.fields)
+
+
+def field_changes(model: VersionedModel, row: sa.Row[Any]) -> list[FieldChange]:
+    """What a :class:`VersionDiff` row changed (see :func:`changed_fields`)."""
     values = row._mapping
-    changes = []
-    for name in model.fields:
-        value = values[f"n_{name}"]
-        if row.operation_type == DELETE:
-            old, new = value, None
-        elif row.operation_type == UPDATE and row.prev_tx is not None:
-            old, new = values[f"o_{name}"], value
-        else:
-            old, new = None, value
-        if old != new:
-            changes.append(FieldChange(field=name, old=old, new=new))
-    return changes
+    new_labels, old_labels = _labels(model)
+    new = [values[label] for label in new_labels]
+    old = None if row.prev_tx is None else [values[label] for label in old_labels]
+    return changed_fields(model, row.operation_type, new, old)
 
 
-def _members_change(field: str, rows: Sequence[sa.Row[Any]]) -> FieldChange | None:
+@dataclass(frozen=True)
+class MemberLink:
+    """One version of a membership, as :func:`members_change` reads it:
+    ``was_member`` tells whether the member belonged just before it."""
+
+    member_id: int
+    member_name: str | None
+    operation_type: int
+    was_member: bool
+
+
+def members_change(field: str, links: Iterable[MemberLink]) -> FieldChange | None:
     """Who joined and who left in one transaction (a member added and removed
     again within it is neither)."""
     added, removed = [], []
-    for row in sorted(rows, key=lambda r: r.member_id):
-        ref = SpeakerRef(id=row.member_id, name=row.member_name)
-        was_member = row.prev_tx is not None and row.prev_op != 2
-        if row.operation_type != 2 and not was_member:
+    for link in sorted(links, key=lambda link: link.member_id):
+        ref = SpeakerRef(id=link.member_id, name=link.member_name)
+        if link.operation_type != DELETE and not link.was_member:
             added.append(ref)
-        elif row.operation_type == 2 and was_member:
+        elif link.operation_type == DELETE and link.was_member:
             removed.append(ref)
     if not added and not removed:
         return None
     return FieldChange(field=field, added=tuple(added), removed=tuple(removed))
 
 
-def _change(
-    model: VersionedModel, head: sa.Row[Any], operation: int, fields: list[FieldChange]
+def make_change(
+    model: VersionedModel,
+    row_id: int,
+    event_id: int | None,
+    head: sa.Row[Any],
+    operation: int,
+    fields: list[FieldChange],
 ) -> Change:
+    """A :class:`Change` of one row by the transaction of ``head`` (a row
+    with ``transaction_id`` and the ``t_*`` columns)."""
     return Change(
         model=model.name,
-        row_id=head.row_id,
+        row_id=row_id,
         transaction_id=head.transaction_id,
         issued_at=head.t_issued_at,
         actor=head.t_actor,
@@ -356,7 +394,7 @@ def _change(
         db_role=head.t_db_role,
         client_addr=head.t_client_addr,
         operation=OPERATIONS[operation],
-        event_id=head.event_id,
+        event_id=event_id,
         fields=tuple(fields),
     )
 
@@ -385,126 +423,24 @@ def merge_changes(
         grouped.setdefault((row.row_id, row.transaction_id), []).append(row)
     for key, rows in grouped.items():
         assert model.members is not None
-        members = _members_change(model.members.field, rows)
+        links = (
+            MemberLink(
+                member_id=row.member_id,
+                member_name=row.member_name,
+                operation_type=row.operation_type,
+                was_member=row.prev_tx is not None and row.prev_op != DELETE,
+            )
+            for row in rows
+        )
+        members = members_change(model.members.field, links)
         if members is None:
             continue
         if key not in heads:
-            heads[key], operations[key], fields[key] = rows[0], 1, []
+            heads[key], operations[key], fields[key] = rows[0], UPDATE, []
         fields[key].append(members)
-    return {key: _change(model, heads[key], operations[key], fields[key]) for key in heads}
-
-
-def chain_order(versions: Sequence[sa.Row[Any]]) -> list[ChangeKey]:
-    """The row's version keys oldest first, following the validity linkage.
-
-    Versions no chain reaches (a broken linkage) follow in (issued_at, id)
-    order rather than being lost.
-    """
-    by_tx = {row.transaction_id: row for row in versions}
-    time_order = sorted(versions, key=lambda r: (r.t_issued_at, r.transaction_id))
-    ordered: list[ChangeKey] = []
-    seen: set[int] = set()
-    for start in time_order:
-        if start.prev_tx is not None and start.prev_tx in by_tx:
-            continue
-        row: sa.Row[Any] | None = start
-        while row is not None and row.transaction_id not in seen:
-            seen.add(row.transaction_id)
-            ordered.append((row.row_id, row.transaction_id))
-            following = row.end_transaction_id
-            row = None if following is None else by_tx.get(following)
-    ordered += [(r.row_id, r.transaction_id) for r in time_order if r.transaction_id not in seen]
-    return ordered
-
-
-@functools.cache
-def _history_statements(
-    model: VersionedModel, dialect: str
-) -> tuple[sa.Select[Any], sa.Select[Any] | None]:
-    diff = VersionDiff.of(model, dialect)
-    versions = diff.select().where(diff.row_key == sa.bindparam("row_id"))
-    if model.members is None:
-        return versions, None
-    members = MembersDiff.of(model)
-    return versions, members.select().where(members.parent_id == sa.bindparam("row_id"))
-
-
-def _require_intact_chains(
-    model: VersionedModel,
-    row_id: int,
-    versions: Sequence[sa.Row[Any]],
-    member_rows: Sequence[sa.Row[Any]],
-) -> None:
-    """IntegrityError when the row's chain of versions, or one of its members'
-    chains, is broken: the old → new values would be computed from it."""
-    problems = chain_problems(
-        model.table.name,
-        (
-            VersionLink(
-                key=(row.row_id,),
-                transaction_id=row.transaction_id,
-                end_transaction_id=row.end_transaction_id,
-                operation_type=row.operation_type,
-            )
-            for row in versions
-        ),
-    )
-    if model.members is not None:
-        problems += chain_problems(
-            model.members.table.name,
-            (
-                VersionLink(
-                    key=(row.row_id, row.member_id),
-                    transaction_id=row.transaction_id,
-                    end_transaction_id=row.end_transaction_id,
-                    operation_type=row.operation_type,
-                )
-                for row in member_rows
-            ),
+    return {
+        key: make_change(
+            model, key[0], heads[key].event_id, heads[key], operations[key], fields[key]
         )
-    if problems:
-        raise IntegrityError(
-            f"refusing to show the history of {model.name} {row_id}: {problems[0]}",
-            INTEGRITY_HINT,
-        )
-
-
-def row_history(connection: sa.Connection, model: VersionedModel, row_id: int) -> list[Change]:
-    """Every change of one row, oldest first: one statement (two for a model
-    with members, such as a session).
-
-    Versions follow their chain; members-only changes (speakers) are merged
-    in by (issued_at, transaction id) between them.
-    """
-    versions_query, members_query = _history_statements(model, connection.dialect.name)
-    versions = list(connection.execute(versions_query, {"row_id": row_id}))
-    member_rows: list[sa.Row[Any]] = []
-    if members_query is not None:
-        member_rows = list(connection.execute(members_query, {"row_id": row_id}))
-    _require_intact_chains(model, row_id, versions, member_rows)
-    changes = merge_changes(model, versions, member_rows)
-    chained = [changes[key] for key in chain_order(versions) if key in changes]
-    own = {row.transaction_id for row in versions}
-    extra = sorted(
-        (change for key, change in changes.items() if key[1] not in own),
-        key=lambda change: (change.issued_at, change.transaction_id),
-    )
-    return _merge_by_time(chained, extra)
-
-
-def _merge_by_time(chained: list[Change], extra: list[Change]) -> list[Change]:
-    """Interleave time-ordered ``extra`` into ``chained`` without reordering it."""
-    merged: list[Change] = []
-    position = 0
-    for change in chained:
-        while position < len(extra) and (
-            extra[position].issued_at,
-            extra[position].transaction_id,
-        ) < (
-            change.issued_at,
-            change.transaction_id,
-        ):
-            merged.append(extra[position])
-            position += 1
-        merged.append(change)
-    return merged + extra[position:]
+        for key in heads
+    }
