@@ -31,6 +31,7 @@ from auditd.daemon.jobs import run_job
 from auditd.errors import ConfigError, IntegrityError, NotFoundError
 from auditd.ledger import latest_digest
 from auditd.models import Session
+from auditd.models.audit import TRANSACTION
 
 __all__ = ["sealed"]
 
@@ -197,6 +198,38 @@ def test_history_refuses_a_row_whose_linkage_is_broken(sealed: Sealed) -> None:
     assert result.stdout == ""
     # Rows whose history is intact are still shown.
     assert api.history(sealed.engine, "session", sealed.scenario.ids["workshop"])
+
+
+def test_show_and_revert_refuse_a_row_whose_linkage_is_broken(sealed: Sealed) -> None:
+    first = talk_versions(sealed)[0]
+    _break_talk_linkage(sealed)
+    with pytest.raises(IntegrityError, match="refusing to show session"):
+        api.row_at(sealed.engine, "session", sealed.talk)
+    result = audittrail(sealed.scenario.url, "show", "session", str(sealed.talk))
+    one_line_error(result, 9, "refusing to show session", "verify --integrity")
+    before = last_transaction_id(sealed.engine)
+    result = audittrail(
+        sealed.scenario.url,
+        "revert",
+        "session",
+        str(sealed.talk),
+        "--to",
+        str(first.transaction_id),
+    )
+    one_line_error(result, 9, "refusing to revert session", "verify --integrity")
+    assert last_transaction_id(sealed.engine) == before  # nothing was written
+    workshop = sealed.scenario.ids["workshop"]
+    assert api.row_at(sealed.engine, "session", workshop).row_id == workshop
+
+
+def test_history_refuses_a_version_whose_transaction_row_is_gone(sealed: Sealed) -> None:
+    # Joined to its transaction, such a version would silently drop out of
+    # the history instead.
+    second = talk_versions(sealed)[1]
+    tamper(sealed.engine, sa.delete(TRANSACTION).where(TRANSACTION.c.id == second.transaction_id))
+    for call in (api.history, api.row_at):
+        with pytest.raises(IntegrityError, match="transaction row is missing"):
+            call(sealed.engine, "session", sealed.talk)
 
 
 def test_reconcile_leaves_a_row_with_broken_linkage_alone_and_fails(sealed: Sealed) -> None:

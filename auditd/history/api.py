@@ -33,7 +33,6 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from auditd import registry
 from auditd.errors import NotFoundError, UsageError
 from auditd.history import feed, reporting
 from auditd.history.arguments import check_cursor, check_flag, check_limit, check_text
@@ -53,7 +52,7 @@ from auditd.history.records import (
     SpeakerRef,
 )
 from auditd.history.revert import revert_row
-from auditd.history.row_history import row_history
+from auditd.history.row_history import read_row, row_history
 from auditd.history.state_at import first_issued_at, members_at, row_exists, version_at
 from auditd.history.tables import (
     MODEL_NAMES,
@@ -62,7 +61,6 @@ from auditd.history.tables import (
     catalog,
     check_model_name,
 )
-from auditd.ledger import require_intact
 from auditd.timeparse import check_positive_id, check_range, parse_zone, require_aware
 from auditd.timestamps import utcnow
 
@@ -134,20 +132,6 @@ def _no_history(connection: sa.Connection, model: VersionedModel, row_id: int) -
         )
 
 
-def _require_intact(
-    connection: sa.Connection, model: VersionedModel, row_id: int, what: str
-) -> None:
-    """IntegrityError when the row's history was tampered with: wrong values
-    are worse than none."""
-    require_intact(
-        connection,
-        registry.load(connection, cached=True),
-        model.table.name,
-        [row_id],
-        f"{what} ({model.name} {row_id})",
-    )
-
-
 def history(
     bind: Bind, model: str, row_id: int, *, newest_first: bool = True
 ) -> tuple[Change, ...]:
@@ -198,10 +182,10 @@ def row_at(bind: Bind, model: str, row_id: int, *, at: datetime | None = None) -
     moment = utcnow() if at is None else require_aware(at, "at")
     with reading(bind) as connection:
         versioned = catalog(connection).resolve_model(model)
-        _require_intact(connection, versioned, row_id, "show it at a time")
-        version = version_at(connection, versioned, row_id, moment)
+        row = read_row(connection, versioned, row_id, f"show {versioned.name} {row_id} at a time")
+        version = version_at(row, moment)
         if version is None:
-            first = first_issued_at(connection, versioned, row_id)
+            first = first_issued_at(row)
             if first is None:
                 _no_history(connection, versioned, row_id)
                 raise NotFoundError(f"{versioned.name} {row_id} has no recorded history")
@@ -214,7 +198,7 @@ def row_at(bind: Bind, model: str, row_id: int, *, at: datetime | None = None) -
         latest = version
         if versioned.members is not None:
             deleted_by = version.transaction_id if deleted else None
-            members = members_at(connection, versioned, row_id, moment, deleted_by=deleted_by)
+            members = members_at(row, moment, deleted_by=deleted_by)
             speakers = members.refs
             if members.latest is not None and _later(members.latest, version):
                 latest = members.latest  # a speakers-only change after the last version
@@ -223,7 +207,7 @@ def row_at(bind: Bind, model: str, row_id: int, *, at: datetime | None = None) -
         row_id=row_id,
         at=moment,
         deleted=deleted,
-        values={name: version._mapping[name] for name in versioned.fields},
+        values=row.values(version),
         speakers=speakers,
         transaction_id=latest.transaction_id,
         issued_at=latest.t_issued_at,
@@ -341,7 +325,6 @@ def revert(
         raise UsageError(f"revert needs an Engine, got {type(engine).__name__}")
     with reading(engine) as connection:
         versioned = catalog(connection).resolve_model(model)
-        _require_intact(connection, versioned, row_id, "revert it")
     return revert_row(
         engine,
         versioned,

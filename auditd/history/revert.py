@@ -12,7 +12,6 @@ concurrent edit cannot slip in between the comparison and the write.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,8 +25,9 @@ from auditd.capture.attribution import (
 from auditd.errors import NotFoundError, UsageError, first_line
 from auditd.history.diff import member_name
 from auditd.history.records import FieldChange, Operation, RevertResult, SpeakerRef
+from auditd.history.row_history import read_row
 from auditd.history.state_at import members_at, version_at
-from auditd.history.tables import TRANSACTION, VersionedModel
+from auditd.history.tables import VersionedModel
 
 
 @dataclass(frozen=True)
@@ -39,17 +39,11 @@ class _Target:
 
 def _target(connection: sa.Connection, model: VersionedModel, row_id: int, tx: int) -> _Target:
     """The row right after transaction ``tx``; NotFoundError unless ``tx``
-    changed the row (or its members)."""
-    v = model.version
-    touched = [sa.exists().where(v.c[model.key] == row_id, v.c.transaction_id == tx)]
-    if model.members is not None:
-        s = model.members.version
-        touched.append(
-            sa.exists().where(s.c[model.members.parent_column] == row_id, s.c.transaction_id == tx)
-        )
-    query = sa.select(TRANSACTION.c.issued_at).where(TRANSACTION.c.id == tx, sa.or_(*touched))
-    issued_at: datetime | None = connection.execute(query).scalar()
-    version = None if issued_at is None else version_at(connection, model, row_id, issued_at, tx)
+    changed the row (or its members), IntegrityError when its history is
+    broken."""
+    row = read_row(connection, model, row_id, f"revert {model.name} {row_id}")
+    issued_at = row.issued_at().get(tx)
+    version = None if issued_at is None else version_at(row, issued_at, tx)
     if issued_at is None or version is None:
         raise NotFoundError(
             f"transaction {tx} did not change {model.name} {row_id}",
@@ -58,12 +52,8 @@ def _target(connection: sa.Connection, model: VersionedModel, row_id: int, tx: i
     deleted = version.operation_type == 2
     members = None
     if model.members is not None and not deleted:
-        members = members_at(connection, model, row_id, issued_at, tx).refs
-    return _Target(
-        deleted=deleted,
-        values={name: version._mapping[name] for name in model.fields},
-        members=members,
-    )
+        members = members_at(row, issued_at, tx).refs
+    return _Target(deleted=deleted, values=row.values(version), members=members)
 
 
 @dataclass(frozen=True)
@@ -196,8 +186,10 @@ def revert_row(
 ) -> RevertResult:
     """Restore ``row_id`` to its state right after ``to_transaction``.
 
-    Raises NotFoundError when that transaction did not change the row, and
-    UsageError when the restored row would refer to rows that are gone.
+    Raises NotFoundError when that transaction did not change the row,
+    IntegrityError when the row's history is broken (before anything is
+    written), and UsageError when the restored row would refer to rows that
+    are gone.
     """
     reason = reason or f"revert to transaction {to_transaction}"
     with (

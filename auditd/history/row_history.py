@@ -7,8 +7,9 @@ predecessor here, by the validity linkage (the predecessor of ``v`` is the
 version whose ``end_transaction_id`` is ``v.transaction_id``). Joining the
 version table to itself in SQL, as the change feed does for many rows
 (:mod:`auditd.history.diff`), would send every old value a second time and
-make each call plan a wider statement. The chains are checked first: a row
-whose linkage is broken is refused rather than shown with wrong old → new
+make each call plan a wider statement. The same read serves a row's state
+at a moment (:mod:`auditd.history.state_at`). The history is checked first:
+a row whose linkage is broken is refused rather than shown with wrong
 values.
 """
 
@@ -16,7 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,21 +40,37 @@ from auditd.history.diff import (
 )
 from auditd.history.records import Change, FieldChange
 from auditd.history.tables import VersionedModel
-from auditd.ledger.linkage import VersionLink, chain_problems
+from auditd.ledger.canonical import key_text
+from auditd.ledger.linkage import (
+    MISSING_TRANSACTION,
+    LinkageProblem,
+    VersionLink,
+    chain_problems,
+    row_probe,
+)
 
 AnyRow = sa.Row[Any]
 
 # A version row: transaction_id, end_transaction_id, operation_type,
-# event_id and the t_* columns, then the model's fields from here on.
-_FIELDS_START = 4 + len(TRANSACTION_COLUMNS)
+# event_id, is_live and the t_* columns, then the model's fields from here on.
+_FIELDS_START = 5 + len(TRANSACTION_COLUMNS)
+
+
+def _live(table: sa.Table, version: sa.FromClause, key: Sequence[str]) -> sa.ColumnElement[Any]:
+    """Whether the current version's row exists in the live table (NULL for
+    closed versions): a probe by the version's whole key."""
+    exists = row_probe(sa.and_(*(table.c[name] == version.c[name] for name in key)))
+    return sa.case((version.c.end_transaction_id.is_(None), exists), else_=sa.null())
 
 
 @functools.cache
 def _statements(
     model: VersionedModel, dialect: str
 ) -> tuple[sa.Select[Any], sa.Select[Any] | None]:
+    # The transaction is outer-joined so that a version whose transaction row
+    # is missing shows up (with NULL t_* columns) and is refused.
     diff = VersionDiff.of(model, dialect)
-    v = diff.v
+    v, t = diff.v, diff.t
     row_id: sa.BindParameter[int] = sa.bindparam("row_id")
     versions = (
         sa.select(
@@ -59,66 +78,118 @@ def _statements(
             v.c.end_transaction_id,
             v.c.operation_type,
             diff.event_id().label("event_id"),
-            *transaction_columns(diff.t),
+            _live(model.table, v, (model.key,)).label("is_live"),
+            *transaction_columns(t),
             *(v.c[f].label(f"n_{f}") for f in model.fields),
         )
-        .select_from(diff.joined(with_prev=False))
+        .select_from(v.outerjoin(t, t.c.id == v.c.transaction_id))
         .where(diff.row_key == row_id)
     )
     if model.members is None:
         return versions, None
     association = MembersDiff.of(model)
-    s = association.s
+    membership, s, links_t = model.members, association.s, association.t
+    link_key = (membership.parent_column, membership.member_column)
     members = (
         sa.select(
             association.member_id.label("member_id"),
             s.c.transaction_id,
             s.c.end_transaction_id,
             s.c.operation_type,
-            member_name(model.members, association.member_id).label("member_name"),
-            *transaction_columns(association.t),
+            member_name(membership, association.member_id).label("member_name"),
+            _live(membership.table, s, link_key).label("is_live"),
+            *transaction_columns(links_t),
         )
-        .select_from(association.joined(with_prev=False))
+        .select_from(s.outerjoin(links_t, links_t.c.id == s.c.transaction_id))
         .where(association.parent_id == row_id)
     )
     return versions, members
 
 
-def _require_intact_chains(
+@dataclass(frozen=True)
+class RowVersions:
+    """One row's versions and its members' versions (a session's speaker
+    links), each with its transaction's ``t_*`` columns, read in one
+    snapshot and checked: their chains are intact, every version has its
+    transaction row, and each current version agrees with the live row.
+
+    ``versions`` rows have ``transaction_id``, ``end_transaction_id``,
+    ``operation_type``, ``event_id`` and ``t_*`` (values: :meth:`values`);
+    ``links`` rows have ``member_id``, ``member_name`` and the same
+    transaction columns.
+    """
+
+    model: VersionedModel
+    row_id: int
+    versions: Sequence[AnyRow]
+    links: Sequence[AnyRow]
+
+    def values(self, version: AnyRow) -> dict[str, Any]:
+        """The model's fields as ``version`` holds them."""
+        return dict(zip(self.model.fields, version[_FIELDS_START:], strict=True))
+
+    def issued_at(self) -> dict[int, datetime]:
+        """When each transaction that wrote a version or link of the row was issued."""
+        return {row.transaction_id: row.t_issued_at for row in (*self.versions, *self.links)}
+
+
+def read_row(
+    connection: sa.Connection, model: VersionedModel, row_id: int, what: str
+) -> RowVersions:
+    """The row's versions and links (two statements for a model with
+    members, such as a session; one otherwise).
+
+    Raises IntegrityError naming ``what`` (for example "show the history of
+    session 7") when the row's history is broken: wrong values are worse
+    than none.
+    """
+    versions_query, members_query = _statements(model, connection.dialect.name)
+    parameters = {"row_id": row_id}
+    versions = connection.execute(versions_query, parameters).all()
+    links = [] if members_query is None else connection.execute(members_query, parameters).all()
+    problems = _problems(model, row_id, versions, links)
+    if problems:
+        raise IntegrityError(f"refusing to {what}: {problems[0]}", INTEGRITY_HINT)
+    return RowVersions(model=model, row_id=row_id, versions=versions, links=links)
+
+
+def _problems(
     model: VersionedModel, row_id: int, versions: Sequence[AnyRow], links: Sequence[AnyRow]
-) -> None:
-    """IntegrityError when the row's chain of versions, or one of its members'
-    chains, is broken: the old → new values would be computed from it."""
-    problems = chain_problems(
-        model.table.name,
-        (
-            VersionLink(
-                key=(row_id,),
-                transaction_id=row.transaction_id,
-                end_transaction_id=row.end_transaction_id,
-                operation_type=row.operation_type,
-            )
-            for row in versions
-        ),
-    )
+) -> list[LinkageProblem]:
+    """The breaks in the row's chain and its members' chains (see
+    :func:`auditd.ledger.linkage.chain_problems`) and its versions whose
+    transaction row is missing."""
+    sources: list[tuple[str, Sequence[AnyRow], Callable[[AnyRow], tuple[Any, ...]]]] = [
+        (model.table.name, versions, lambda row: (row_id,))
+    ]
     if model.members is not None:
+        sources.append((model.members.table.name, links, lambda row: (row_id, row.member_id)))
+    problems: list[LinkageProblem] = []
+    for table, rows, key in sources:
         problems += chain_problems(
-            model.members.table.name,
+            table,
             (
                 VersionLink(
-                    key=(row_id, row.member_id),
+                    key=key(row),
                     transaction_id=row.transaction_id,
                     end_transaction_id=row.end_transaction_id,
                     operation_type=row.operation_type,
                 )
-                for row in links
+                for row in rows
             ),
+            {key(row) for row in rows if row.is_live},
         )
-    if problems:
-        raise IntegrityError(
-            f"refusing to show the history of {model.name} {row_id}: {problems[0]}",
-            INTEGRITY_HINT,
-        )
+        problems += [
+            LinkageProblem(
+                table=table,
+                key=key_text(key(row)),
+                transaction_id=row.transaction_id,
+                problem=MISSING_TRANSACTION,
+            )
+            for row in rows
+            if row.t_issued_at is None
+        ]
+    return problems
 
 
 def _version_changes(
@@ -186,25 +257,20 @@ def _members_changes(
 
 
 def row_history(connection: sa.Connection, model: VersionedModel, row_id: int) -> list[Change]:
-    """Every change of one row, oldest first: one statement (two for a model
-    with members, such as a session).
+    """Every change of one row, oldest first (see :func:`read_row`).
 
     Versions follow their chain; members-only changes (speakers) are merged
     in by (issued_at, transaction id) between them. A members-only change is
     an update of the row, with the event of the row's current version.
     """
-    versions_query, members_query = _statements(model, connection.dialect.name)
-    versions = connection.execute(versions_query, {"row_id": row_id}).all()
-    links = (
-        [] if members_query is None else connection.execute(members_query, {"row_id": row_id}).all()
-    )
-    _require_intact_chains(model, row_id, versions, links)
-    chained = _version_changes(model, row_id, versions)
-    if not links:
+    read = read_row(connection, model, row_id, f"show the history of {model.name} {row_id}")
+    chained = _version_changes(model, row_id, read.versions)
+    if not read.links:
         return list(chained.values())
+    versions = read.versions
     current_event = next((row.event_id for row in versions if row.end_transaction_id is None), None)
     extra: list[Change] = []
-    for transaction_id, (head, members) in _members_changes(model, links).items():
+    for transaction_id, (head, members) in _members_changes(model, read.links).items():
         own = chained.get(transaction_id)
         if own is not None:
             chained[transaction_id] = _with_field(own, members)

@@ -6,146 +6,74 @@ whose successor (if any) was issued after T. Times compare as the pair
 microsecond (or millisecond, on SQLite) still have an order. "Right after
 transaction X" is the version X wrote, or, when X wrote none for the row
 (a speakers-only change of a session), the version in effect at X's time.
-Each statement is built once and reused with bound parameters.
+The rule is applied in memory to the row's versions and links as
+:func:`auditd.history.row_history.read_row` reads and checks them: a row
+has few, and its successors' times are among them.
 """
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 
-from auditd.history.diff import AnyRow, member_name, transaction_columns
 from auditd.history.records import SpeakerRef
-from auditd.history.tables import TRANSACTION, VersionedModel
+from auditd.history.row_history import AnyRow, RowVersions
+from auditd.history.tables import VersionedModel
 from auditd.timeparse import MAX_ID
-from auditd.timestamps import UTCDateTime
 
-# Parameters of the "in effect at" statements: the moment, a transaction id
-# bound for ties at that moment, and the transaction whose own version wins.
-_AT = sa.bindparam("at", type_=UTCDateTime())
-_BOUND = sa.bindparam("bound", type_=sa.BigInteger())
-_TX = sa.bindparam("tx", type_=sa.BigInteger())
-
-
-def _valid_at(
-    version: sa.FromClause, t: sa.FromClause, end: sa.FromClause
-) -> sa.ColumnElement[bool]:
-    """The version was issued at or before (at, bound) and its successor after
-    it: it is the version in effect at that moment."""
-    issued = sa.or_(t.c.issued_at < _AT, sa.and_(t.c.issued_at == _AT, t.c.id <= _BOUND))
-    superseded = sa.or_(
-        version.c.end_transaction_id.is_(None),
-        end.c.issued_at > _AT,
-        sa.and_(end.c.issued_at == _AT, end.c.id > _BOUND),
-    )
-    return sa.and_(issued, superseded)
+DELETE = 2
 
 
 @dataclass(frozen=True)
-class _InEffect:
-    source: sa.FromClause
-    t: sa.FromClause
-    condition: sa.ColumnElement[bool]
-    order: list[sa.ColumnElement[Any]]
+class _Moment:
+    """(at, bound): the point in time; ``transaction_id`` wins outright."""
+
+    at: datetime
+    bound: int
+    transaction_id: int | None
+    issued_at: dict[int, datetime]
+
+    def in_effect(self, row: AnyRow) -> bool:
+        if row.transaction_id == self.transaction_id:
+            return True
+        point = (self.at, self.bound)
+        if (row.t_issued_at, row.transaction_id) > point:
+            return False
+        end = row.end_transaction_id
+        return end is None or (self.issued_at[end], end) > point
+
+    def rank(self, row: AnyRow) -> tuple[bool, datetime, int]:
+        return (row.transaction_id == self.transaction_id, row.t_issued_at, row.transaction_id)
+
+    def latest(self, rows: Iterable[AnyRow]) -> AnyRow | None:
+        """The row in effect among one key's versions (None: none was yet)."""
+        return max((row for row in rows if self.in_effect(row)), key=self.rank, default=None)
 
 
-def _in_effect(version: sa.FromClause, by_transaction: bool) -> _InEffect:
-    """FROM clause, condition and ordering for "the version in effect";
-    ``by_transaction`` lets the transaction's own version win."""
-    t, end = TRANSACTION.alias("t"), TRANSACTION.alias("end_t")
-    source = version.join(t, t.c.id == version.c.transaction_id).outerjoin(
-        end, end.c.id == version.c.end_transaction_id
-    )
-    condition = _valid_at(version, t, end)
-    order: list[sa.ColumnElement[Any]] = [t.c.issued_at.desc(), t.c.id.desc()]
-    if by_transaction:
-        condition = sa.or_(version.c.transaction_id == _TX, condition)
-        order.insert(0, sa.case((version.c.transaction_id == _TX, 0), else_=1))
-    return _InEffect(source=source, t=t, condition=condition, order=order)
-
-
-@functools.cache
-def _version_at_statement(model: VersionedModel, by_transaction: bool) -> sa.Select[Any]:
-    v = model.version.alias("v")
-    effect = _in_effect(v, by_transaction)
-    return (
-        sa.select(
-            *(v.c[f] for f in model.fields),
-            v.c.transaction_id,
-            v.c.operation_type,
-            *transaction_columns(effect.t),
-        )
-        .select_from(effect.source)
-        .where(v.c[model.key] == sa.bindparam("row_id"), effect.condition)
-        .order_by(*effect.order)
-        .limit(1)
-    )
-
-
-def _parameters(row_id: int, at: datetime, transaction_id: int | None) -> dict[str, Any]:
+def _moment(row: RowVersions, at: datetime, transaction_id: int | None) -> _Moment:
     bound = MAX_ID if transaction_id is None else transaction_id
-    return {"row_id": row_id, "at": at, "bound": bound, "tx": transaction_id}
+    return _Moment(at=at, bound=bound, transaction_id=transaction_id, issued_at=row.issued_at())
 
 
-def version_at(
-    connection: sa.Connection,
-    model: VersionedModel,
-    row_id: int,
-    at: datetime,
-    transaction_id: int | None = None,
-) -> AnyRow | None:
-    """The version of a row in effect at ``at`` (one statement).
+def version_at(row: RowVersions, at: datetime, transaction_id: int | None = None) -> AnyRow | None:
+    """The version of the row in effect at ``at``.
 
     With ``transaction_id``, the state right after that transaction: its own
     version of the row if it wrote one, else the version in effect at its
-    ``issued_at`` (``at`` must then be that time). Columns: the model's
-    fields, ``transaction_id``, ``operation_type`` and ``t_*``.
+    ``issued_at`` (``at`` must then be that time). The row has
+    ``transaction_id``, ``operation_type`` and ``t_*``; its values are
+    ``row.values(version)``.
     """
-    query = _version_at_statement(model, transaction_id is not None)
-    return connection.execute(query, _parameters(row_id, at, transaction_id)).first()
-
-
-@functools.cache
-def _members_at_statement(model: VersionedModel, by_transaction: bool) -> sa.Select[Any]:
-    members = model.members
-    assert members is not None
-    s = members.version.alias("s")
-    member = s.c[members.member_column]
-    effect = _in_effect(s, by_transaction)
-    rank = sa.func.row_number().over(partition_by=member, order_by=effect.order)
-    ranked = (
-        sa.select(
-            member.label("member_id"),
-            s.c.transaction_id,
-            s.c.operation_type,
-            *transaction_columns(effect.t),
-            rank.label("rank"),
-        )
-        .select_from(effect.source)
-        .where(s.c[members.parent_column] == sa.bindparam("row_id"), effect.condition)
-        .subquery()
-    )
-    return (
-        sa.select(
-            ranked.c.member_id,
-            ranked.c.transaction_id,
-            ranked.c.operation_type,
-            *(column for column in ranked.c if column.name.startswith("t_")),
-            member_name(members, ranked.c.member_id).label("member_name"),
-        )
-        .where(ranked.c.rank == 1)
-        .order_by(ranked.c.member_id)
-    )
+    return _moment(row, at, transaction_id).latest(row.versions)
 
 
 @dataclass(frozen=True)
 class MembersAt:
     """A row's members at a moment, and the latest change of its memberships
-    by then (a version row with ``transaction_id`` and ``t_*`` columns; None
+    by then (a link row with ``transaction_id`` and ``t_*`` columns; None
     when the row never had members)."""
 
     refs: tuple[SpeakerRef, ...]
@@ -153,9 +81,7 @@ class MembersAt:
 
 
 def members_at(
-    connection: sa.Connection,
-    model: VersionedModel,
-    row_id: int,
+    row: RowVersions,
     at: datetime,
     transaction_id: int | None = None,
     deleted_by: int | None = None,
@@ -166,15 +92,25 @@ def members_at(
     ``deleted_by`` names the transaction that deleted the row: its members
     are then the ones that deletion removed (the last set).
     """
-    query = _members_at_statement(model, transaction_id is not None)
-    rows = list(connection.execute(query, _parameters(row_id, at, transaction_id)))
+    moment = _moment(row, at, transaction_id)
+    by_member: dict[int, list[AnyRow]] = {}
+    for link in row.links:
+        by_member.setdefault(link.member_id, []).append(link)
+    effective = [moment.latest(links) for _, links in sorted(by_member.items())]
+    rows = [link for link in effective if link is not None]
     refs = tuple(
-        SpeakerRef(id=row.member_id, name=row.member_name)
-        for row in rows
-        if row.operation_type != 2 or (deleted_by is not None and row.transaction_id == deleted_by)
+        SpeakerRef(id=link.member_id, name=link.member_name)
+        for link in rows
+        if link.operation_type != DELETE
+        or (deleted_by is not None and link.transaction_id == deleted_by)
     )
-    latest = max(rows, key=lambda row: (row.t_issued_at, row.transaction_id), default=None)
+    latest = max(rows, key=lambda link: (link.t_issued_at, link.transaction_id), default=None)
     return MembersAt(refs=refs, latest=latest)
+
+
+def first_issued_at(row: RowVersions) -> datetime | None:
+    """When the row's oldest recorded version was written (None: no history)."""
+    return min((version.t_issued_at for version in row.versions), default=None)
 
 
 def row_exists(connection: sa.Connection, model: VersionedModel, row_id: int) -> bool:
@@ -182,17 +118,3 @@ def row_exists(connection: sa.Connection, model: VersionedModel, row_id: int) ->
     table = model.table
     query = sa.select(sa.literal(1)).select_from(table).where(table.c[model.key] == row_id)
     return connection.execute(query).first() is not None
-
-
-def first_issued_at(
-    connection: sa.Connection, model: VersionedModel, row_id: int
-) -> datetime | None:
-    """When the row's oldest recorded version was written (None: no history)."""
-    v, t = model.version.alias("v"), TRANSACTION.alias("t")
-    query = (
-        sa.select(sa.func.min(t.c.issued_at))
-        .select_from(v.join(t, t.c.id == v.c.transaction_id))
-        .where(v.c[model.key] == row_id)
-    )
-    value: datetime | None = connection.execute(query).scalar()
-    return value

@@ -34,12 +34,14 @@ from auditd.registry import Registry, VersionedTable
 from auditd.stamps.repair import members
 
 __all__ = [
+    "MISSING_TRANSACTION",
     "LinkageProblem",
     "VersionLink",
     "broken_rows",
     "chain_problems",
     "linkage_problems",
     "require_intact",
+    "row_probe",
     "rows_linkage_problems",
 ]
 
@@ -52,6 +54,7 @@ _FORK = "two versions closed by the same transaction (a forked chain)"
 _AFTER_DELETE = "a version after a delete that is not an insert"
 _DELETED_LIVE = "the current version is a delete but the row exists"
 _GONE_OPEN = "the row is gone but its current version is not a delete"
+MISSING_TRANSACTION = "the version's transaction row is missing"
 
 Restriction = Callable[[sa.FromClause], sa.ColumnElement[bool]]
 
@@ -136,7 +139,7 @@ def _checks(entry: VersionedTable, restrict: Restriction) -> Iterator[tuple[str,
     )
     has_transaction = sa.exists().where(TRANSACTION.c.id == v.c.transaction_id)
     yield (
-        "the version's transaction row is missing",
+        MISSING_TRANSACTION,
         sa.select(*key, v.c.transaction_id).where(restrict(v), ~has_transaction),
     )
 
@@ -227,7 +230,7 @@ def chain_problems(
     return found
 
 
-def _probe(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+def row_probe(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
     """Whether a row meets ``condition``, as a scalar subquery: PostgreSQL
     runs it once per outer row (an index probe), where an EXISTS may be
     planned as a hash of the whole table when the outer row count is
@@ -242,7 +245,7 @@ def _entry_rows(
     among theirs, and the versions whose transaction row is missing.
 
     One statement: an index range scan of the versions, each with a
-    primary-key probe of its transaction and of its live row (:func:`_probe`). The live table
+    primary-key probe of its transaction and of its live row (:func:`row_probe`). The live table
     is probed by the version's whole key, never searched by ``column``: an
     association's key (a speaker link's ``speaker_id, session_id``) need not
     have an index that starts with the parent's column, and only keys that
@@ -252,8 +255,8 @@ def _entry_rows(
     live_table = sa.table(
         entry.table, *(sa.column(name) for name in entry.key), schema=entry.table_schema
     )
-    has_transaction = _probe(TRANSACTION.c.id == v.c.transaction_id)
-    is_live = _probe(_same_key(live_table, v, entry))
+    has_transaction = row_probe(TRANSACTION.c.id == v.c.transaction_id)
+    is_live = row_probe(_same_key(live_table, v, entry))
     rows = connection.execute(
         sa.select(
             *_key(v, entry),
@@ -279,7 +282,7 @@ def _entry_rows(
             table=entry.table,
             key=key_text(row[:width]),
             transaction_id=int(row[width]),
-            problem="the version's transaction row is missing",
+            problem=MISSING_TRANSACTION,
         )
         for row in rows
         if not row[width + 3]
