@@ -336,6 +336,30 @@ def test_after_adopting_and_importing_every_job_and_verify_run_clean(
     newest = json.loads(shown.stdout.splitlines()[0])
     assert (newest["origin"], newest["operation"]) == ("sql", "update")
 
+    # A session's history, state and revert on the adopted tables: a column
+    # the models do not declare (website), a speaker link removed by raw SQL.
+    def cli_json(*command: str) -> list[dict[str, Any]]:
+        result = run_cli("--database-url", url, *command, "--format", "jsonl", cwd=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+    website = cli_json("history", "session", "7")[0]
+    assert website["origin"] == "sql"
+    assert [(f["field"], f["new"]) for f in website["fields"]] == [("website", "https://x")]
+    removal = cli_json("history", "session", "5")[0]
+    assert [(f["field"], f["removed"]) for f in removal["fields"]] == [
+        ("speakers", [{"id": 1, "name": "Ada"}])
+    ]
+    (state,) = cli_json("show", "session", "5")
+    assert state["speakers"] == [] and state["transaction_id"] == removal["transaction_id"]
+    (now,) = cli_json("show", "session", "7")
+    assert now["values"]["website"] == "https://x"
+    before_website = cli_json("history", "session", "7")[1]["transaction_id"]
+    (planned,) = cli_json("revert", "session", "7", "--to", str(before_website), "--dry-run")
+    assert [(f["field"], f["old"], f["new"]) for f in planned["fields"]] == [
+        ("website", "https://x", None)
+    ]
+
 
 # The app's rights on its own tables; nothing on the audit schema: capture
 # runs with the audit owner's rights.

@@ -42,7 +42,7 @@ def _target(connection: sa.Connection, model: VersionedModel, row_id: int, tx: i
     changed the row (or its members), IntegrityError when its history is
     broken."""
     row = read_row(connection, model, row_id, f"revert {model.name} {row_id}")
-    issued_at = row.issued_at().get(tx)
+    issued_at = row.issued_at.get(tx)
     version = None if issued_at is None else version_at(row, issued_at, tx)
     if issued_at is None or version is None:
         raise NotFoundError(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,13 +40,12 @@ from auditd.history.diff import (
 )
 from auditd.history.records import Change, FieldChange
 from auditd.history.tables import VersionedModel
-from auditd.ledger.canonical import key_text
 from auditd.ledger.linkage import (
-    MISSING_TRANSACTION,
+    CheckedVersion,
     LinkageProblem,
     VersionLink,
-    chain_problems,
-    row_probe,
+    current_is_live,
+    read_problems,
 )
 
 AnyRow = sa.Row[Any]
@@ -54,13 +53,6 @@ AnyRow = sa.Row[Any]
 # A version row: transaction_id, end_transaction_id, operation_type,
 # event_id, is_live and the t_* columns, then the model's fields from here on.
 _FIELDS_START = 5 + len(TRANSACTION_COLUMNS)
-
-
-def _live(table: sa.Table, version: sa.FromClause, key: Sequence[str]) -> sa.ColumnElement[Any]:
-    """Whether the current version's row exists in the live table (NULL for
-    closed versions): a probe by the version's whole key."""
-    exists = row_probe(sa.and_(*(table.c[name] == version.c[name] for name in key)))
-    return sa.case((version.c.end_transaction_id.is_(None), exists), else_=sa.null())
 
 
 @functools.cache
@@ -78,7 +70,7 @@ def _statements(
             v.c.end_transaction_id,
             v.c.operation_type,
             diff.event_id().label("event_id"),
-            _live(model.table, v, (model.key,)).label("is_live"),
+            current_is_live(model.table, v, (model.key,)).label("is_live"),
             *transaction_columns(t),
             *(v.c[f].label(f"n_{f}") for f in model.fields),
         )
@@ -97,7 +89,7 @@ def _statements(
             s.c.end_transaction_id,
             s.c.operation_type,
             member_name(membership, association.member_id).label("member_name"),
-            _live(membership.table, s, link_key).label("is_live"),
+            current_is_live(membership.table, s, link_key).label("is_live"),
             *transaction_columns(links_t),
         )
         .select_from(s.outerjoin(links_t, links_t.c.id == s.c.transaction_id))
@@ -128,6 +120,7 @@ class RowVersions:
         """The model's fields as ``version`` holds them."""
         return dict(zip(self.model.fields, version[_FIELDS_START:], strict=True))
 
+    @functools.cached_property
     def issued_at(self) -> dict[int, datetime]:
         """When each transaction that wrote a version or link of the row was issued."""
         return {row.transaction_id: row.t_issued_at for row in (*self.versions, *self.links)}
@@ -156,39 +149,25 @@ def read_row(
 def _problems(
     model: VersionedModel, row_id: int, versions: Sequence[AnyRow], links: Sequence[AnyRow]
 ) -> list[LinkageProblem]:
-    """The breaks in the row's chain and its members' chains (see
-    :func:`auditd.ledger.linkage.chain_problems`) and its versions whose
-    transaction row is missing."""
-    sources: list[tuple[str, Sequence[AnyRow], Callable[[AnyRow], tuple[Any, ...]]]] = [
-        (model.table.name, versions, lambda row: (row_id,))
-    ]
-    if model.members is not None:
-        sources.append((model.members.table.name, links, lambda row: (row_id, row.member_id)))
-    problems: list[LinkageProblem] = []
-    for table, rows, key in sources:
-        problems += chain_problems(
-            table,
-            (
-                VersionLink(
-                    key=key(row),
-                    transaction_id=row.transaction_id,
-                    end_transaction_id=row.end_transaction_id,
-                    operation_type=row.operation_type,
-                )
-                for row in rows
-            ),
-            {key(row) for row in rows if row.is_live},
+    """The breaks in the row's chain and in its members' chains (see
+    :func:`auditd.ledger.linkage.read_problems`)."""
+
+    def checked(row: AnyRow, key: tuple[Any, ...]) -> CheckedVersion:
+        link = VersionLink(
+            key=key,
+            transaction_id=row.transaction_id,
+            end_transaction_id=row.end_transaction_id,
+            operation_type=row.operation_type,
         )
-        problems += [
-            LinkageProblem(
-                table=table,
-                key=key_text(key(row)),
-                transaction_id=row.transaction_id,
-                problem=MISSING_TRANSACTION,
-            )
-            for row in rows
-            if row.t_issued_at is None
-        ]
+        return CheckedVersion(
+            link=link, has_transaction=row.t_issued_at is not None, is_live=row.is_live
+        )
+
+    problems = read_problems(model.table.name, [checked(row, (row_id,)) for row in versions])
+    if model.members is not None:
+        problems += read_problems(
+            model.members.table.name, [checked(row, (row_id, row.member_id)) for row in links]
+        )
     return problems
 
 
@@ -200,7 +179,6 @@ def _version_changes(
     Versions no chain reaches (only possible with a broken linkage, which
     is refused before) follow in (issued_at, id) order rather than being lost.
     """
-    start = _FIELDS_START
     by_tx = {row.transaction_id: row for row in versions}
     closed_by = {row.end_transaction_id: row for row in versions}
     time_order = sorted(versions, key=lambda row: (row.t_issued_at, row.transaction_id))
@@ -218,8 +196,8 @@ def _version_changes(
     changes: dict[int, Change] = {}
     for row in ordered:
         previous = closed_by.get(row.transaction_id)
-        old = None if previous is None else previous[start:]
-        fields = changed_fields(model, row.operation_type, row[start:], old)
+        old = None if previous is None else previous[_FIELDS_START:]
+        fields = changed_fields(model, row.operation_type, row[_FIELDS_START:], old)
         changes[row.transaction_id] = make_change(
             model, row_id, row.event_id, row, row.operation_type, fields
         )

@@ -19,12 +19,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from auditd.history.diff import DELETE
 from auditd.history.records import SpeakerRef
 from auditd.history.row_history import AnyRow, RowVersions
 from auditd.history.tables import VersionedModel
 from auditd.timeparse import MAX_ID
-
-DELETE = 2
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ class _Moment:
 
 def _moment(row: RowVersions, at: datetime, transaction_id: int | None) -> _Moment:
     bound = MAX_ID if transaction_id is None else transaction_id
-    return _Moment(at=at, bound=bound, transaction_id=transaction_id, issued_at=row.issued_at())
+    return _Moment(at=at, bound=bound, transaction_id=transaction_id, issued_at=row.issued_at)
 
 
 def version_at(row: RowVersions, at: datetime, transaction_id: int | None = None) -> AnyRow | None:

@@ -12,7 +12,7 @@
 
 from auditd.ledger.blocks import Block, Digest
 from auditd.ledger.digests import append_digest, latest_digest, read_digest_file
-from auditd.ledger.linkage import LinkageProblem, require_intact
+from auditd.ledger.linkage import LinkageProblem
 from auditd.ledger.seal import SealOutcome, seal
 from auditd.ledger.verify import IntegrityProblem, IntegrityReport, verify_integrity
 
@@ -26,7 +26,6 @@ __all__ = [
     "append_digest",
     "latest_digest",
     "read_digest_file",
-    "require_intact",
     "seal",
     "verify_integrity",
 ]

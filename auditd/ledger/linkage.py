@@ -15,8 +15,9 @@ open. The checks here find what capture never produces:
 
 They run set-based over whole version tables (``verify --integrity``), or
 in memory over the versions of the rows one command is about to show or
-repair (:func:`rows_linkage_problems`, :func:`chain_problems`): those rows'
-versions are read by an index range scan, or are already at hand.
+repair (:func:`read_problems`, fed by :func:`rows_linkage_problems` or by
+the history's own read of a row): those rows' versions are read by an
+index range scan, each with a probe of its transaction and live row.
 """
 
 from __future__ import annotations
@@ -27,21 +28,21 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from auditd.errors import INTEGRITY_HINT, IntegrityError
 from auditd.ledger.canonical import key_text, version_table
 from auditd.models.audit import TRANSACTION
 from auditd.registry import Registry, VersionedTable
 from auditd.stamps.repair import members
 
 __all__ = [
-    "MISSING_TRANSACTION",
+    "CheckedVersion",
     "LinkageProblem",
     "VersionLink",
     "broken_rows",
     "chain_problems",
+    "current_is_live",
+    "has_transaction",
     "linkage_problems",
-    "require_intact",
-    "row_probe",
+    "read_problems",
     "rows_linkage_problems",
 ]
 
@@ -54,7 +55,7 @@ _FORK = "two versions closed by the same transaction (a forked chain)"
 _AFTER_DELETE = "a version after a delete that is not an insert"
 _DELETED_LIVE = "the current version is a delete but the row exists"
 _GONE_OPEN = "the row is gone but its current version is not a delete"
-MISSING_TRANSACTION = "the version's transaction row is missing"
+_MISSING_TRANSACTION = "the version's transaction row is missing"
 
 Restriction = Callable[[sa.FromClause], sa.ColumnElement[bool]]
 
@@ -137,10 +138,11 @@ def _checks(entry: VersionedTable, restrict: Restriction) -> Iterator[tuple[str,
             restrict(v), v.c.end_transaction_id.is_(None), v.c.operation_type != DELETE, ~is_live
         ),
     )
-    has_transaction = sa.exists().where(TRANSACTION.c.id == v.c.transaction_id)
+    # Over whole tables: an anti-join, not a probe per version.
+    transaction_row = sa.exists().where(TRANSACTION.c.id == v.c.transaction_id)
     yield (
-        MISSING_TRANSACTION,
-        sa.select(*key, v.c.transaction_id).where(restrict(v), ~has_transaction),
+        _MISSING_TRANSACTION,
+        sa.select(*key, v.c.transaction_id).where(restrict(v), ~transaction_row),
     )
 
 
@@ -230,7 +232,7 @@ def chain_problems(
     return found
 
 
-def row_probe(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+def _probe(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
     """Whether a row meets ``condition``, as a scalar subquery: PostgreSQL
     runs it once per outer row (an index probe), where an EXISTS may be
     planned as a hash of the whole table when the outer row count is
@@ -238,57 +240,85 @@ def row_probe(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
     return sa.select(sa.literal(1)).where(condition).limit(1).scalar_subquery().is_not(None)
 
 
-def _entry_rows(
-    connection: sa.Connection, entry: VersionedTable, column: str, keys: list[Any]
-) -> tuple[list[VersionLink], set[tuple[Any, ...]], list[LinkageProblem]]:
-    """The versions of the rows whose ``column`` is in ``keys``, the live keys
-    among theirs, and the versions whose transaction row is missing.
+def has_transaction(version: sa.FromClause) -> sa.ColumnElement[bool]:
+    """Whether the version's transaction row exists: a primary-key probe."""
+    return _probe(TRANSACTION.c.id == version.c.transaction_id)
 
-    One statement: an index range scan of the versions, each with a
-    primary-key probe of its transaction and of its live row (:func:`row_probe`). The live table
-    is probed by the version's whole key, never searched by ``column``: an
-    association's key (a speaker link's ``speaker_id, session_id``) need not
-    have an index that starts with the parent's column, and only keys that
-    have versions are checked against it.
-    """
+
+def current_is_live(
+    live: sa.FromClause, version: sa.FromClause, key: Sequence[str]
+) -> sa.ColumnElement[Any]:
+    """Whether a current version's row exists in the live table (NULL for
+    closed versions). The live table is probed by the version's whole key,
+    never searched by a part of it: an association's key (a speaker link's
+    ``speaker_id, session_id``) need not have an index that starts with the
+    parent's column."""
+    exists = _probe(sa.and_(*(live.c[name] == version.c[name] for name in key)))
+    return sa.case((version.c.end_transaction_id.is_(None), exists), else_=sa.null())
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckedVersion:
+    """A version as the row checks read it: its link, whether its
+    transaction row exists and (current versions only) its live row."""
+
+    link: VersionLink
+    has_transaction: bool
+    is_live: bool | None
+
+
+def read_problems(table: str, versions: Sequence[CheckedVersion]) -> list[LinkageProblem]:
+    """The breaks among these versions (every version of each key they
+    hold): :func:`chain_problems` against the live rows, then the versions
+    whose transaction row is missing."""
+    live = {version.link.key for version in versions if version.is_live}
+    orphans = [
+        LinkageProblem(
+            table=table,
+            key=key_text(version.link.key),
+            transaction_id=version.link.transaction_id,
+            problem=_MISSING_TRANSACTION,
+        )
+        for version in versions
+        if not version.has_transaction
+    ]
+    return [*chain_problems(table, (version.link for version in versions), live), *orphans]
+
+
+def _entry_versions(
+    connection: sa.Connection, entry: VersionedTable, column: str, keys: list[Any]
+) -> list[CheckedVersion]:
+    """The versions of the rows whose ``column`` is in ``keys``: one
+    statement, an index range scan of the versions with a primary-key probe
+    of each one's transaction and live row."""
     v = version_table(entry)
-    live_table = sa.table(
+    live = sa.table(
         entry.table, *(sa.column(name) for name in entry.key), schema=entry.table_schema
     )
-    has_transaction = row_probe(TRANSACTION.c.id == v.c.transaction_id)
-    is_live = row_probe(_same_key(live_table, v, entry))
     rows = connection.execute(
         sa.select(
             *_key(v, entry),
             v.c.transaction_id,
             v.c.end_transaction_id,
             v.c.operation_type,
-            has_transaction,
-            is_live,
+            has_transaction(v),
+            current_is_live(live, v, entry.key),
         ).where(v.c[column].in_(keys))
     ).all()
     width = len(entry.key)
-    versions = [
-        VersionLink(
-            key=tuple(row[:width]),
-            transaction_id=int(row[width]),
-            end_transaction_id=None if row[width + 1] is None else int(row[width + 1]),
-            operation_type=int(row[width + 2]),
+    return [
+        CheckedVersion(
+            link=VersionLink(
+                key=tuple(row[:width]),
+                transaction_id=int(row[width]),
+                end_transaction_id=None if row[width + 1] is None else int(row[width + 1]),
+                operation_type=int(row[width + 2]),
+            ),
+            has_transaction=bool(row[width + 3]),
+            is_live=row[width + 4],
         )
         for row in rows
     ]
-    orphans = [
-        LinkageProblem(
-            table=entry.table,
-            key=key_text(row[:width]),
-            transaction_id=int(row[width]),
-            problem=MISSING_TRANSACTION,
-        )
-        for row in rows
-        if not row[width + 3]
-    ]
-    live = {tuple(row[:width]) for row in rows if row[width + 4]}
-    return versions, live, orphans
 
 
 def _holding_rows_of(registry: Registry, table: str) -> Iterator[tuple[VersionedTable, str]]:
@@ -313,8 +343,7 @@ def rows_linkage_problems(
         return []
     found: list[LinkageProblem] = []
     for entry, column in _holding_rows_of(registry, table):
-        versions, live, orphans = _entry_rows(connection, entry, column, wanted)
-        found += [*chain_problems(entry.table, versions, live), *orphans]
+        found += read_problems(entry.table, _entry_versions(connection, entry, column, wanted))
     return found
 
 
@@ -353,16 +382,3 @@ def broken_rows(
         )
         broken.update(connection.scalars(query))
     return broken
-
-
-def require_intact(
-    connection: sa.Connection, registry: Registry, table: str, keys: Sequence[Any], what: str
-) -> None:
-    """Raise :class:`IntegrityError` if the history of any of these rows is
-    broken, rather than let ``what`` present or follow wrong values."""
-    problems = rows_linkage_problems(connection, registry, table, keys)
-    if problems:
-        raise IntegrityError(
-            f"refusing to {what}: the history of {problems[0]}",
-            INTEGRITY_HINT,
-        )
