@@ -33,14 +33,14 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from auditd import capture, db, registry
-from auditd.daemon.runs import store_watermark
 from auditd.models import Base
 from auditd.models.audit import TRANSACTION
 from auditd.models.namespace import metadata_key, version_table_name
-from auditd.stamps.horizon import read_horizon
+from auditd.stamps.horizon import snapshot_watermark
+from auditd.stamps.watermark import store_watermark
 from benchmarks.names import placed
 
-EPOCH = datetime(2025, 12, 1, tzinfo=UTC)
+EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 SECONDS_PER_TRANSACTION = 10
 ROWS_PER_STATEMENT = 500
 MAX_SPEAKERS = 20_000
@@ -241,7 +241,7 @@ def build(engine: sa.Engine, dataset: Dataset, log: Callable[[str], None] = prin
             capture.install(connection, registry.load(connection))
     analyze(engine)
     with db.write_transaction(engine) as connection:
-        store_watermark(connection, read_horizon(connection))
+        store_watermark(connection, snapshot_watermark(connection))
 
 
 def analyze(engine: sa.Engine) -> None:

@@ -33,6 +33,7 @@ from auditd.adoption.legacy import LEGACY_ID_OFFSET, import_legacy
 from auditd.capture.attribution import audit_context, session_factory
 from auditd.config import DatabaseSettings
 from auditd.stamps.derive import derive_last_modified
+from auditd.stamps.watermark import Watermark, read_watermark
 
 pytestmark = pytest.mark.postgresql_only
 
@@ -241,6 +242,29 @@ def test_imported_legacy_history_shows_in_history_with_converted_times_and_actor
     assert again.returncode == 0, again.stderr
     assert "legacy history: already imported" in again.stdout
     assert snapshot(open_event) == before
+
+
+def test_an_import_of_older_history_clears_syncs_time_bound_until_the_next_sync(
+    open_event: sa.Engine, tmp_path: Path
+) -> None:
+    # The import writes transactions below sync's watermark, with times that
+    # bound (read by an earlier sync) never saw.
+    url = _url(open_event)
+    for command in (["adopt"], ["reconcile"]):
+        done = run_cli("--database-url", url, *command, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    synced = read_watermark(open_event)
+    assert synced.issued_at is not None
+
+    imported = run_cli(
+        "--database-url", url, "adopt", "--import-legacy", "--legacy-timezone", "UTC", cwd=tmp_path
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert read_watermark(open_event) == Watermark(transaction_id=synced.transaction_id)
+
+    again = run_cli("--database-url", url, "reconcile", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert read_watermark(open_event).issued_at is not None
 
 
 def test_an_interrupted_import_resumes_to_the_same_history(open_event: sa.Engine) -> None:

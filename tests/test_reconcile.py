@@ -30,11 +30,20 @@ from auditd.capture.attribution import AuditSession, audit_context
 from auditd.config import load_settings
 from auditd.daemon.jobs import run_job
 from auditd.daemon.locks import job_lock
-from auditd.daemon.runs import claim_run, read_watermark
+from auditd.daemon.runs import claim_run
 from auditd.errors import AlreadyRunningError
 from auditd.models import JobRun, Session
 from auditd.models.namespace import version_table_name
-from auditd.stamps.repair import without_jit
+from auditd.stamps.derive import derived_by_key, load_stamps
+from auditd.stamps.horizon import snapshot_watermark
+from auditd.stamps.repair import batch_settings, members, without_jit
+from auditd.stamps.watermark import (
+    Watermark,
+    forget_time_bound,
+    read_watermark,
+    store_watermark,
+)
+from auditd.timestamps import utcnow
 
 pytestmark = pytest.mark.usefixtures(live_logging.__name__)
 
@@ -178,6 +187,125 @@ def test_a_transaction_that_commits_after_a_sync_run_is_repaired_by_the_next_syn
 
 
 @pytest.mark.postgresql_only
+def test_sync_derives_from_the_whole_history_when_an_older_id_was_issued_later(
+    engine: sa.Engine, config: object
+) -> None:
+    # Transaction ids are handed out at the first write, issued_at at the first
+    # captured statement: B takes its id first, then C, then A; A writes and
+    # commits, then B. A sync while C is open puts its watermark at C: A's
+    # version is new to the next sync, B's is not, yet B's is the row's latest.
+    (talk,) = add_sessions(engine, 1)
+    table = Session.__table__
+    with engine.connect() as b, engine.connect() as c, engine.connect() as a:
+        ids = {}
+        for name, connection in (("b", b), ("c", c), ("a", a)):
+            without_jit(connection)
+            ids[name] = connection.scalar(sa.text("SELECT pg_current_xact_id()::text::bigint"))
+        a.execute(sa.update(table).where(table.c.id == talk).values(title="by A"))
+        a.commit()
+        time.sleep(0.01)  # B's first captured statement comes later than A's
+        b.execute(sa.update(table).where(table.c.id == talk).values(title="by B"))
+        b.commit()
+        # What a sync run now stores when C is the server's oldest open
+        # transaction (other sessions on a shared server can hold it lower).
+        with engine.connect() as reader:
+            reached = snapshot_watermark(reader)
+        with quick_write(engine) as connection:
+            store_watermark(
+                connection, Watermark(transaction_id=ids["c"], issued_at=reached.issued_at)
+            )
+        c.rollback()
+    with engine.connect() as connection:
+        issued = dict(
+            connection.execute(
+                sa.text(
+                    f"SELECT v.title, t.issued_at FROM {versions(connection, 'sessions')} v"
+                    f" JOIN {transactions(connection)} t ON t.id = v.transaction_id"
+                    " WHERE v.id = :id AND v.title LIKE 'by %'"
+                ),
+                {"id": talk},
+            ).all()
+        )
+    assert issued["by B"] > issued["by A"]
+    set_stamp_only(engine, [talk])
+
+    synced = run(engine, config, "sync")
+
+    assert (synced.watermark_from, synced.rows_scanned, synced.rows_repaired) == (ids["c"], 1, 1)
+    assert drifted_keys(engine) == []
+    with engine.connect() as connection:
+        stamp = connection.scalar(sa.select(table.c.last_modified_at).where(table.c.id == talk))
+    assert stamp == issued["by B"]
+
+
+@pytest.mark.postgresql_only
+def test_sync_reads_only_the_new_history_of_a_row_with_a_long_one(
+    engine: sa.Engine, config: object
+) -> None:
+    (talk,) = add_sessions(engine, 1)
+    table = Session.__table__
+    for round_ in range(30):
+        with quick_write(engine) as connection:
+            connection.execute(
+                sa.update(table).where(table.c.id == talk).values(title=f"draft {round_}")
+            )
+    # What sync stores now on a server where no other transaction is open
+    # (elsewhere one can hold the horizon lower).
+    with engine.connect() as connection:
+        drafted = snapshot_watermark(connection)
+        last_draft = connection.scalar(sa.text(f"SELECT max(id) FROM {transactions(connection)}"))
+    drafted = Watermark(transaction_id=last_draft + 1, issued_at=drafted.issued_at)
+    with quick_write(engine) as connection:
+        store_watermark(connection, drafted)
+    with quick_write(engine) as connection:
+        connection.execute(sa.update(table).where(table.c.id == talk).values(title="final"))
+    watermark = read_watermark(engine)
+    (stamp,) = [s for s in load_stamps(engine) if s.table == "sessions"]
+
+    def transactions_read(bound: object) -> tuple[int, object]:
+        with engine.connect() as connection:
+            batch_settings(connection)  # as sync's batches run
+            (derived,) = connection.execute(
+                derived_by_key(stamp, members("postgresql", [talk]), "postgresql", bound)  # type: ignore[arg-type]
+            ).all()
+            read = connection.execute(
+                sa.text(
+                    "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)"
+                    " FROM pg_stat_xact_user_tables WHERE relname = :name"
+                ),
+                {"name": transactions(connection).split(".")[-1].strip('"')},
+            ).scalar_one()
+        return int(read), derived.derived
+
+    assert watermark.bound is not None
+    bounded, bounded_value = transactions_read(watermark.bound)
+    whole, whole_value = transactions_read(None)
+
+    assert bounded_value == whole_value
+    # The transaction of each of the 32 versions without the bound; with it,
+    # the final change's, plus the planner's own few reads.
+    assert bounded <= 3 and whole >= 32
+
+
+def test_a_sync_that_began_before_its_time_bound_was_cleared_does_not_renew_it(
+    engine: sa.Engine, config: object
+) -> None:
+    add_sessions(engine, 3)
+    run(engine, config, "sync")
+    started = read_watermark(engine)
+    assert started.issued_at is not None
+    with quick_write(engine) as connection:
+        forget_time_bound(connection)  # an import of older history, while the sync runs
+    reached = Watermark(transaction_id=started.transaction_id + 1, issued_at=utcnow())
+    with quick_write(engine) as connection:
+        store_watermark(connection, reached, started_from=started)
+
+    assert read_watermark(engine) == Watermark(transaction_id=reached.transaction_id)
+    run(engine, config, "sync")
+    assert read_watermark(engine).issued_at is not None
+
+
+@pytest.mark.postgresql_only
 def test_a_row_locked_by_a_writer_is_skipped_not_waited_for_and_repaired_later(
     engine: sa.Engine, config: object
 ) -> None:
@@ -190,7 +318,7 @@ def test_a_row_locked_by_a_writer_is_skipped_not_waited_for_and_repaired_later(
         holder.execute(sa.text("SELECT id FROM sessions WHERE id = :id FOR UPDATE"), {"id": ids[2]})
         started = time.monotonic()
         blocked = run(engine, config, "sync")
-        held_watermark = read_watermark(engine)
+        held_watermark = read_watermark(engine).transaction_id
         full = run(engine, config, "reconcile")
         holder.rollback()
     assert time.monotonic() - started < 5, "a repair waited for a row lock"
@@ -260,7 +388,7 @@ def test_dry_runs_count_drift_and_change_nothing(engine: sa.Engine, config: obje
     assert (full.id, full.rows_scanned, full.rows_drifted, full.rows_repaired) == (None, 12, 6, 0)
     assert (incremental.rows_scanned, incremental.rows_drifted) == (12, 6)  # first sync: all
     assert len(drifted_keys(engine)) == 6
-    assert read_watermark(engine) == 0
+    assert read_watermark(engine) == Watermark()
 
 
 def test_verify_reports_drift_and_missing_capture_triggers(

@@ -18,7 +18,9 @@ untouched:
   built: each version ends where the next one of its row begins, the last
   imported one where our first (the baseline) begins;
 * the import itself is recorded as one transaction with origin ``import``,
-  written last: a database that has it is fully imported.
+  written last: a database that has it is fully imported. The same
+  transaction clears the time bound of sync's watermark
+  (:mod:`auditd.stamps.watermark`): the imported transactions lie below it.
 
 Imported ids are negative: ``LEGACY_ID_OFFSET`` (2^62) is above any id
 PostgreSQL hands out (our ids are 64-bit xids, below 2^62 for millennia)
@@ -53,6 +55,7 @@ from auditd.models.audit import TRANSACTION
 from auditd.models.versioned import VERSION_META_COLUMNS
 from auditd.registry import VersionedTable, catalog, qualify, quote
 from auditd.stamps.statistics import analyze
+from auditd.stamps.watermark import forget_time_bound
 from auditd.timeparse import parse_zone
 
 LEGACY_ID_OFFSET = 2**62
@@ -168,6 +171,8 @@ def import_legacy(
             f" issued_at read in {zone}"
         )
         import_id = int(connection.execute(_import_transaction(actor, reason)).scalar_one())
+        # Transactions below sync's watermark, issued at times it never saw.
+        forget_time_bound(connection)
     # The import grew both tables: plan the next queries with statistics that know it.
     analyze(engine, [entry.qualified_transaction_table, entry.qualified_version_table])
     return LegacyImport(

@@ -28,7 +28,7 @@ from auditd.config import JobSettings, Settings
 from auditd.daemon.ledger_jobs import ledger_job_body
 from auditd.daemon.progress import ProgressTracker
 from auditd.daemon.runner import JobBody, ProgressCallback, RunHandle, execute_run
-from auditd.daemon.runs import RunRecord, last_runs, read_watermark, store_watermark
+from auditd.daemon.runs import RunRecord, last_runs
 from auditd.daemon.scheduler import next_run_time
 from auditd.errors import INTEGRITY_HINT, IntegrityError
 from auditd.ledger.linkage import broken_rows, rows_linkage_problems
@@ -38,6 +38,7 @@ from auditd.stamps.derive import DerivedStamp, load_stamps
 from auditd.stamps.horizon import changes_since, next_watermark
 from auditd.stamps.repair import BatchOutcome, count_rows, key_batches
 from auditd.stamps.statistics import audit_tables, refresh_stale
+from auditd.stamps.watermark import Watermark, read_watermark, store_watermark
 from auditd.timestamps import utcnow
 
 __all__ = [
@@ -120,7 +121,7 @@ def sync_changed_since_watermark(handle: RunHandle) -> None:
     stamps = load_stamps(handle.engine)
     watermark = read_watermark(handle.engine)
     changes = changes_since(handle.engine, watermark, stamps)
-    handle.watermark_from = watermark
+    handle.watermark_from = watermark.transaction_id
     handle.total = changes.count()
     broken = _BrokenRows(handle.engine)
     batches = [
@@ -132,33 +133,33 @@ def sync_changed_since_watermark(handle: RunHandle) -> None:
     ]
     if handle.dry_run:
         for stamp, chunk in batches:
-            handle.inspect(stamp, chunk)
+            handle.inspect(stamp, chunk, bound=watermark.bound)
         broken.refuse(handle)
         return
     # A row with broken history holds the watermark back, like a locked one.
     unprocessed: dict[str, set[int]] = {stamp.table: set() for stamp in stamps}
     for table, keys in broken.rows.items():
         unprocessed[table].update(keys)
-    new_watermark: list[int] = []
+    new_watermark: list[Watermark] = []
 
     def advance(connection: sa.Connection, outcome: BatchOutcome) -> None:
         unprocessed[outcome.table].update(outcome.skipped)
         new_watermark.append(next_watermark(changes, unprocessed))
-        store_watermark(connection, new_watermark[-1])
+        store_watermark(connection, new_watermark[-1], started_from=watermark)
 
     if not batches:  # nothing to repair, but the watermark still moves on
         handle.checkpoint()
         new_watermark.append(next_watermark(changes, unprocessed))
         with db.write_transaction(handle.engine) as connection:
-            store_watermark(connection, new_watermark[-1])
+            store_watermark(connection, new_watermark[-1], started_from=watermark)
     repaired_since: list[int] = []  # the first transaction of each repaired row
     for index, (stamp, chunk) in enumerate(batches):
         last = index == len(batches) - 1
-        outcome = handle.repair(stamp, chunk, also=advance if last else None)
+        outcome = handle.repair(stamp, chunk, also=advance if last else None, bound=watermark.bound)
         unprocessed[stamp.table].update(outcome.skipped)
         first = changes.keys.get(stamp.table, {})
         repaired_since.extend(first[key] for key in outcome.drifted_keys if key in first)
-    handle.watermark_to = new_watermark[-1]
+    handle.watermark_to = new_watermark[-1].transaction_id
     if repaired_since:
         oldest = _issued_at(handle.engine, min(repaired_since))
         if oldest is not None:
@@ -292,7 +293,7 @@ def job_overview(engine: sa.Engine, settings: Settings) -> list[JobOverview]:
             settings=job,
             last_run=runs[name],
             next_run=next_run_time(job, now) if job.enabled else None,
-            watermark=watermark if name == "sync" else None,
+            watermark=watermark.transaction_id if name == "sync" else None,
         )
         for name, job in settings.jobs.items()
     ]

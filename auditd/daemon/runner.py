@@ -26,7 +26,7 @@ from auditd.daemon.progress import ProgressTracker
 from auditd.daemon.runs import RunRecord, claim_run, finish_run, record_counters, runner_name
 from auditd.errors import AlreadyRunningError
 from auditd.logging import get_logger
-from auditd.stamps.derive import DerivedStamp
+from auditd.stamps.derive import DerivedStamp, HistoryBound
 from auditd.stamps.repair import (
     BatchOutcome,
     InTransaction,
@@ -97,9 +97,15 @@ class RunHandle:
             self._lock.check()
 
     def repair(
-        self, stamp: DerivedStamp, keys: Sequence[int], *, also: InTransaction | None = None
+        self,
+        stamp: DerivedStamp,
+        keys: Sequence[int],
+        *,
+        also: InTransaction | None = None,
+        bound: HistoryBound | None = None,
     ) -> BatchOutcome:
-        """Repair one batch; ``also`` runs inside the batch's transaction."""
+        """Repair one batch; ``also`` runs inside the batch's transaction;
+        ``bound``: what is known of the keys' older history."""
         self.checkpoint()
 
         def bookkeeping(connection: sa.Connection, outcome: BatchOutcome) -> None:
@@ -108,14 +114,16 @@ class RunHandle:
             if also is not None:
                 also(connection, outcome)
 
-        outcome = repair_batch(self.engine, stamp, keys, in_transaction=bookkeeping)
+        outcome = repair_batch(self.engine, stamp, keys, in_transaction=bookkeeping, bound=bound)
         self._count(outcome)
         return outcome
 
-    def inspect(self, stamp: DerivedStamp, keys: Sequence[int]) -> BatchOutcome:
+    def inspect(
+        self, stamp: DerivedStamp, keys: Sequence[int], *, bound: HistoryBound | None = None
+    ) -> BatchOutcome:
         """Count drift in one batch without repairing it."""
         self.checkpoint()
-        outcome = count_batch(self.engine, stamp, keys)
+        outcome = count_batch(self.engine, stamp, keys, bound=bound)
         if self.run_id is not None:
             with db.writer(self.engine).begin() as connection:
                 batch_settings(connection)

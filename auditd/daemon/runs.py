@@ -1,4 +1,4 @@
-"""The record of job runs, tick claims and the sync watermark.
+"""The record of job runs and tick claims.
 
 ``audittrail_job_runs`` has one row per run. Its unique (job, scheduled_for)
 pair is how a scheduled tick is claimed: a runner whose INSERT of the pair
@@ -7,8 +7,8 @@ finds it taken does nothing, so each tick runs at most once however many
 after another rather than at the same moment. Row counters are added in the
 transaction of the batch they count, so they always match what committed.
 
-``audittrail_job_state`` holds the sync watermark, written in the
-transaction of the last batch it covers.
+Sync's watermark, in ``audittrail_job_state``, is kept by
+:mod:`auditd.stamps.watermark`.
 """
 
 from __future__ import annotations
@@ -25,26 +25,21 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from auditd import db
-from auditd.models.jobs import JobRun, JobState
+from auditd.models.jobs import JobRun
 from auditd.stamps.repair import BatchOutcome
 from auditd.timestamps import utcnow
 
 __all__ = [
     "RUNS",
-    "STATE",
     "RunRecord",
     "claim_run",
     "finish_run",
     "last_runs",
-    "read_watermark",
     "record_counters",
     "runner_name",
-    "store_watermark",
 ]
 
 RUNS: sa.Table = JobRun.__table__  # type: ignore[assignment]
-STATE: sa.Table = JobState.__table__  # type: ignore[assignment]
-SYNC_JOB = "sync"
 
 
 def runner_name() -> str:
@@ -189,24 +184,3 @@ def last_runs(engine: sa.Engine, jobs: tuple[str, ...]) -> dict[str, RunRecord |
             ).first()
             result[job] = None if row is None else RunRecord.from_row(row)
     return result
-
-
-def read_watermark(engine: sa.Engine) -> int:
-    """The stored watermark of sync (0 before its first run: everything is new)."""
-    with engine.connect() as connection:
-        value = connection.scalar(sa.select(STATE.c.watermark).where(STATE.c.job == SYNC_JOB))
-    return 0 if value is None else int(value)
-
-
-def store_watermark(connection: sa.Connection, value: int) -> None:
-    """Set sync's watermark inside the caller's transaction (normally the last
-    batch it covers, so the two commit or roll back together)."""
-    insert = _insert(connection.dialect.name)(STATE).values(
-        job=SYNC_JOB, watermark=value, updated_at=utcnow()
-    )
-    connection.execute(
-        insert.on_conflict_do_update(
-            index_elements=["job"],
-            set_={"watermark": insert.excluded.watermark, "updated_at": insert.excluded.updated_at},
-        )
-    )

@@ -25,13 +25,14 @@ from auditd.capture import append_only
 from auditd.config import Settings
 from auditd.daemon.locks import DatabaseFileLock, sqlite_database_path
 from auditd.daemon.notify import SystemdNotifier
-from auditd.daemon.runs import RUNS, STATE
+from auditd.daemon.runs import RUNS
 from auditd.errors import AlreadyRunningError, DatabaseAccessError, DatabaseUnavailableError
 from auditd.logging import get_logger
 from auditd.models.audit import TRANSACTION
 from auditd.models.ledger import LEDGER_BLOCK
 from auditd.models.namespace import audit_schema
 from auditd.registry import qualify
+from auditd.stamps.watermark import STATE
 
 __all__ = ["check_privileges", "lock_sqlite_database", "wait_for_database"]
 

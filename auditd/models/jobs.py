@@ -70,11 +70,13 @@ class JobRun(Base):
 
 class JobState(Base):
     """What a job carries between runs. ``watermark``: every transaction with
-    a smaller id is known to be processed by sync."""
+    a smaller id is known to be processed by sync; ``watermark_issued_at``:
+    none of those transactions was issued later (NULL: unknown)."""
 
     __tablename__ = "audittrail_job_state"
     __table_args__ = ({"schema": AUDIT_SCHEMA},)
 
     job: orm.Mapped[str] = orm.mapped_column(sa.String(32), primary_key=True)
     watermark: orm.Mapped[int | None] = orm.mapped_column(sa.BigInteger)
+    watermark_issued_at: orm.Mapped[datetime | None] = orm.mapped_column(UTCDateTime)
     updated_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime)

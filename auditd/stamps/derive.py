@@ -116,15 +116,63 @@ def load_stamps(engine: sa.Engine) -> tuple[DerivedStamp, ...]:
 KeyRestriction = Callable[[sa.ColumnElement[int]], sa.ColumnElement[bool]]
 
 
+@dataclass(frozen=True, kw_only=True)
+class HistoryBound:
+    """What sync knows of the history below its watermark: no transaction
+    with an id below ``transaction_id`` was issued after ``issued_at``.
+
+    A row whose versions from ``transaction_id`` on include one issued at or
+    after ``issued_at`` derives its stamp from those versions alone: none of
+    the older ones can hold the maximum, so they need not be read.
+    """
+
+    transaction_id: int
+    issued_at: datetime
+
+
 def derived_by_key(
-    stamp: DerivedStamp, restrict: KeyRestriction, dialect: str
-) -> sa.Select[int, datetime | None]:
+    stamp: DerivedStamp,
+    restrict: KeyRestriction,
+    dialect: str,
+    bound: HistoryBound | None = None,
+) -> sa.Select[int, datetime | None] | sa.CompoundSelect[int, datetime | None]:
     """``(key, derived)`` for every key that has history and satisfies ``restrict``.
 
     ``restrict`` is applied to each version table's key column, so each
     branch is an index range scan of (key, transaction_id). A key whose
     version rows all lack their transaction row derives NULL but is listed
     (it has history).
+
+    With a ``bound``, each key's versions from the bound's transaction on are
+    read first; the keys they settle (see :class:`HistoryBound`) are not read
+    further, the others are derived from their whole history. The result is
+    the same; what is read is the rows' recent history, for a sync after a
+    small change of a long history.
+    """
+    if bound is None:
+        return _derivation(stamp, restrict, dialect)
+    recent = _derivation(stamp, restrict, dialect, since=bound.transaction_id).cte("recent")
+    settled = (
+        sa.select(recent.c.key, recent.c.derived)
+        .where(recent.c.derived >= sa.bindparam("settled_at", bound.issued_at, UTCDateTime()))
+        .cte("settled")
+    )
+
+    def unsettled(column: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+        return sa.and_(restrict(column), column.not_in(sa.select(settled.c.key)))
+
+    return sa.union_all(
+        sa.select(settled.c.key, settled.c.derived),
+        _derivation(stamp, unsettled, dialect),
+    )
+
+
+def _derivation(
+    stamp: DerivedStamp, restrict: KeyRestriction, dialect: str, *, since: int | None = None
+) -> sa.Select[int, datetime | None]:
+    """:func:`derived_by_key` without a bound, over the version rows whose key
+    satisfies ``restrict`` and, if ``since`` is given, whose transaction id is
+    at least ``since``.
 
     Each version row's transaction is a probe of its primary key (a
     ``LATERAL`` subquery on PostgreSQL, a scalar subquery on SQLite, whose
@@ -139,12 +187,13 @@ def derived_by_key(
     branches = []
     for source in stamp.sources:
         version = source.table_clause()
-        branches.append(
-            sa.select(
-                version.c[source.column].label("key"),
-                version.c.transaction_id.label("transaction_id"),
-            ).where(restrict(version.c[source.column]))
-        )
+        branch = sa.select(
+            version.c[source.column].label("key"),
+            version.c.transaction_id.label("transaction_id"),
+        ).where(restrict(version.c[source.column]))
+        if since is not None:
+            branch = branch.where(version.c.transaction_id >= since)
+        branches.append(branch)
     touches = sa.union_all(*branches).subquery("touches")
     issued_at = sa.select(TRANSACTION.c.issued_at).where(
         TRANSACTION.c.id == touches.c.transaction_id
@@ -182,14 +231,20 @@ def derivation_query(
     return query.order_by(row.c[stamp.key])
 
 
-def stamp_update(stamp: DerivedStamp, restrict: KeyRestriction, dialect: str) -> sa.Update:
+def stamp_update(
+    stamp: DerivedStamp,
+    restrict: KeyRestriction,
+    dialect: str,
+    bound: HistoryBound | None = None,
+) -> sa.Update:
     """An UPDATE setting the stamp of every row whose key satisfies ``restrict``
     to its derived value, where history has one and the stored stamp differs;
     it returns the keys it changed. Set-based: the rows' history is read once
-    and grouped by key."""
+    and grouped by key (from the bound on, where that settles it: see
+    :func:`derived_by_key`)."""
     row = stamp.table_clause()
     key = row.c[stamp.key]
-    derived = derived_by_key(stamp, restrict, dialect).subquery("derived")
+    derived = derived_by_key(stamp, restrict, dialect, bound).subquery("derived")
     return (
         sa.update(row)
         .values({stamp.column: derived.c.derived})

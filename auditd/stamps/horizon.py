@@ -18,33 +18,54 @@ twice is harmless (repairs are idempotent); missing one is not.
 
 On SQLite writers are serialised and ids are allocated in commit order, so
 the horizon is simply ``max(id) + 1`` in the same read transaction.
+
+The same snapshot also bounds the times below the horizon: no transaction
+it sees was issued after the latest ``issued_at`` it sees, and it sees every
+transaction below the horizon. Stored with the next watermark, that bound
+lets the next sync skip the older history of a changed row once one of the
+row's new versions is at least as recent (see
+:class:`~auditd.stamps.derive.HistoryBound`). Only capture writes
+transactions, always above the horizon of every earlier snapshot; the one
+writer of older ids, the import of Open Event's history, clears the bound.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from auditd.models.audit import TRANSACTION
 from auditd.stamps.derive import DerivedStamp
 from auditd.stamps.repair import without_jit
+from auditd.stamps.watermark import Watermark
+from auditd.timestamps import UTCDateTime
 
-__all__ = ["Changes", "changes_since", "next_watermark", "read_horizon"]
+__all__ = [
+    "Changes",
+    "changes_since",
+    "next_watermark",
+    "read_horizon",
+    "snapshot_watermark",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
 class Changes:
-    """The rows touched by transactions in ``[watermark, horizon)`` and possibly later.
+    """The rows touched by transactions from ``watermark`` on (up to ``reached``'s
+    horizon, and possibly later).
 
     ``keys[stamp.table]`` maps each touched key to the smallest transaction
     id at or above the watermark that touched it, so a sync that could not
     repair a row (locked by someone else) can hold the next watermark there.
+    ``reached``: the watermark of the snapshot the keys were read in (its
+    horizon and latest ``issued_at``).
     """
 
-    watermark: int
-    horizon: int
+    watermark: Watermark
+    reached: Watermark
     keys: Mapping[str, Mapping[int, int]] = field(default_factory=dict)
 
     def count(self) -> int:
@@ -71,6 +92,18 @@ def read_horizon(connection: sa.Connection) -> int:
     return int(horizon)
 
 
+def snapshot_watermark(connection: sa.Connection) -> Watermark:
+    """The watermark of everything ``connection``'s snapshot sees: its horizon,
+    and the latest ``issued_at`` in it (one probe of the ``issued_at`` index).
+
+    Call it where :func:`read_horizon` says.
+    """
+    horizon = read_horizon(connection)
+    latest = sa.type_coerce(sa.func.max(TRANSACTION.c.issued_at), UTCDateTime())
+    issued_at: datetime | None = connection.scalar(sa.select(latest))
+    return Watermark(transaction_id=horizon, issued_at=issued_at)
+
+
 def _touched_keys(stamp: DerivedStamp, watermark: int) -> sa.Select[int, int]:
     """``(key, smallest transaction id >= watermark)`` for every key ``stamp`` derives from
     a version written at or after the watermark; each branch is a range scan of
@@ -88,7 +121,9 @@ def _touched_keys(stamp: DerivedStamp, watermark: int) -> sa.Select[int, int]:
     return sa.select(touched.c.key, sa.func.min(touched.c.transaction_id)).group_by(touched.c.key)
 
 
-def changes_since(engine: sa.Engine, watermark: int, stamps: Sequence[DerivedStamp]) -> Changes:
+def changes_since(
+    engine: sa.Engine, watermark: Watermark, stamps: Sequence[DerivedStamp]
+) -> Changes:
     """The horizon and the keys touched since ``watermark``, read from one snapshot.
 
     Read-only. Raises SQLAlchemy's ``OperationalError`` if the database is
@@ -98,27 +133,32 @@ def changes_since(engine: sa.Engine, watermark: int, stamps: Sequence[DerivedSta
         options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
         engine = engine.execution_options(**options)
     with engine.connect() as connection, connection.begin():
-        horizon = read_horizon(connection)  # first: the snapshot is taken here
+        reached = snapshot_watermark(connection)  # first: the snapshot is taken here
         without_jit(connection)
+        since = watermark.transaction_id
         keys = {
             stamp.table: {
                 int(key): int(first)
-                for key, first in connection.execute(_touched_keys(stamp, watermark))
+                for key, first in connection.execute(_touched_keys(stamp, since))
                 if key is not None
             }
             for stamp in stamps
         }
-    return Changes(watermark=watermark, horizon=horizon, keys=keys)
+    return Changes(watermark=watermark, reached=reached, keys=keys)
 
 
-def next_watermark(changes: Changes, unprocessed: Mapping[str, Iterable[int]]) -> int:
+def next_watermark(changes: Changes, unprocessed: Mapping[str, Iterable[int]]) -> Watermark:
     """Where the next sync starts: the horizon, held back to the first transaction
     of any row that this sync touched but could not process (``unprocessed``
-    keys per table), so that the next sync looks at that row again."""
-    watermark = changes.horizon
+    keys per table), so that the next sync looks at that row again. Its time
+    bound is the snapshot's: every transaction below the horizon was in it."""
+    watermark = changes.reached.transaction_id
     for table, keys in unprocessed.items():
         first = changes.keys.get(table, {})
         for key in keys:
             if key in first:
                 watermark = min(watermark, first[key])
-    return max(watermark, changes.watermark)
+    return Watermark(
+        transaction_id=max(watermark, changes.watermark.transaction_id),
+        issued_at=changes.reached.issued_at,
+    )

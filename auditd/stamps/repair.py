@@ -37,7 +37,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from auditd import db
-from auditd.stamps.derive import DerivedStamp, KeyRestriction, derived_by_key, stamp_update
+from auditd.stamps.derive import (
+    DerivedStamp,
+    HistoryBound,
+    KeyRestriction,
+    derived_by_key,
+    stamp_update,
+)
 
 __all__ = [
     "BatchOutcome",
@@ -165,14 +171,17 @@ def _present_keys(
     return [int(key) for (key,) in connection.execute(query)]
 
 
-def _states(dialect: str, stamp: DerivedStamp, keys: Sequence[int]) -> sa.Select[int, str]:
+def _states(
+    dialect: str, stamp: DerivedStamp, keys: Sequence[int], bound: HistoryBound | None
+) -> sa.Select[int, str]:
     """``(key, state)`` of each existing row among ``keys``: ``unversioned`` (no
     history), ``drifted`` (history has a value and the stored stamp differs)
     or ``ok``. One statement: the batch's history is read once, grouped by
     key (no correlated subquery per row)."""
     row = stamp.table_clause()
     key = row.c[stamp.key]
-    derived = derived_by_key(stamp, _history_of(dialect, keys), dialect).subquery("derived")
+    history = _history_of(dialect, keys)
+    derived = derived_by_key(stamp, history, dialect, bound).subquery("derived")
     state = sa.case(
         (derived.c.key.is_(None), sa.literal("unversioned")),
         (
@@ -193,12 +202,16 @@ def _states(dialect: str, stamp: DerivedStamp, keys: Sequence[int]) -> sa.Select
 
 
 def _repair_locked(
-    connection: sa.Connection, stamp: DerivedStamp, locked: Sequence[int]
+    connection: sa.Connection,
+    stamp: DerivedStamp,
+    locked: Sequence[int],
+    bound: HistoryBound | None,
 ) -> list[int]:
     """Set the stamp of each drifted row among ``locked`` to its derived value;
     the keys repaired. Derived in this statement's snapshot, after locking:
     see the module docstring for why that is safe."""
-    update = stamp_update(stamp, members(connection.dialect.name, locked), connection.dialect.name)
+    dialect = connection.dialect.name
+    update = stamp_update(stamp, members(dialect, locked), dialect, bound)
     return sorted(int(value) for (value,) in connection.execute(update))
 
 
@@ -208,6 +221,7 @@ def repair_batch(
     keys: Sequence[int],
     *,
     in_transaction: InTransaction | None = None,
+    bound: HistoryBound | None = None,
 ) -> BatchOutcome:
     """Repair the drifted rows among ``keys`` in one transaction; returns what it did.
 
@@ -217,15 +231,17 @@ def repair_batch(
 
     ``in_transaction(connection, outcome)`` runs inside that transaction
     after the UPDATE (for run counters, a watermark): it commits or rolls
-    back together with the repair. Raises SQLAlchemy errors (connection
-    lost, timeouts); the batch is then rolled back as a whole.
+    back together with the repair. ``bound``: what the caller knows of the
+    history of ``keys`` (see :class:`~auditd.stamps.derive.HistoryBound`).
+    Raises SQLAlchemy errors (connection lost, timeouts); the batch is then
+    rolled back as a whole.
     """
     if not keys:
         return BatchOutcome(table=stamp.table)
     with db.writer(engine).begin() as connection:
         batch_settings(connection)
         dialect = connection.dialect.name
-        states = connection.execute(_states(dialect, stamp, keys)).all()
+        states = connection.execute(_states(dialect, stamp, keys, bound)).all()
         drifted = [int(key) for key, state in states if state == "drifted"]
         locked: list[int] = []
         skipped: tuple[int, ...] = ()
@@ -237,7 +253,7 @@ def repair_batch(
             skipped = tuple(_present_keys(connection, stamp, missing)) if missing else ()
         elif drifted:  # SQLite: BEGIN IMMEDIATE already excludes every other writer
             locked = drifted
-        repaired = _repair_locked(connection, stamp, locked) if locked else []
+        repaired = _repair_locked(connection, stamp, locked, bound) if locked else []
         outcome = BatchOutcome(
             table=stamp.table,
             scanned=len(states),
@@ -251,11 +267,17 @@ def repair_batch(
     return outcome
 
 
-def count_batch(engine: sa.Engine, stamp: DerivedStamp, keys: Sequence[int]) -> BatchOutcome:
+def count_batch(
+    engine: sa.Engine,
+    stamp: DerivedStamp,
+    keys: Sequence[int],
+    *,
+    bound: HistoryBound | None = None,
+) -> BatchOutcome:
     """Count drifted and unversioned rows among ``keys`` without changing anything.
 
     One read-only statement: each row's state is decided in SQL, Python only
-    tallies the states.
+    tallies the states. ``bound`` as for :func:`repair_batch`.
     """
     if not keys:
         return BatchOutcome(table=stamp.table)
@@ -263,7 +285,9 @@ def count_batch(engine: sa.Engine, stamp: DerivedStamp, keys: Sequence[int]) -> 
         batch_settings(connection)
         states = [
             (int(key), str(state))
-            for key, state in connection.execute(_states(connection.dialect.name, stamp, keys))
+            for key, state in connection.execute(
+                _states(connection.dialect.name, stamp, keys, bound)
+            )
         ]
     return BatchOutcome(
         table=stamp.table,
