@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from test_ledger_support import (
     SESSION_VERSION,
@@ -70,6 +71,23 @@ def test_editing_an_old_versions_values_is_detected(sealed: Sealed) -> None:
     report = verify_integrity(sealed.engine)
     _broken_at(report, transaction=tx, table="sessions", what="version row changed")
     assert f"sessions [{sealed.talk}]" in _first(report)
+
+
+@pytest.mark.postgresql_only
+def test_verifying_on_several_connections_finds_what_one_connection_finds(
+    sealed: Sealed,
+) -> None:
+    tx = _tx(sealed, 1)
+    tamper(
+        sealed.engine, sa.update(SESSION_VERSION).where(_version(sealed, 1)).values(title="FORGED")
+    )
+
+    alone = verify_integrity(sealed.engine, readers=1)
+    together = verify_integrity(sealed.engine, readers=3)  # every block read at once
+
+    _broken_at(alone, transaction=tx, table="sessions", what="version row changed")
+    assert [str(p) for p in together.problems] == [str(p) for p in alone.problems]
+    assert (together.blocks, together.versions) == (alone.blocks, alone.versions)
 
 
 def test_editing_the_current_versions_values_is_detected(sealed: Sealed) -> None:

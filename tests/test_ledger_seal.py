@@ -12,6 +12,7 @@ from test_ledger_support import BLOCK_SIZE, Sealed, iter_blocks, last_transactio
 
 from auditd import db
 from auditd.ledger import seal, verify_integrity
+from auditd.ledger.seal import BLOCKS_PER_ROUND
 from auditd.models import Session
 
 __all__ = ["sealed"]
@@ -59,3 +60,18 @@ def test_seal_stops_at_a_transaction_still_open_and_never_waits_for_it(
     (last,) = list(iter_blocks(engine))[-1:]
     assert last.last_transaction_id == later
     assert verify_integrity(engine).intact
+
+
+@pytest.mark.postgresql_only
+def test_blocks_sealed_on_several_connections_verify_on_one(engine: sa.Engine) -> None:
+    for _ in range(20):
+        add_sessions(engine, 1)
+    wait_for_horizon(engine, last_transaction_id(engine))
+
+    blocks = seal(engine, 1, readers=4).blocks
+
+    assert len(blocks) > BLOCKS_PER_ROUND  # two rounds of read-ahead, in order
+    assert [b.number for b in blocks] == list(range(1, len(blocks) + 1))
+    report = verify_integrity(engine, readers=1)  # every block recomputed on one connection
+    assert report.intact, [str(p) for p in report.problems]
+    assert report.blocks == len(blocks)

@@ -4,6 +4,7 @@
   and validity links, each in a canonical serialisation with its digest;
 * :mod:`.blocks` — blocks, their manifests and hashes, the chain, digests;
 * :mod:`.seal` — appending blocks behind the commit-order horizon;
+* :mod:`.parallel_reads` — reading many blocks at once, on connections sharing a snapshot;
 * :mod:`.linkage` — the validity linkage of version rows, checked in SQL;
 * :mod:`.verify` — ``verify --integrity``: chain, content, linkage, external digests;
 * :mod:`.digests` — the latest digest, and files of digests kept outside the database;

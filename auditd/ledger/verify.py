@@ -21,12 +21,14 @@ rewrite (``digests``) shows it: the stored hash of that block differs.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from auditd.ledger.block_reads import BlockContent, read_block
+from auditd.ledger.block_reads import BlockContent
 from auditd.ledger.blocks import (
     GENESIS_HASH,
     LEDGER_START,
@@ -43,6 +45,7 @@ from auditd.ledger.canonical import (
     Element,
 )
 from auditd.ledger.linkage import linkage_problems
+from auditd.ledger.parallel_reads import READERS, read_ranges
 from auditd.ledger.seal import snapshot
 from auditd.models.audit import TRANSACTION
 from auditd.registry import load
@@ -211,46 +214,35 @@ def verify_integrity(
     digests: Sequence[Digest] = (),
     *,
     progress: Callable[[int], None] = lambda versions: None,
+    readers: int = READERS,
 ) -> IntegrityReport:
     """Recompute every block from the rows in the database, check the chain,
-    the linkage and the external ``digests``; read-only, one snapshot.
+    the linkage and the external ``digests``; read-only, one snapshot, whose
+    seal blocks are recomputed on up to ``readers`` connections at once
+    (:mod:`auditd.ledger.parallel_reads`).
 
     ``progress`` is called after each block with the versions checked so far.
     """
     problems: list[IntegrityProblem] = []
-    stored: dict[int, Block] = {}
-    ranges: list[tuple[int, int, int]] = []
-    transactions = versions = pruned = 0
     with snapshot(engine).connect() as connection, connection.begin():
         registry = load(connection)
-        entries = registry.entries
-        removed = _removed(connection)
-        previous: Block | None = None
-        for block in read_blocks(connection):
-            stored[block.number] = Block(**{**block.__dict__, "manifest": b""})
-            broken = _chain_problem(block, previous)
-            if broken is not None:
-                problems.append(broken)
-            if block.kind == "seal":
-                live = read_block(
-                    connection, entries, block.first_transaction_id, block.last_transaction_id
-                )
-                problems += _compare(block, live, removed.get(block.number, {}))
-                ranges.append((block.first_transaction_id, block.last_transaction_id, block.number))
-                transactions += block.transaction_count
-                versions += block.version_count
-                progress(versions)
-            else:
-                pruned += len(decode_pruned(_manifest(block)))
-            previous = block
-        sealed_through = LEDGER_START if previous is None else previous.last_transaction_id
+        chain = _Chain(connection)
+        wanted = chain.seal_ranges()
+        with closing(read_ranges(connection, registry.entries, wanted, readers=readers)) as live:
+            for content in live:
+                block = chain.sealed.popleft()
+                problems += _compare(block, content, chain.removed.get(block.number, {}))
+                chain.versions += block.version_count
+                progress(chain.versions)
+        problems += chain.problems
         unsealed = connection.scalar(
-            sa.select(sa.func.count()).where(TRANSACTION.c.id > sealed_through)
+            sa.select(sa.func.count()).where(TRANSACTION.c.id > chain.sealed_through)
         )
         for linkage in linkage_problems(connection, registry):
             tx = linkage.transaction_id
             block_number = next(
-                (n for first, last, n in ranges if tx is not None and first < tx <= last), None
+                (n for first, last, n in chain.ranges if tx is not None and first < tx <= last),
+                None,
             )
             problems.append(
                 IntegrityProblem(
@@ -261,14 +253,50 @@ def verify_integrity(
                     problem=linkage.problem,
                 )
             )
-    problems += _digest_problems(digests, stored)
+    problems += _digest_problems(digests, chain.stored)
     problems.sort(key=IntegrityProblem.sort_key)
     return IntegrityReport(
-        blocks=len(stored),
-        transactions=transactions,
-        versions=versions,
-        pruned=pruned,
+        blocks=len(chain.stored),
+        transactions=chain.transactions,
+        versions=chain.versions,
+        pruned=chain.pruned,
         unsealed_transactions=int(unsealed or 0),
         digests_checked=len(digests),
         problems=tuple(problems),
     )
+
+
+class _Chain:
+    """The ledger's blocks as one verification walks them: the chain checked
+    block by block, the seal blocks waiting for their recomputed content."""
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self._connection = connection
+        self.removed = _removed(connection)
+        self.problems: list[IntegrityProblem] = []
+        self.stored: dict[int, Block] = {}  # every block, without its manifest
+        self.sealed: deque[Block] = deque()  # read, content not compared yet
+        self.ranges: list[tuple[int, int, int]] = []  # (after, through, block number)
+        self.sealed_through = LEDGER_START
+        self.transactions = self.versions = self.pruned = 0
+
+    def seal_ranges(self) -> Iterator[tuple[int, int]]:
+        """Each seal block's transaction range, in chain order, checking the
+        chain (and counting prune blocks) as the blocks stream by."""
+        previous: Block | None = None
+        for block in read_blocks(self._connection):
+            self.stored[block.number] = Block(**{**block.__dict__, "manifest": b""})
+            broken = _chain_problem(block, previous)
+            if broken is not None:
+                self.problems.append(broken)
+            if block.kind == "seal":
+                self.sealed.append(block)
+                self.ranges.append(
+                    (block.first_transaction_id, block.last_transaction_id, block.number)
+                )
+                self.transactions += block.transaction_count
+                yield block.first_transaction_id, block.last_transaction_id
+            else:
+                self.pruned += len(decode_pruned(_manifest(block)))
+            previous = block
+            self.sealed_through = block.last_transaction_id
