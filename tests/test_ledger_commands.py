@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from test_daemon_support import WRONG_STAMP, add_sessions, set_stamp_only
+from test_daemon_support import (
+    WRONG_STAMP,
+    add_sessions,
+    change_title_then_break_stamp,
+    set_stamp_only,
+)
 from test_history_support import wait_for_horizon
 from test_ledger_support import (
     SESSION_VERSION,
@@ -29,9 +34,11 @@ from auditd import api
 from auditd.config import load_settings
 from auditd.daemon.jobs import run_job
 from auditd.errors import ConfigError, IntegrityError, NotFoundError
-from auditd.ledger import latest_digest
+from auditd.ledger import latest_digest, verify_integrity
 from auditd.models import Session
 from auditd.models.audit import TRANSACTION
+from auditd.stamps.derive import derive_last_modified
+from auditd.stamps.watermark import read_watermark
 
 __all__ = ["sealed"]
 
@@ -252,3 +259,58 @@ def test_reconcile_leaves_a_row_with_broken_linkage_alone_and_fails(sealed: Seal
         )
     assert stamps[sealed.talk] == WRONG_STAMP  # not moved to follow broken history
     assert stamps[other] != WRONG_STAMP  # the others are repaired
+
+
+def test_sync_leaves_a_changed_row_with_broken_linkage_alone_and_holds_its_watermark(
+    sealed: Sealed,
+) -> None:
+    settings = load_settings(environ={}, overrides={"database.url": sealed.scenario.url})
+    assert run_job(sealed.engine, settings, "sync").status == "succeeded"
+    other = sealed.scenario.ids["workshop"]
+    change_title_then_break_stamp(sealed.engine, [sealed.talk, other], "renamed")
+    rename = talk_versions(sealed)[-1].transaction_id
+    _break_talk_linkage(sealed)
+
+    record = run_job(sealed.engine, settings, "sync")
+
+    assert record is not None and record.status == "failed"
+    assert f"sessions {sealed.talk}" in (record.error or "")
+    assert _stamps(sealed, [sealed.talk, other]) == {
+        sealed.talk: WRONG_STAMP,  # not moved to follow broken history
+        other: _derived(sealed, other),
+    }
+    assert read_watermark(sealed.engine).transaction_id <= rename  # the talk is looked at again
+
+
+def test_a_row_whose_stamp_agrees_with_broken_history_is_left_to_verify_integrity(
+    sealed: Sealed,
+) -> None:
+    # Reconcile writes only drifted rows, so it checks only their linkage;
+    # a broken chain whose stamp already agrees is verify --integrity's.
+    _break_talk_linkage(sealed)
+    before = _stamps(sealed, [sealed.talk])
+    settings = load_settings(environ={}, overrides={"database.url": sealed.scenario.url})
+
+    record = run_job(sealed.engine, settings, "reconcile")
+
+    assert record is not None and (record.status, record.rows_repaired) == ("succeeded", 0)
+    assert _stamps(sealed, [sealed.talk]) == before
+    report = verify_integrity(sealed.engine)
+    assert any(p.key == f"[{sealed.talk}]" and p.table == "sessions" for p in report.problems), [
+        str(p) for p in report.problems
+    ]
+
+
+def _stamps(sealed: Sealed, ids: list[int]) -> dict[int, datetime]:
+    table = Session.__table__
+    with sealed.engine.connect() as connection:
+        return dict(
+            connection.execute(
+                sa.select(table.c.id, table.c.last_modified_at).where(table.c.id.in_(ids))
+            ).all()
+        )
+
+
+def _derived(sealed: Sealed, session_id: int) -> datetime | None:
+    with sealed.engine.connect() as connection:
+        return derive_last_modified(connection, [session_id])[session_id]

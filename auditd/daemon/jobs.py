@@ -70,26 +70,27 @@ def _refresh_statistics(handle: RunHandle, stamps: Sequence[DerivedStamp]) -> No
 
 class _BrokenRows:
     """The rows a run leaves alone because their history's linkage is broken
-    (tampered with): following it would write a wrong stamp."""
+    (tampered with): following it would write a wrong stamp.
 
-    def __init__(self, engine: sa.Engine) -> None:
-        self._engine = engine
+    Only the rows a batch would repair are checked (its drifted rows, in the
+    batch's transaction): a row whose stamp already agrees with its history
+    is not written whatever its history, and checking every row of a full
+    pass would cost as much as the pass. ``verify --integrity`` checks all.
+    """
+
+    def __init__(self) -> None:
         self.rows: dict[str, set[int]] = {}
         self._problems: list[str] = []
 
-    def intact(self, stamp: DerivedStamp, keys: Sequence[int]) -> list[int]:
-        """``keys`` without the rows whose history is broken (those are remembered)."""
-        if not keys:
-            return []
-        with self._engine.connect() as connection:
-            known = registry.load(connection, cached=True)
-            bad = broken_rows(connection, known, stamp.table, keys)
-            if not bad:
-                return list(keys)
-            problems = rows_linkage_problems(connection, known, stamp.table, sorted(bad))
-        self.rows.setdefault(stamp.table, set()).update(bad)
-        self._problems += [str(problem) for problem in problems]
-        return [key for key in keys if key not in bad]
+    def leave_alone(self, connection: sa.Connection, table: str, keys: Sequence[int]) -> set[int]:
+        """The rows among ``keys`` whose history is broken (remembered here)."""
+        known = registry.load(connection, cached=True)
+        bad = broken_rows(connection, known, table, keys)
+        if bad:
+            problems = rows_linkage_problems(connection, known, table, sorted(bad))
+            self.rows.setdefault(table, set()).update(bad)
+            self._problems += [str(problem) for problem in problems]
+        return bad
 
     def refuse(self, handle: RunHandle) -> None:
         """Raise IntegrityError (the run fails) if any row was left alone."""
@@ -123,27 +124,25 @@ def sync_changed_since_watermark(handle: RunHandle) -> None:
     changes = changes_since(handle.engine, watermark, stamps)
     handle.watermark_from = watermark.transaction_id
     handle.total = changes.count()
-    broken = _BrokenRows(handle.engine)
+    broken = _BrokenRows()
     batches = [
         (stamp, chunk)
         for stamp in stamps
-        for chunk in _chunks(
-            broken.intact(stamp, sorted(changes.keys.get(stamp.table, {}))), handle.batch_size
-        )
+        for chunk in _chunks(sorted(changes.keys.get(stamp.table, {})), handle.batch_size)
     ]
     if handle.dry_run:
         for stamp, chunk in batches:
-            handle.inspect(stamp, chunk, bound=watermark.bound)
+            handle.inspect(stamp, chunk, bound=watermark.bound, leave_alone=broken.leave_alone)
         broken.refuse(handle)
         return
-    # A row with broken history holds the watermark back, like a locked one.
     unprocessed: dict[str, set[int]] = {stamp.table: set() for stamp in stamps}
-    for table, keys in broken.rows.items():
-        unprocessed[table].update(keys)
     new_watermark: list[Watermark] = []
 
     def advance(connection: sa.Connection, outcome: BatchOutcome) -> None:
         unprocessed[outcome.table].update(outcome.skipped)
+        # A row with broken history holds the watermark back, like a locked one.
+        for table, keys in broken.rows.items():
+            unprocessed[table].update(keys)
         new_watermark.append(next_watermark(changes, unprocessed))
         store_watermark(connection, new_watermark[-1], started_from=watermark)
 
@@ -155,7 +154,13 @@ def sync_changed_since_watermark(handle: RunHandle) -> None:
     repaired_since: list[int] = []  # the first transaction of each repaired row
     for index, (stamp, chunk) in enumerate(batches):
         last = index == len(batches) - 1
-        outcome = handle.repair(stamp, chunk, also=advance if last else None, bound=watermark.bound)
+        outcome = handle.repair(
+            stamp,
+            chunk,
+            also=advance if last else None,
+            bound=watermark.bound,
+            leave_alone=broken.leave_alone,
+        )
         unprocessed[stamp.table].update(outcome.skipped)
         first = changes.keys.get(stamp.table, {})
         repaired_since.extend(first[key] for key in outcome.drifted_keys if key in first)
@@ -186,16 +191,13 @@ def reconcile_all(handle: RunHandle) -> None:
     stamps = load_stamps(handle.engine)
     _refresh_statistics(handle, stamps)
     handle.total = sum(count_rows(handle.engine, stamp) for stamp in stamps)
-    broken = _BrokenRows(handle.engine)
+    broken = _BrokenRows()
     for stamp in stamps:
-        for batch in key_batches(handle.engine, stamp, handle.batch_size):
-            keys = broken.intact(stamp, batch)
-            if not keys:
-                continue
+        for keys in key_batches(handle.engine, stamp, handle.batch_size):
             if handle.dry_run:
-                handle.inspect(stamp, keys)
+                handle.inspect(stamp, keys, leave_alone=broken.leave_alone)
             else:
-                handle.repair(stamp, keys)
+                handle.repair(stamp, keys, leave_alone=broken.leave_alone)
     broken.refuse(handle)
 
 

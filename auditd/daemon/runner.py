@@ -30,6 +30,7 @@ from auditd.stamps.derive import DerivedStamp, HistoryBound
 from auditd.stamps.repair import (
     BatchOutcome,
     InTransaction,
+    LeaveAlone,
     batch_settings,
     count_batch,
     repair_batch,
@@ -103,9 +104,11 @@ class RunHandle:
         *,
         also: InTransaction | None = None,
         bound: HistoryBound | None = None,
+        leave_alone: LeaveAlone | None = None,
     ) -> BatchOutcome:
         """Repair one batch; ``also`` runs inside the batch's transaction;
-        ``bound``: what is known of the keys' older history."""
+        ``bound``: what is known of the keys' older history; ``leave_alone``:
+        which drifted rows not to repair."""
         self.checkpoint()
 
         def bookkeeping(connection: sa.Connection, outcome: BatchOutcome) -> None:
@@ -114,16 +117,28 @@ class RunHandle:
             if also is not None:
                 also(connection, outcome)
 
-        outcome = repair_batch(self.engine, stamp, keys, in_transaction=bookkeeping, bound=bound)
+        outcome = repair_batch(
+            self.engine,
+            stamp,
+            keys,
+            in_transaction=bookkeeping,
+            bound=bound,
+            leave_alone=leave_alone,
+        )
         self._count(outcome)
         return outcome
 
     def inspect(
-        self, stamp: DerivedStamp, keys: Sequence[int], *, bound: HistoryBound | None = None
+        self,
+        stamp: DerivedStamp,
+        keys: Sequence[int],
+        *,
+        bound: HistoryBound | None = None,
+        leave_alone: LeaveAlone | None = None,
     ) -> BatchOutcome:
         """Count drift in one batch without repairing it."""
         self.checkpoint()
-        outcome = count_batch(self.engine, stamp, keys, bound=bound)
+        outcome = count_batch(self.engine, stamp, keys, bound=bound, leave_alone=leave_alone)
         if self.run_id is not None:
             with db.writer(self.engine).begin() as connection:
                 batch_settings(connection)

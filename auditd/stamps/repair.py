@@ -30,7 +30,7 @@ On SQLite the batch runs under the database's single write lock
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -89,6 +89,11 @@ class BatchOutcome:
 
 
 InTransaction = Callable[[sa.Connection, BatchOutcome], None]
+
+LeaveAlone = Callable[[sa.Connection, str, Sequence[int]], Collection[int]]
+"""Given the batch's table and its drifted keys, in the batch's transaction:
+the keys not to repair (their history cannot be trusted). Only drifted rows
+are asked about, because only they would be written."""
 
 
 def members(dialect: str, keys: Sequence[int]) -> KeyRestriction:
@@ -222,6 +227,7 @@ def repair_batch(
     *,
     in_transaction: InTransaction | None = None,
     bound: HistoryBound | None = None,
+    leave_alone: LeaveAlone | None = None,
 ) -> BatchOutcome:
     """Repair the drifted rows among ``keys`` in one transaction; returns what it did.
 
@@ -232,7 +238,8 @@ def repair_batch(
     ``in_transaction(connection, outcome)`` runs inside that transaction
     after the UPDATE (for run counters, a watermark): it commits or rolls
     back together with the repair. ``bound``: what the caller knows of the
-    history of ``keys`` (see :class:`~auditd.stamps.derive.HistoryBound`).
+    history of ``keys`` (see :class:`~auditd.stamps.derive.HistoryBound`);
+    ``leave_alone``: which drifted rows not to repair (:data:`LeaveAlone`).
     Raises SQLAlchemy errors (connection lost, timeouts); the batch is then
     rolled back as a whole.
     """
@@ -242,7 +249,7 @@ def repair_batch(
         batch_settings(connection)
         dialect = connection.dialect.name
         states = connection.execute(_states(dialect, stamp, keys, bound)).all()
-        drifted = [int(key) for key, state in states if state == "drifted"]
+        drifted = _trusted(connection, stamp, states, leave_alone)
         locked: list[int] = []
         skipped: tuple[int, ...] = ()
         if drifted and dialect == "postgresql":
@@ -273,28 +280,40 @@ def count_batch(
     keys: Sequence[int],
     *,
     bound: HistoryBound | None = None,
+    leave_alone: LeaveAlone | None = None,
 ) -> BatchOutcome:
     """Count drifted and unversioned rows among ``keys`` without changing anything.
 
     One read-only statement: each row's state is decided in SQL, Python only
-    tallies the states. ``bound`` as for :func:`repair_batch`.
+    tallies the states. ``bound`` and ``leave_alone`` as for
+    :func:`repair_batch` (rows left alone are not counted as drifted).
     """
     if not keys:
         return BatchOutcome(table=stamp.table)
     with engine.connect() as connection, connection.begin():
         batch_settings(connection)
-        states = [
-            (int(key), str(state))
-            for key, state in connection.execute(
-                _states(connection.dialect.name, stamp, keys, bound)
-            )
-        ]
+        states = connection.execute(_states(connection.dialect.name, stamp, keys, bound)).all()
+        drifted = _trusted(connection, stamp, states, leave_alone)
     return BatchOutcome(
         table=stamp.table,
         scanned=len(states),
         unversioned=sum(1 for _key, state in states if state == "unversioned"),
-        drifted_keys=tuple(key for key, state in states if state == "drifted"),
+        drifted_keys=tuple(drifted),
     )
+
+
+def _trusted(
+    connection: sa.Connection,
+    stamp: DerivedStamp,
+    states: Sequence[sa.Row[int, str]],
+    leave_alone: LeaveAlone | None,
+) -> list[int]:
+    """The drifted keys among ``states``, less those ``leave_alone`` refuses."""
+    drifted = [int(key) for key, state in states if state == "drifted"]
+    if not drifted or leave_alone is None:
+        return drifted
+    refused = set(leave_alone(connection, stamp.table, drifted))
+    return [key for key in drifted if key not in refused]
 
 
 # Keys read per query by key_batches, in batches: one short index-only range
