@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from auditd.config import DatabaseSettings
 from auditd.config.schema_name import DEFAULT_AUDIT_SCHEMA
@@ -236,3 +237,10 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
     """A short write transaction on its own connection, committed on success."""
     with writer(engine).begin() as connection:
         yield connection
+
+
+def upsert(connection: sa.Connection, table: sa.Table) -> Any:
+    """An INSERT into ``table`` for ``connection``'s backend, which offers
+    ``on_conflict_do_nothing`` and ``on_conflict_do_update``."""
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    return insert(table)

@@ -33,8 +33,9 @@ from auditd.daemon.locks import job_lock
 from auditd.daemon.runs import claim_run
 from auditd.errors import AlreadyRunningError
 from auditd.models import JobRun, Session
+from auditd.models.audit import TRANSACTION
 from auditd.models.namespace import version_table_name
-from auditd.stamps.derive import derived_by_key, load_stamps
+from auditd.stamps.derive import HistoryBound, derived_by_key, load_stamps
 from auditd.stamps.horizon import snapshot_watermark
 from auditd.stamps.repair import batch_settings, members, without_jit
 from auditd.stamps.watermark import (
@@ -262,18 +263,18 @@ def test_sync_reads_only_the_new_history_of_a_row_with_a_long_one(
     watermark = read_watermark(engine)
     (stamp,) = [s for s in load_stamps(engine) if s.table == "sessions"]
 
-    def transactions_read(bound: object) -> tuple[int, object]:
+    def transactions_read(bound: HistoryBound | None) -> tuple[int, object]:
         with engine.connect() as connection:
             batch_settings(connection)  # as sync's batches run
             (derived,) = connection.execute(
-                derived_by_key(stamp, members("postgresql", [talk]), "postgresql", bound)  # type: ignore[arg-type]
+                derived_by_key(stamp, members("postgresql", [talk]), "postgresql", bound)
             ).all()
             read = connection.execute(
                 sa.text(
                     "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)"
                     " FROM pg_stat_xact_user_tables WHERE relname = :name"
                 ),
-                {"name": transactions(connection).split(".")[-1].strip('"')},
+                {"name": TRANSACTION.name},
             ).scalar_one()
         return int(read), derived.derived
 

@@ -16,13 +16,11 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from auditd import db
 from auditd.models.jobs import JobRun
@@ -88,10 +86,6 @@ class RunRecord:
         return cls(**{key: value for key, value in row._mapping.items() if key in names})
 
 
-def _insert(dialect: str) -> Callable[[sa.Table], Any]:
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-
 def claim_run(
     engine: sa.Engine,
     job: str,
@@ -113,7 +107,7 @@ def claim_run(
             .values(status="abandoned", error="the process ended without recording an outcome")
         )
         insert = (
-            _insert(connection.dialect.name)(RUNS)
+            db.upsert(connection, RUNS)
             .values(
                 job=job,
                 kind=kind,

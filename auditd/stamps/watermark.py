@@ -12,14 +12,13 @@ the next sync derives every changed row from its whole history.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
+from auditd import db
 from auditd.models.jobs import JobState
 from auditd.stamps.derive import HistoryBound
 from auditd.timestamps import utcnow
@@ -69,7 +68,7 @@ def store_watermark(
     sync ran), the new bound is not stored either: the sync's snapshot may
     predate the import.
     """
-    insert = _insert(connection.dialect.name)(STATE).values(
+    insert = db.upsert(connection, STATE).values(
         job=SYNC_JOB,
         watermark=watermark.transaction_id,
         watermark_issued_at=watermark.issued_at,
@@ -101,7 +100,3 @@ def forget_time_bound(connection: sa.Connection) -> None:
     connection.execute(
         sa.update(STATE).where(STATE.c.job == SYNC_JOB).values(watermark_issued_at=None)
     )
-
-
-def _insert(dialect: str) -> Callable[[sa.Table], Any]:
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
