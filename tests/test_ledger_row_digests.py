@@ -1,8 +1,9 @@
-"""PostgreSQL digests rows itself: exactly the digests the Python path computes.
+"""The database digests rows itself: exactly the digests the Python path computes.
 
-A block sealed with the server's digests must verify with the Python path's
-and the other way round, whatever the session's time zone and
-whatever look-alike functions a schema on the search path holds.
+A block sealed with the database's digests must verify with the Python
+path's and the other way round: on PostgreSQL whatever the session's time
+zone and whatever look-alike functions a schema on the search path holds,
+on SQLite whatever type each stored value has.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from test_ledger_support import Sealed, last_transaction_id, sealed
 from auditd.ledger.block_reads import BlockContent, read_block
 from auditd.ledger.blocks import LEDGER_START
 from auditd.ledger.canonical import DIGEST_HEX_LENGTH, canonical_value, digest_of
+from auditd.ledger import sqlite_digests
 from auditd.ledger.row_digests import column_types, digest_columns
 from auditd.models import Session
+from auditd.models.audit import TRANSACTION
 from auditd.registry import load
 
 __all__ = ["sealed"]
-
-pytestmark = pytest.mark.postgresql_only
 
 STRINGS = [
     "",
@@ -89,6 +90,7 @@ def _scratch_rows(connection: sa.Connection) -> None:
     )
 
 
+@pytest.mark.postgresql_only
 def test_the_server_digests_each_served_row_exactly_as_python_does(engine: sa.Engine) -> None:
     with engine.begin() as connection:
         _scratch_rows(connection)
@@ -113,6 +115,83 @@ def test_the_server_digests_each_served_row_exactly_as_python_does(engine: sa.En
     assert (served, left) == (len(STRINGS) + 2, 3)
 
 
+def _python_digest(values: dict[str, object]) -> str:
+    return digest_of({k: canonical_value(v) for k, v in values.items() if v is not None})
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_digests_each_served_row_exactly_as_python_does(engine: sa.Engine) -> None:
+    """SQLite types values, not columns: any column may hold any type."""
+    untyped = sa.table("digest_scratch", *(sa.column(name) for name in ("i", "t", "x", "k")))
+    with engine.begin() as connection:
+        sqlite_digests.register(connection)
+        connection.exec_driver_sql("CREATE TABLE digest_scratch (i INTEGER, t TEXT, x, k)")
+        rows: list[dict[str, object]] = [
+            {"i": number - 3, "t": text, "x": -(2**62) + number, "k": number}
+            for number, text in enumerate([*STRINGS, "nul \x00 inside"])
+        ]
+        rows.append({"i": None, "t": None, "x": None, "k": 100})  # every value NULL
+        rows.append({"i": "text in an integer column", "t": "12", "x": "", "k": 101})
+        # A float or a blob: the Python path writes them, in its own way.
+        rows.append({"i": 1, "t": "a", "x": 1.5, "k": 102})
+        rows.append({"i": 1, "t": "a", "x": b"\x00\xff", "k": 103})
+        rows.append({"i": 1, "t": "a", "x": 3, "k": 1.25})  # a key SQL cannot write
+        connection.execute(untyped.insert(), rows)
+        digest, servable = sqlite_digests.row_digest(dict(untyped.c), [untyped.c.k])
+        # As a block's reads do, a row's digest is computed only when served:
+        # SQLite refuses to put a blob in JSON.
+        found = connection.execute(
+            sa.select(
+                untyped, sa.case((servable, digest)).label("digest"), servable.label("served")
+            )
+        ).mappings()
+        served = []
+        for row in found:
+            values = {name: row[name] for name in ("i", "t", "x", "k")}
+            if row["served"]:
+                served.append(values["k"])
+                assert row["digest"] == _python_digest(values), values
+            else:
+                assert row["k"] in (102, 103, 1.25), values
+    assert len(served) == len(STRINGS) + 3
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_digests_transaction_times_only_in_the_form_sqlite_writes(
+    engine: sa.Engine,
+) -> None:
+    """``issued_at`` is read by the Python path as a datetime; SQL serves the
+    stored text form it knows how to rewrite, and leaves any other to Python."""
+    stored = {
+        "2026-12-02 12:00:00.000000": True,  # no fraction in isoformat()
+        "2026-12-02 12:00:00.000001": True,
+        "1969-07-20 20:17:40.500000": True,
+        "2026-12-02 12:00:00": False,  # forms SQLite or another tool may write
+        "2026-12-02T12:00:00.000000": False,
+    }
+    with engine.begin() as connection:
+        sqlite_digests.register(connection)
+        first = 10**9
+        connection.execute(
+            sa.text(
+                f"INSERT INTO {TRANSACTION.name} (id, issued_at, actor, origin)"
+                " VALUES (:id, :at, 'alice', 'cli')"
+            ),
+            [{"id": first + n, "at": at} for n, at in enumerate(stored)],
+        )
+        digest, servable = sqlite_digests.row_digest(dict(TRANSACTION.c), [])
+        found = connection.execute(
+            sa.select(TRANSACTION, digest.label("digest"), servable.label("served"))
+            .where(TRANSACTION.c.id >= first)
+            .order_by(TRANSACTION.c.id)
+        ).mappings()
+        for row, (at, expected) in zip(found, stored.items(), strict=True):
+            assert bool(row["served"]) is expected, at
+            if expected:
+                values = {c.name: row[c.name] for c in TRANSACTION.c}
+                assert row["digest"] == _python_digest(values), at
+
+
 def _everything(connection: sa.Connection, *, server_digests: bool) -> BlockContent:
     return read_block(
         connection, load(connection).entries, LEDGER_START, 2**62, server_digests=server_digests
@@ -134,6 +213,7 @@ def test_server_and_python_digests_give_the_same_blocks(sealed: Sealed) -> None:
     assert by_server == by_python
 
 
+@pytest.mark.postgresql_only
 def test_look_alike_functions_on_the_search_path_change_no_digest(sealed: Sealed) -> None:
     with sealed.engine.connect() as connection:
         expected = _everything(connection, server_digests=False)

@@ -2,12 +2,12 @@
 manifest of sealed elements (:mod:`auditd.ledger.canonical`,
 :mod:`auditd.ledger.blocks`).
 
-On PostgreSQL the server digests every row it can serialise exactly as the
-Python path does (:mod:`auditd.ledger.row_digests`) and writes its manifest
-line, in manifest order, so only the lines cross the wire; other rows, and
-every row on SQLite, are read whole and digested in Python. Both give the
-same manifest for the same stored rows, so a block sealed one way verifies
-the other.
+The database digests every row it can serialise exactly as the Python path
+does (:mod:`auditd.ledger.row_digests` on PostgreSQL,
+:mod:`auditd.ledger.sqlite_digests` on SQLite) and writes its manifest line,
+in manifest order, so only the lines cross the wire; other rows are read
+whole and digested in Python. Both give the same manifest for the same
+stored rows, so a block sealed one way verifies the other.
 
 The statements are built once per table shape and bound per block: a seal
 or a verification reads thousands of blocks.
@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
+from auditd.ledger import sqlite_digests
 from auditd.ledger.blocks import decode_manifest, manifest_lines, manifest_table
 from auditd.ledger.canonical import (
     DIGEST_HEX_LENGTH,
@@ -49,7 +50,8 @@ _THROUGH = sa.bindparam("through", type_=sa.BigInteger)
 _Statement = sa.Select[*tuple[Any, ...]]
 
 # A table's column name → PostgreSQL type name pairs, sorted (hashable, so
-# statements can be cached by it); None on SQLite, where Python digests all.
+# statements can be cached by it); empty on SQLite, whose values carry their
+# types; None where Python digests every row.
 _Types = tuple[tuple[str, str], ...] | None
 
 
@@ -88,8 +90,8 @@ def read_block(
     """Every element written by the transactions with ids in ``(after, through]``.
     Reads only; call it in one snapshot.
 
-    ``server_digests=False`` digests every row in this process, on
-    PostgreSQL too (the same manifest, read from whole rows).
+    ``server_digests=False`` digests every row in this process (the same
+    manifest, read from whole rows).
     """
     bounds = {"after": after, "through": through}
     ordered = tuple(sorted(entries, key=lambda e: e.table))
@@ -97,7 +99,9 @@ def read_block(
     manifest: list[str] = []
     with _block_read_settings(connection):
         types = _table_types(connection, ordered, server_digests)
-        parts, served = _plan(ordered, types(None), tuple(types(e) for e in ordered))
+        parts, served = _plan(
+            ordered, connection.dialect.name, types(None), tuple(types(e) for e in ordered)
+        )
         # One statement for every line the server writes: a block of a few
         # hundred rows would otherwise pay a round trip per table and kind.
         by_part: list[list[str]] = [[] for _ in parts]
@@ -140,68 +144,81 @@ def _rows(
 
 @lru_cache(maxsize=64)
 def _plan(
-    entries: tuple[VersionedTable, ...], transaction_types: _Types, entry_types: tuple[_Types, ...]
+    entries: tuple[VersionedTable, ...],
+    dialect: str,
+    transaction_types: _Types,
+    entry_types: tuple[_Types, ...],
 ) -> tuple[tuple[_Part, ...], _Statement | None]:
     """The parts of a block's manifest in manifest order (the transactions,
     each table's versions, each table's links) and the one statement reading
     every served line, tagged with its part's number and sorted."""
-    parts = [_transaction_part(transaction_types)]
-    parts += [_version_part(e, _served(e, t)) for e, t in zip(entries, entry_types, strict=True)]
-    parts += [_link_part(e, _served(e, t)) for e, t in zip(entries, entry_types, strict=True)]
-    served = [
+    sqlite = dialect == "sqlite"
+    served = [_served(e, t, sqlite=sqlite) for e, t in zip(entries, entry_types, strict=True)]
+    parts = [_transaction_part(transaction_types, sqlite=sqlite)]
+    parts += [_version_part(e, t, sqlite=sqlite) for e, t in zip(entries, served, strict=True)]
+    parts += [_link_part(e, t, sqlite=sqlite) for e, t in zip(entries, served, strict=True)]
+    tagged = [
         part.served.add_columns(sa.literal(number, sa.Integer).label("part"))
         for number, part in enumerate(parts)
         if part.served is not None
     ]
-    if not served:
+    if not tagged:
         return tuple(parts), None
-    lines = sa.union_all(*served).subquery("lines")
+    lines = sa.union_all(*tagged).subquery("lines")
     statement = sa.select(lines.c.part, lines.c.line).order_by(lines.c.part, lines.c.tx, lines.c.k)
     return tuple(parts), statement
 
 
-def _served(entry: VersionedTable, types: _Types) -> _Types:
-    """``types`` if the server may write ``entry``'s lines: its key must be
-    integers, whose JSON text needs no escaping (else Python writes them all)."""
-    if types is None or any(dict(types).get(name) not in INTEGER_TYPES for name in entry.key):
+def _served(entry: VersionedTable, types: _Types, *, sqlite: bool) -> _Types:
+    """``types`` if the database may write ``entry``'s lines: its key must be
+    integers, whose JSON text needs no escaping. PostgreSQL's column types
+    say so for every row (else Python writes them all); SQLite's values
+    carry their types, so there each row's key is checked."""
+    if types is None or sqlite:
+        return types
+    if any(dict(types).get(name) not in INTEGER_TYPES for name in entry.key):
         return None
     return types
 
 
-def _transaction_part(types: _Types) -> _Part:
+def _transaction_part(types: _Types, *, sqlite: bool) -> _Part:
     in_range = sa.and_(TRANSACTION.c.id > _AFTER, TRANSACTION.c.id <= _THROUGH)
     whole = sa.select(TRANSACTION).where(in_range)
     if types is None:
         return _Part(None, whole, transaction_element, TRANSACTION_ELEMENT)
-    no_key = sa.cast(sa.literal(""), sa.Text).collate("C")
+    no_key = _collated(sa.cast(sa.literal(""), sa.Text), sqlite=sqlite)
     return _row_part(
         TRANSACTION,
         TRANSACTION_ELEMENT,
         "",
         no_key,
+        (),
         TRANSACTION.c.id,
         in_range,
         types,
         transaction_element,
+        sqlite=sqlite,
     )
 
 
-def _version_part(entry: VersionedTable, types: _Types) -> _Part:
+def _version_part(entry: VersionedTable, types: _Types, *, sqlite: bool) -> _Part:
     version = version_table(entry)
     in_range = sa.and_(version.c.transaction_id > _AFTER, version.c.transaction_id <= _THROUGH)
     element_of = partial(version_element, entry)
     if types is None:
         return _Part(None, sa.select(version).where(in_range), element_of, VERSION_ELEMENT)
-    key = _key([version.c[name] for name in entry.key])
+    keys = [version.c[name] for name in entry.key]
     return _row_part(
         version,
         VERSION_ELEMENT,
         entry.table,
-        key,
+        _key(keys, sqlite=sqlite),
+        keys,
         version.c.transaction_id,
         in_range,
         types,
         element_of,
+        sqlite=sqlite,
     )
 
 
@@ -210,24 +227,32 @@ def _row_part(
     kind: str,
     name: str,
     key: sa.ColumnElement[str],
+    keys: Sequence[sa.ColumnElement[Any]],
     transaction_id: sa.ColumnElement[int],
     in_range: sa.ColumnElement[bool],
     types: tuple[tuple[str, str], ...],
     element_of: Callable[[dict[str, Any]], Element],
+    *,
+    sqlite: bool,
 ) -> _Part:
     """``end_transaction_id`` is never part of a row's digest: it is sealed as a link."""
     columns = {c.name: c for c in table.c if c.name != "end_transaction_id"}
-    server = digest_columns(columns, dict(types), DIGEST_HEX_LENGTH)
-    line = _line(kind, name, key, transaction_id, server.digest)
+    servable: sa.ColumnElement[bool] | None
+    if sqlite:
+        digest, servable = sqlite_digests.row_digest(columns, keys)
+    else:
+        server = digest_columns(columns, dict(types), DIGEST_HEX_LENGTH)
+        digest, servable = server.digest, server.servable
+    line = _line(kind, name, key, transaction_id, digest)
     labelled = (line.label("line"), transaction_id.label("tx"), key.label("k"))
     served: _Statement = sa.select(*labelled).where(in_range)
-    if server.servable is None:
+    if servable is None:
         return _Part(served, None, element_of, kind)
-    whole = sa.select(table).where(in_range, sa.not_(server.servable))
-    return _Part(served.where(server.servable), whole, element_of, kind)
+    whole = sa.select(table).where(in_range, sa.not_(servable))
+    return _Part(served.where(servable), whole, element_of, kind)
 
 
-def _link_part(entry: VersionedTable, types: _Types) -> _Part:
+def _link_part(entry: VersionedTable, types: _Types, *, sqlite: bool) -> _Part:
     """The links set by the range's transactions: each of their versions
     joined to the version of the same key it closed."""
     closing = version_table(entry).alias("closing")
@@ -244,19 +269,28 @@ def _link_part(entry: VersionedTable, types: _Types) -> _Part:
     def element_of(row: dict[str, Any]) -> Element:
         return link_element(entry, [row[name] for name in entry.key], row)
 
+    keys = [closed.c[name] for name in entry.key]
+    columns = [*keys, closed.c.transaction_id, closed.c.end_transaction_id]
+    whole = sa.select(*columns).select_from(joined).where(in_range)
     if types is None:
-        columns = [*(closed.c[name] for name in entry.key), closed.c.transaction_id]
-        whole = sa.select(*columns, closed.c.end_transaction_id).select_from(joined).where(in_range)
         return _Part(None, whole, element_of, LINK_ELEMENT)
-    key = _key([closed.c[name] for name in entry.key])
-    digest = link_digest(closed.c.transaction_id, closed.c.end_transaction_id, DIGEST_HEX_LENGTH)
+    key = _key(keys, sqlite=sqlite)
+    if sqlite:
+        digest = sqlite_digests.link_digest(closed.c.transaction_id, closed.c.end_transaction_id)
+    else:
+        digest = link_digest(
+            closed.c.transaction_id, closed.c.end_transaction_id, DIGEST_HEX_LENGTH
+        )
     line = _line(LINK_ELEMENT, entry.table, key, closed.c.transaction_id, digest)
     served = (
         sa.select(line.label("line"), closed.c.transaction_id.label("tx"), key.label("k"))
         .select_from(joined)
         .where(in_range)
     )
-    return _Part(served, None, element_of, LINK_ELEMENT)
+    if not sqlite:
+        return _Part(served, None, element_of, LINK_ELEMENT)
+    servable = sa.and_(*sqlite_digests.key_conditions(keys))
+    return _Part(served.where(servable), whole.where(sa.not_(servable)), element_of, LINK_ELEMENT)
 
 
 def _line(
@@ -272,23 +306,32 @@ def _line(
     return prefix + key + '",' + sa.cast(transaction_id, sa.Text) + ',"' + digest + '"]'
 
 
-def _key(columns: Sequence[sa.ColumnElement[Any]]) -> sa.ColumnElement[str]:
+def _key(columns: Sequence[sa.ColumnElement[Any]], *, sqlite: bool) -> sa.ColumnElement[str]:
     """:func:`auditd.ledger.canonical.key_text` of integer key columns, in SQL."""
     text: sa.ColumnElement[str] = sa.literal("[")
     for number, column in enumerate(columns):
         text = text + ("," if number else "") + sa.cast(column, sa.Text)
-    # Byte order is code point order: the order Python sorts the keys in.
-    return (text + "]").collate("C")
+    return _collated(text + "]", sqlite=sqlite)
+
+
+def _collated(text: sa.ColumnElement[str], *, sqlite: bool) -> sa.ColumnElement[str]:
+    """``text`` compared byte by byte, which is code point order: the order
+    Python sorts the keys in (SQLite's default collation already is)."""
+    return text if sqlite else text.collate("C")
 
 
 def _table_types(
     connection: sa.Connection, entries: Sequence[VersionedTable], server_digests: bool
 ) -> Callable[[VersionedTable | None], _Types]:
     """The column types of the transaction table (``None``) and of each
-    entry's version table, read in one catalog query; all None on SQLite
-    (and when the server is not to digest)."""
-    if connection.dialect.name != "postgresql" or not server_digests:
+    entry's version table, read in one catalog query on PostgreSQL; on
+    SQLite, empty, with the digest function registered on the connection;
+    all None when the database is not to digest."""
+    if not server_digests:
         return lambda entry: None
+    if connection.dialect.name == "sqlite":
+        sqlite_digests.register(connection)
+        return lambda entry: ()
     schema = audit_schema(connection)
     transactions = (schema, TRANSACTION.name)
     tables = [transactions, *((e.audit_schema, e.version_table) for e in entries)]

@@ -42,6 +42,7 @@ __all__ = [
     "Element",
     "canonical_value",
     "digest_of",
+    "digest_text",
     "key_text",
     "link_digest_text",
     "link_element",
@@ -111,7 +112,8 @@ def _serialise(data: Any) -> bytes:
     return _CANONICAL.encode(data).encode()
 
 
-def _digest_text(text: str) -> str:
+def digest_text(text: str) -> str:
+    """The (truncated) SHA-256 of ``text``'s UTF-8 bytes."""
     return hashlib.sha256(text.encode()).hexdigest()[:DIGEST_HEX_LENGTH]
 
 
@@ -177,7 +179,7 @@ def link_element(
         entry.table,
         key_text(key),
         closed,
-        _digest_text(link_digest_text(closed, closer)),
+        digest_text(link_digest_text(closed, closer)),
     )
 
 
