@@ -89,12 +89,15 @@ def login_roles(database_url: str, *, laid_out: bool = True) -> Iterator[Roles]:
         admin.dispose()
 
 
-def audittrail(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """The real console script against ``url``, with a clean environment."""
+def audittrail(
+    url: str, *args: str, environ: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real console script against ``url``, with a clean environment
+    (and ``environ``)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AUDITD_") and k != "COLUMNS"}
     return subprocess.run(
         [AUDITTRAIL, "--database-url", url, *args],
-        env=clean,
+        env={**clean, **(environ or {})},
         capture_output=True,
         text=True,
         timeout=120,

@@ -311,6 +311,34 @@ def test_the_daemon_role_passes_the_start_checks_and_runs_its_jobs(
         assert result.returncode == 0, (command, result.stdout, result.stderr)
 
 
+def test_a_daemon_role_with_a_tight_connection_limit_seals_and_verifies_on_one_reader(
+    roles: Roles, admin: sa.Engine
+) -> None:
+    """Blocks are read on extra connections unless ``ledger.readers`` is 1;
+    a seal then holds three (the run's record, the round's snapshot, the
+    appends)."""
+    talk = _add_session(admin)
+    for title in ("Renamed", "Renamed again"):
+        with db.write_transaction(admin) as connection:
+            connection.execute(
+                sa.text("UPDATE sessions SET title = :t WHERE id = :id"), {"t": title, "id": talk}
+            )
+    with admin.connect() as connection:
+        last = int(connection.scalar(sa.text(f"SELECT max(id) FROM {TRANSACTIONS}")))
+        connection.execute(sa.text(f"ALTER ROLE {roles.daemon} CONNECTION LIMIT 3"))
+        connection.commit()
+    wait_for_horizon(admin, last)
+    url = roles.url(roles.daemon)
+    small_blocks = {"AUDITD_LEDGER_BLOCK_SIZE": "1"}
+    refused = audittrail(url, "seal", environ={**small_blocks, "AUDITD_LEDGER_READERS": "3"})
+    assert refused.returncode != 0
+    assert "too many connections" in refused.stderr.splitlines()[-1]  # after the job's log line
+    for command in (["seal"], ["verify", "--integrity"]):
+        result = audittrail(url, *command, environ={**small_blocks, "AUDITD_LEDGER_READERS": "1"})
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
+    assert "0 transactions not sealed yet" in result.stdout
+
+
 def test_capture_functions_run_as_the_audit_owner_and_stay_its_after_a_reinstall(
     roles: Roles, admin: sa.Engine
 ) -> None:

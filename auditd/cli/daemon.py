@@ -16,7 +16,7 @@ from auditd.daemon.jobs import job_overview, run_job
 from auditd.daemon.runs import RunRecord
 from auditd.daemon.signals import SIGNALS
 from auditd.errors import IntegrityError, UsageError
-from auditd.ledger import read_digest_file, verify_integrity
+from auditd.ledger import read_digest_file, reader_count, verify_integrity
 
 # How many findings `verify --integrity` prints after the first broken block.
 SHOWN_PROBLEMS = 20
@@ -149,7 +149,8 @@ def run_verify(context: CommandContext, args: argparse.Namespace) -> int:
 def _verify_integrity(context: CommandContext, digests_file: Path | None) -> int:
     digests = () if digests_file is None else read_digest_file(digests_file)
     migrate.require_head(context.engine)
-    report = verify_integrity(context.engine, digests)
+    readers = reader_count(context.settings.ledger.readers)
+    report = verify_integrity(context.engine, digests, readers=readers)
     print(
         f"integrity: {report.blocks} blocks, {report.transactions} transactions and "
         f"{report.versions} versions sealed, {report.pruned} elements pruned, "

@@ -303,6 +303,17 @@ of its own. Larger blocks seal and verify faster (a block costs a few
 milliseconds of planning whatever its size); a broken block names the
 transaction, table and key whatever its size.""",
     )
+    readers: int = setting(
+        0,
+        kind=int,
+        minimum=0,
+        maximum=16,
+        doc="""Connections on which sealing and `verify --integrity` read blocks at once
+(PostgreSQL), sharing the job's snapshot: the server digests a block on one
+core per connection. 0: one per core, at most 4. 1: every block on the job's
+own connection; a seal then holds three connections in all, for a role with
+a tight CONNECTION LIMIT.""",
+    )
     digest_file: Path | None = setting(
         None,
         kind=Path,

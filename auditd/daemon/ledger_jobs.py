@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from auditd.config import Settings
 from auditd.daemon.runner import JobBody, RunHandle
-from auditd.ledger import Block, append_digest, seal
+from auditd.ledger import Block, append_digest, reader_count, seal
 from auditd.ledger.digests import require_appendable
 from auditd.ledger.prune import prune
 from auditd.logging import get_logger
@@ -56,6 +56,7 @@ def seal_body(settings: Settings) -> JobBody:
             settings.ledger.block_size,
             should_stop=lambda: _keep_going(handle),
             on_block=sealed,
+            readers=reader_count(settings.ledger.readers),
         )
         handle.findings = {
             "blocks_sealed": len(outcome.blocks),

@@ -2,6 +2,9 @@
 
 * :mod:`.canonical` — what a block seals: transaction rows, version rows
   and validity links, each in a canonical serialisation with its digest;
+* :mod:`.block_reads` — a block's elements, digested by the database
+  (:mod:`.row_digests` on PostgreSQL, :mod:`.sqlite_digests` on SQLite)
+  wherever it writes the same text as Python;
 * :mod:`.blocks` — blocks, their manifests and hashes, the chain, digests;
 * :mod:`.seal` — appending blocks behind the commit-order horizon;
 * :mod:`.parallel_reads` — reading many blocks at once, on connections sharing a snapshot;
@@ -14,6 +17,7 @@
 from auditd.ledger.blocks import Block, Digest
 from auditd.ledger.digests import append_digest, latest_digest, read_digest_file
 from auditd.ledger.linkage import LinkageProblem
+from auditd.ledger.parallel_reads import reader_count
 from auditd.ledger.seal import SealOutcome, seal
 from auditd.ledger.verify import IntegrityProblem, IntegrityReport, verify_integrity
 
@@ -27,6 +31,7 @@ __all__ = [
     "append_digest",
     "latest_digest",
     "read_digest_file",
+    "reader_count",
     "seal",
     "verify_integrity",
 ]

@@ -9,7 +9,7 @@ connections of their own, each importing the caller's snapshot
 (``pg_export_snapshot``), so every block is read as of the same moment as
 if the caller had read it, and hands back the contents in order.
 
-On SQLite, whose rows are digested in Python under one interpreter lock,
+On SQLite, whose single file a second connection would only contend for,
 and with one reader, the blocks are read on the caller's connection.
 """
 
@@ -25,11 +25,16 @@ import sqlalchemy as sa
 from auditd.ledger.block_reads import BlockContent, read_block
 from auditd.registry import VersionedTable
 
-__all__ = ["READERS", "read_ranges"]
+__all__ = ["READERS", "read_ranges", "reader_count"]
 
 # The server digests on one core per connection; beyond four, a shared
 # database server would feel it more than the job gains.
 READERS = max(1, min(4, os.cpu_count() or 1))
+
+
+def reader_count(setting: int) -> int:
+    """The readers ``ledger.readers`` asks for (0: :data:`READERS`)."""
+    return setting or READERS
 
 
 def read_ranges(
