@@ -11,6 +11,7 @@ from test_history_support import wait_for_horizon
 from test_ledger_support import BLOCK_SIZE, Sealed, iter_blocks, last_transaction_id, sealed
 
 from auditd import db
+from auditd.capture.attribution import audit_context, session_factory
 from auditd.ledger import seal, verify_integrity
 from auditd.ledger.seal import BLOCKS_PER_ROUND
 from auditd.models import Session
@@ -59,6 +60,30 @@ def test_seal_stops_at_a_transaction_still_open_and_never_waits_for_it(
     seal(engine, BLOCK_SIZE)
     (last,) = list(iter_blocks(engine))[-1:]
     assert last.last_transaction_id == later
+    assert verify_integrity(engine).intact
+
+
+def test_large_transactions_get_blocks_of_their_own(engine: sa.Engine) -> None:
+    """Blocks are bounded in versions too: history of a few large
+    transactions is not sealed as one block (held in memory, read on one
+    connection), and a transaction larger than the bound is never split."""
+    wait_for_horizon(engine, last_transaction_id(engine))
+    before = len(seal(engine, 100).blocks) and list(iter_blocks(engine))[-1].number
+    sessions = session_factory(engine)
+    for count in (2, 2, 2, 9, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1):
+        with audit_context(actor="importer", origin="api"), sessions.begin() as session:
+            session.add_all([Session(title=f"talk {n}") for n in range(count)])
+    wait_for_horizon(engine, last_transaction_id(engine))
+
+    blocks = seal(engine, 100, max_versions=5).blocks
+
+    assert blocks[0].number == before + 1
+    assert sum(block.transaction_count for block in blocks) == 14
+    assert sum(block.version_count for block in blocks) == 29
+    assert all(b.version_count <= 5 or b.transaction_count == 1 for b in blocks)
+    shapes = [(b.transaction_count, b.version_count) for b in blocks]
+    # Small transactions after large ones are sealed together again.
+    assert any(count > 1 for count, _versions in shapes[shapes.index((1, 9)) + 1 :])
     assert verify_integrity(engine).intact
 
 

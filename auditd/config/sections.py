@@ -299,9 +299,10 @@ class LedgerSettings:
         minimum=1,
         maximum=100_000,
         doc="""Transactions per ledger block at most; each block is sealed in a transaction
-of its own. Larger blocks seal and verify faster (a block costs a few
-milliseconds of planning whatever its size); a broken block names the
-transaction, table and key whatever its size.""",
+of its own, and holds no more transactions than wrote 50,000 versions (one
+that wrote more gets a block of its own). Larger blocks seal and verify
+faster (a block costs a few milliseconds of planning whatever its size); a
+broken block names the transaction, table and key whatever its size.""",
     )
     readers: int = setting(
         0,

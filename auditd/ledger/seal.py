@@ -1,7 +1,9 @@
 """Sealing: append blocks over the committed transactions behind the horizon.
 
 Each block takes up to ``block_size`` transactions after the last sealed
-one, in id order, but only below the commit-order horizon
+one, in id order, and no more of them than hold :data:`VERSIONS_PER_BLOCK`
+versions (unless one transaction alone holds more: a transaction is never
+split), but only below the commit-order horizon
 (:func:`auditd.stamps.horizon.read_horizon`): every transaction with a
 smaller id has finished, so no transaction can later appear inside a sealed
 range, and what a block covers no longer changes (on SQLite id order is
@@ -19,7 +21,7 @@ after the last.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -27,9 +29,10 @@ import sqlalchemy as sa
 
 from auditd import db
 from auditd.ledger.blocks import LEDGER_START, Block, insert_block, latest_block, new_block
+from auditd.ledger.canonical import version_table
 from auditd.ledger.parallel_reads import READERS, read_ranges
 from auditd.models.audit import TRANSACTION
-from auditd.registry import load
+from auditd.registry import VersionedTable, load
 from auditd.stamps.horizon import read_horizon
 from auditd.timestamps import utcnow
 
@@ -75,28 +78,74 @@ def _next_range(
     return None if not count else (int(last), int(count))
 
 
+def _versions_in(
+    connection: sa.Connection, entries: Sequence[VersionedTable], after: int, through: int
+) -> int:
+    """How many versions the transactions with ids in ``(after, through]``
+    wrote, in one statement (an index range count per version table)."""
+    counts = []
+    for entry in entries:
+        version = version_table(entry)
+        in_range = sa.and_(version.c.transaction_id > after, version.c.transaction_id <= through)
+        counts.append(sa.select(sa.func.count()).where(in_range).scalar_subquery())
+    return int(connection.scalar(sa.select(sum(counts, sa.literal(0)))) or 0)
+
+
 # Blocks planned per snapshot: enough to keep the readers busy, few enough
 # that a stop request is soon honoured and the snapshot is short.
 BLOCKS_PER_ROUND = 16
+# A block's manifest is built in memory, and blocks are what the readers
+# share: history of a few large transactions (a bulk import, one UPDATE of
+# many rows) must not become one block read on one connection.
+VERSIONS_PER_BLOCK = 50_000
+
+
+@dataclass
+class _Plan:
+    """The latest block, the horizon, the next ranges ``(after, through,
+    count)`` behind it, and the transactions per block to start the next
+    round with."""
+
+    previous: Block | None
+    horizon: int
+    ranges: list[tuple[int, int, int]]
+    limit: int
 
 
 def _plan(
-    connection: sa.Connection, block_size: int
-) -> tuple[Block | None, int, list[tuple[int, int, int]]]:
-    """The latest block, the horizon and up to :data:`BLOCKS_PER_ROUND` next
-    ranges ``(after, through, count)`` behind it."""
+    connection: sa.Connection,
+    entries: Sequence[VersionedTable],
+    block_size: int,
+    limit: int,
+    max_versions: int,
+) -> _Plan:
+    """Up to :data:`BLOCKS_PER_ROUND` ranges of at most ``block_size``
+    transactions and ``max_versions`` versions (or one transaction), starting
+    from ``limit`` transactions per block: the last round's, so that a
+    history of large transactions is not counted in blocks of ``block_size``
+    over and over."""
     horizon = read_horizon(connection)  # first: the snapshot is taken here
+    if connection.dialect.name == "postgresql":
+        # The counts read a block's slice of each version table through its
+        # index: stale statistics must not make them scans of whole tables.
+        connection.execute(sa.select(sa.func.set_config("enable_seqscan", "off", True)))
     previous = latest_block(connection)
     after = LEDGER_START if previous is None else previous.last_transaction_id
     ranges: list[tuple[int, int, int]] = []
     while len(ranges) < BLOCKS_PER_ROUND:
-        found = _next_range(connection, after, horizon, block_size)
+        found = _next_range(connection, after, horizon, limit)
         if found is None:
             break
         through, count = found
+        versions = _versions_in(connection, entries, after, through)
+        if versions > max_versions and count > 1:
+            limit = max(1, count * max_versions // versions)  # fewer, and try again
+            continue
         ranges.append((after, through, count))
         after = through
-    return previous, horizon, ranges
+        if versions * 4 < max_versions:
+            limit = min(block_size, limit * 2)
+    return _Plan(previous, horizon, ranges, limit)
 
 
 def _append(engine: sa.Engine, previous: Block | None, block: Block) -> bool:
@@ -122,12 +171,14 @@ def seal(
     should_stop: Callable[[], bool] = lambda: False,
     on_block: Callable[[Block], None] = lambda block: None,
     readers: int = READERS,
+    max_versions: int = VERSIONS_PER_BLOCK,
 ) -> SealOutcome:
     """Seal every transaction behind the horizon, block after block, until
     none is left, another sealer appends first, or ``should_stop()`` says so
     (checked between blocks).
 
-    The blocks of a round are read ahead on up to ``readers`` connections
+    Blocks hold at most ``max_versions`` versions, or one transaction that
+    holds more. The blocks of a round are read ahead on up to ``readers`` connections
     sharing the round's snapshot (:mod:`auditd.ledger.parallel_reads`) and
     appended in order, each in a transaction of its own. ``on_block`` is
     called after each block is committed. Raises SQLAlchemy's
@@ -135,13 +186,14 @@ def seal(
     stay.
     """
     blocks: list[Block] = []
-    horizon = 0
+    horizon, limit = 0, block_size
     while not should_stop():
         with snapshot(engine).connect() as connection, connection.begin():
-            previous, horizon, ranges = _plan(connection, block_size)
+            entries = load(connection).entries
+            plan = _plan(connection, entries, block_size, limit, max_versions)
+            previous, horizon, ranges, limit = plan.previous, plan.horizon, plan.ranges, plan.limit
             if not ranges:
                 break
-            entries = load(connection).entries
             wanted = [(after, through) for after, through, _count in ranges]
             with closing(read_ranges(connection, entries, wanted, readers=readers)) as contents:
                 for (after, through, count), content in zip(ranges, contents, strict=False):
