@@ -105,7 +105,7 @@ def read_block(
         parts, served = _plan(
             ordered, connection.dialect.name, types(None), tuple(types(e) for e in ordered)
         )
-        # One statement for every line the server writes: a block of a few
+        # One statement for every line the database writes: a block of a few
         # hundred rows would otherwise pay a round trip per table and kind.
         by_part: list[list[str]] = [[] for _ in parts]
         left_to_python = {number for number, part in enumerate(parts) if part.served is None}
