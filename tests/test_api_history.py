@@ -21,6 +21,7 @@ from test_history_support import (
 from auditd import api, db
 from auditd.capture import append_only
 from auditd.capture.attribution import audit_context, session_factory
+from auditd.config.sections import DatabaseSettings
 from auditd.errors import NotFoundError, UsageError
 from auditd.models import Session
 from auditd.models.namespace import version_table_name
@@ -266,6 +267,29 @@ def test_history_runs_the_same_few_statements_however_long_the_history(
     assert len(selects) == 2  # the session's versions, and its speakers
     assert len([s for s in short_history if s.lstrip().upper().startswith("SELECT")]) == 1
     assert len(field_history) == len(long_history)
+
+
+def test_a_history_call_hands_its_connection_back_writable(scenario: Scenario) -> None:
+    # History reads in a read-only snapshot; the pooled connection must go
+    # back as it came, or the engine's next writer would be refused.
+    engine = db.create_engine(DatabaseSettings(url=scenario.url), pool_size=1, max_overflow=0)
+    talk = scenario.ids["talk"]
+    try:
+        assert api.history(engine, "session", talk)
+        with engine.connect() as connection:
+            if scenario.backend == "postgresql":
+                shown = connection.exec_driver_sql(
+                    "SELECT current_setting('transaction_isolation'),"
+                    " current_setting('transaction_read_only')"
+                ).one()
+                assert tuple(shown) == ("read committed", "off")
+            updated = connection.execute(
+                sa.text("UPDATE sessions SET title = 'Renamed' WHERE id = :id"), {"id": talk}
+            )
+            assert updated.rowcount == 1
+            connection.rollback()
+    finally:
+        engine.dispose()
 
 
 def test_a_row_without_recorded_history_has_an_empty_history(scenario: Scenario) -> None:

@@ -15,6 +15,7 @@ values.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 from collections.abc import Sequence
@@ -48,7 +49,10 @@ from auditd.ledger.linkage import (
     read_problems,
 )
 
-AnyRow = sa.Row[Any]
+# A version or link row, read as a named tuple: its columns by label, as
+# attributes. A SQLAlchemy Row resolves each attribute by name in Python,
+# which made attribute access most of a history call's own time.
+AnyRow = Any
 
 # A version row: transaction_id, end_transaction_id, operation_type,
 # event_id, is_live and the t_* columns, then the model's fields from here on.
@@ -138,12 +142,22 @@ def read_row(
     """
     versions_query, members_query = _statements(model, connection.dialect.name)
     parameters = {"row_id": row_id}
-    versions = connection.execute(versions_query, parameters).all()
-    links = [] if members_query is None else connection.execute(members_query, parameters).all()
+    versions = _records(connection.execute(versions_query, parameters))
+    links = [] if members_query is None else _records(connection.execute(members_query, parameters))
     problems = _problems(model, row_id, versions, links)
     if problems:
         raise IntegrityError(f"refusing to {what}: {problems[0]}", INTEGRITY_HINT)
     return RowVersions(model=model, row_id=row_id, versions=versions, links=links)
+
+
+def _records(result: sa.CursorResult[Any]) -> list[AnyRow]:
+    record = _record_type(tuple(result.keys()))
+    return list(map(record._make, result.all()))
+
+
+@functools.cache
+def _record_type(labels: tuple[str, ...]) -> Any:
+    return collections.namedtuple("Record", labels, rename=True)
 
 
 def _problems(
