@@ -147,11 +147,16 @@ def history(
     check_positive_id(row_id)
     check_flag(newest_first, "newest_first")
     with reading(bind) as connection:
-        versioned = catalog(connection).resolve_model(model)
-        changes = row_history(connection, versioned, row_id)
-        if not changes:
-            _no_history(connection, versioned, row_id)
+        changes = _changes_of(connection, catalog(connection).resolve_model(model), row_id)
     return tuple(reversed(changes)) if newest_first else tuple(changes)
+
+
+def _changes_of(connection: sa.Connection, model: VersionedModel, row_id: int) -> list[Change]:
+    """The row's changes, oldest first; NotFoundError when it has none and does not exist."""
+    changes = row_history(connection, model, row_id)
+    if not changes:
+        _no_history(connection, model, row_id)
+    return changes
 
 
 def who_changed(
@@ -163,12 +168,15 @@ def who_changed(
     :func:`history`, plus UsageError for an unknown field.
     """
     check_model_name(model)
+    check_positive_id(row_id)
     check_text(field, "field")
+    check_flag(newest_first, "newest_first")
     with reading(bind) as connection:
         known = catalog(connection)
-        known.resolve_field(known.resolve_model(model), field)
-        changes = history(connection, model, row_id, newest_first=newest_first)
-    return tuple(feed.only_field(changes, field))
+        versioned = known.resolve_model(model)
+        known.resolve_field(versioned, field)
+        changes = feed.only_field(_changes_of(connection, versioned, row_id), field)
+    return tuple(reversed(changes)) if newest_first else tuple(changes)
 
 
 def row_at(bind: Bind, model: str, row_id: int, *, at: datetime | None = None) -> RowState:

@@ -24,14 +24,14 @@ cursor never splits one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from auditd.history.diff import Conditions, MembersDiff, VersionDiff, change_keys, merge_changes
-from auditd.history.records import Change, ChangePage
+from auditd.history.records import Change, ChangePage, with_fields
 from auditd.history.tables import VersionedModel
 from auditd.stamps.horizon import read_horizon
 
@@ -135,7 +135,7 @@ def only_field(changes: Iterable[Change], field: str) -> list[Change]:
     for change in changes:
         match = change.field(field)
         if match is not None:
-            kept.append(replace(change, fields=(match,)))
+            kept.append(with_fields(change, (match,)))
     return kept
 
 

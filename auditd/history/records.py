@@ -84,6 +84,13 @@ class Change:
         return next((change for change in self.fields if change.field == name), None)
 
 
+def with_fields(change: Change, fields: tuple[FieldChange, ...]) -> Change:
+    """``change`` listing ``fields`` instead of its own."""
+    # Not dataclasses.replace: it inspects every field of the class on each
+    # call, 10 µs here, and who-changed narrows every change of a row.
+    return Change(**{**change.__dict__, "fields": fields})
+
+
 @dataclass(frozen=True, kw_only=True)
 class ChangePage:
     """One page of the change feed, oldest first.

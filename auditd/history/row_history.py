@@ -16,7 +16,6 @@ values.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from auditd.history.diff import (
     members_change,
     transaction_columns,
 )
-from auditd.history.records import Change, FieldChange
+from auditd.history.records import Change, FieldChange, with_fields
 from auditd.history.tables import VersionedModel
 from auditd.ledger.linkage import (
     CheckedVersion,
@@ -274,7 +273,7 @@ def row_history(connection: sa.Connection, model: VersionedModel, row_id: int) -
 
 def _with_field(change: Change, field: FieldChange) -> Change:
     """``change`` with ``field`` listed last."""
-    return dataclasses.replace(change, fields=(*change.fields, field))
+    return with_fields(change, (*change.fields, field))
 
 
 def _merge_by_time(chained: list[Change], extra: list[Change]) -> list[Change]:
