@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from rich.cells import cell_len
 from test_cli_history import table_rows
 from test_daemon_support import add_sessions
-from test_history_support import Scenario, scenario_fixture
+from test_history_support import Scenario, scenario_fixture, wait_for_horizon
+from test_ledger_support import last_transaction_id
 
 from auditd import api
 from auditd.capture.attribution import audit_context, session_factory
@@ -179,6 +180,7 @@ def test_every_formula_prefix_is_neutralised_in_csv_unless_asked(
     actor = '=HYPERLINK("http://x")'
     with audit_context(actor=actor, origin="test"), session_factory(engine).begin() as session:
         session.add_all([Session(title=title) for title in FORMULAS])
+    wait_for_horizon(engine, last_transaction_id(engine))  # the feed serves it from then on
     args = ["--database-url", database_url, "changes", "--field", "title"]
     safe = list(csv.DictReader(io.StringIO(audittrail(*args, "--format", "csv").stdout)))
     raw = list(
