@@ -157,6 +157,32 @@ def test_sqlite_digests_each_served_row_exactly_as_python_does(engine: sa.Engine
 
 
 @pytest.mark.sqlite_only
+def test_sqlite_digests_rows_wider_than_one_sql_function_call(engine: sa.Engine) -> None:
+    """An adopted table may have more columns than one SQLite function call
+    takes arguments (127): the row is still one JSON object, keys in order."""
+    names = [f"c{number:03d}" for number in range(150)]
+    wide = sa.table("digest_wide", *(sa.column(name) for name in names))
+    with engine.begin() as connection:
+        sqlite_digests.register(connection)
+        connection.exec_driver_sql(f"CREATE TABLE digest_wide ({', '.join(names)})")
+        rows = [
+            {name: (None if number % 3 == 0 else f"{name} {row}") for number, name in
+             enumerate(names)} | {"c000": row}
+            for row in range(3)
+        ]  # fmt: skip
+        rows.append({name: None for name in names} | {"c000": 3, "c149": STRINGS[3]})
+        connection.execute(wide.insert(), rows)
+        digest, servable = sqlite_digests.row_digest(dict(wide.c), [wide.c.c000])
+        found = connection.execute(
+            sa.select(wide, digest.label("digest"), servable.label("served"))
+        ).mappings()
+        for row in found:
+            values = {name: row[name] for name in names}
+            assert row["served"]
+            assert row["digest"] == _python_digest(values), values["c000"]
+
+
+@pytest.mark.sqlite_only
 def test_sqlite_digests_transaction_times_only_in_the_form_sqlite_writes(
     engine: sa.Engine,
 ) -> None:
