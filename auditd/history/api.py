@@ -36,7 +36,6 @@ import sqlalchemy as sa
 from auditd.errors import NotFoundError, UsageError
 from auditd.history import feed, reporting
 from auditd.history.arguments import check_cursor, check_flag, check_limit, check_text
-from auditd.history.diff import AnyRow
 from auditd.history.records import (
     REPORT_DIMENSIONS,
     SPEAKERS_FIELD,
@@ -52,7 +51,7 @@ from auditd.history.records import (
     SpeakerRef,
 )
 from auditd.history.revert import revert_row
-from auditd.history.row_history import read_row, row_history
+from auditd.history.row_history import Record, read_row, row_history
 from auditd.history.state_at import first_issued_at, members_at, row_exists, version_at
 from auditd.history.tables import (
     MODEL_NAMES,
@@ -227,7 +226,7 @@ def row_at(bind: Bind, model: str, row_id: int, *, at: datetime | None = None) -
     )
 
 
-def _later(first: AnyRow, second: AnyRow) -> bool:
+def _later(first: Record, second: Record) -> bool:
     """Whether ``first`` was issued after ``second`` (ties broken by transaction id)."""
     return (first.t_issued_at, first.transaction_id) > (second.t_issued_at, second.transaction_id)
 

@@ -375,12 +375,12 @@ def make_change(
     model: VersionedModel,
     row_id: int,
     event_id: int | None,
-    head: sa.Row[Any],
+    head: Any,
     operation: int,
     fields: list[FieldChange],
 ) -> Change:
-    """A :class:`Change` of one row by the transaction of ``head`` (a row
-    with ``transaction_id`` and the ``t_*`` columns)."""
+    """A :class:`Change` of one row by the transaction of ``head`` (a row or
+    a row history's record, with ``transaction_id`` and the ``t_*`` columns)."""
     return Change(
         model=model.name,
         row_id=row_id,

@@ -51,7 +51,7 @@ from auditd.ledger.linkage import (
 # A version or link row, read as a named tuple: its columns by label, as
 # attributes. A SQLAlchemy Row resolves each attribute by name in Python,
 # which made attribute access most of a history call's own time.
-AnyRow = Any
+Record = Any
 
 # A version row: transaction_id, end_transaction_id, operation_type,
 # event_id, is_live and the t_* columns, then the model's fields from here on.
@@ -116,10 +116,10 @@ class RowVersions:
 
     model: VersionedModel
     row_id: int
-    versions: Sequence[AnyRow]
-    links: Sequence[AnyRow]
+    versions: Sequence[Record]
+    links: Sequence[Record]
 
-    def values(self, version: AnyRow) -> dict[str, Any]:
+    def values(self, version: Record) -> dict[str, Any]:
         """The model's fields as ``version`` holds them."""
         return dict(zip(self.model.fields, version[_FIELDS_START:], strict=True))
 
@@ -149,7 +149,7 @@ def read_row(
     return RowVersions(model=model, row_id=row_id, versions=versions, links=links)
 
 
-def _records(result: sa.CursorResult[Any]) -> list[AnyRow]:
+def _records(result: sa.CursorResult[Any]) -> list[Record]:
     record = _record_type(tuple(result.keys()))
     return list(map(record._make, result.all()))
 
@@ -160,12 +160,12 @@ def _record_type(labels: tuple[str, ...]) -> Any:
 
 
 def _problems(
-    model: VersionedModel, row_id: int, versions: Sequence[AnyRow], links: Sequence[AnyRow]
+    model: VersionedModel, row_id: int, versions: Sequence[Record], links: Sequence[Record]
 ) -> list[LinkageProblem]:
     """The breaks in the row's chain and in its members' chains (see
     :func:`auditd.ledger.linkage.read_problems`)."""
 
-    def checked(row: AnyRow, key: tuple[Any, ...]) -> CheckedVersion:
+    def checked(row: Record, key: tuple[Any, ...]) -> CheckedVersion:
         link = VersionLink(
             key=key,
             transaction_id=row.transaction_id,
@@ -185,7 +185,7 @@ def _problems(
 
 
 def _version_changes(
-    model: VersionedModel, row_id: int, versions: Sequence[AnyRow]
+    model: VersionedModel, row_id: int, versions: Sequence[Record]
 ) -> dict[int, Change]:
     """Each version's change, by transaction id, in chain order (oldest first).
 
@@ -195,12 +195,12 @@ def _version_changes(
     by_tx = {row.transaction_id: row for row in versions}
     closed_by = {row.end_transaction_id: row for row in versions}
     time_order = sorted(versions, key=lambda row: (row.t_issued_at, row.transaction_id))
-    ordered: list[AnyRow] = []
+    ordered: list[Record] = []
     seen: set[int] = set()
     for first in time_order:
         if first.transaction_id in closed_by:
             continue  # not the start of a chain
-        row: AnyRow | None = first
+        row: Record | None = first
         while row is not None and row.transaction_id not in seen:
             seen.add(row.transaction_id)
             ordered.append(row)
@@ -218,17 +218,17 @@ def _version_changes(
 
 
 def _members_changes(
-    model: VersionedModel, links: Sequence[AnyRow]
-) -> dict[int, tuple[AnyRow, FieldChange]]:
+    model: VersionedModel, links: Sequence[Record]
+) -> dict[int, tuple[Record, FieldChange]]:
     """The members change (speakers added and removed) of each transaction
     that changed them, with one of its link rows for the transaction's
     columns; transactions whose changes cancel out are left out."""
     assert model.members is not None
     closed_by = {(row.member_id, row.end_transaction_id): row for row in links}
-    grouped: dict[int, list[AnyRow]] = {}
+    grouped: dict[int, list[Record]] = {}
     for row in links:
         grouped.setdefault(row.transaction_id, []).append(row)
-    changes: dict[int, tuple[AnyRow, FieldChange]] = {}
+    changes: dict[int, tuple[Record, FieldChange]] = {}
     for transaction_id, rows in grouped.items():
         memberships = []
         for row in rows:

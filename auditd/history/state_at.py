@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from auditd.history.diff import DELETE
 from auditd.history.records import SpeakerRef
-from auditd.history.row_history import AnyRow, RowVersions
+from auditd.history.row_history import Record, RowVersions
 from auditd.history.tables import VersionedModel
 from auditd.timeparse import MAX_ID
 
@@ -35,7 +35,7 @@ class _Moment:
     transaction_id: int | None
     issued_at: dict[int, datetime]
 
-    def in_effect(self, row: AnyRow) -> bool:
+    def in_effect(self, row: Record) -> bool:
         if row.transaction_id == self.transaction_id:
             return True
         point = (self.at, self.bound)
@@ -44,10 +44,10 @@ class _Moment:
         end = row.end_transaction_id
         return end is None or (self.issued_at[end], end) > point
 
-    def rank(self, row: AnyRow) -> tuple[bool, datetime, int]:
+    def rank(self, row: Record) -> tuple[bool, datetime, int]:
         return (row.transaction_id == self.transaction_id, row.t_issued_at, row.transaction_id)
 
-    def latest(self, rows: Iterable[AnyRow]) -> AnyRow | None:
+    def latest(self, rows: Iterable[Record]) -> Record | None:
         """The row in effect among one key's versions (None: none was yet)."""
         return max((row for row in rows if self.in_effect(row)), key=self.rank, default=None)
 
@@ -57,7 +57,7 @@ def _moment(row: RowVersions, at: datetime, transaction_id: int | None) -> _Mome
     return _Moment(at=at, bound=bound, transaction_id=transaction_id, issued_at=row.issued_at)
 
 
-def version_at(row: RowVersions, at: datetime, transaction_id: int | None = None) -> AnyRow | None:
+def version_at(row: RowVersions, at: datetime, transaction_id: int | None = None) -> Record | None:
     """The version of the row in effect at ``at``.
 
     With ``transaction_id``, the state right after that transaction: its own
@@ -76,7 +76,7 @@ class MembersAt:
     when the row never had members)."""
 
     refs: tuple[SpeakerRef, ...]
-    latest: AnyRow | None
+    latest: Record | None
 
 
 def members_at(
@@ -92,7 +92,7 @@ def members_at(
     are then the ones that deletion removed (the last set).
     """
     moment = _moment(row, at, transaction_id)
-    by_member: dict[int, list[AnyRow]] = {}
+    by_member: dict[int, list[Record]] = {}
     for link in row.links:
         by_member.setdefault(link.member_id, []).append(link)
     effective = [moment.latest(links) for _, links in sorted(by_member.items())]
