@@ -19,9 +19,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache, partial
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from auditd.ledger import sqlite_digests
 from auditd.ledger.blocks import decode_manifest, manifest_lines, manifest_table
@@ -107,21 +110,21 @@ def read_block(
         )
         # One statement for every line the database writes: a block of a few
         # hundred rows would otherwise pay a round trip per table and kind.
-        by_part: list[list[str]] = [[] for _ in parts]
+        by_part = [_PartLines() for _ in parts]
         left_to_python = {number for number, part in enumerate(parts) if part.served is None}
         if served is not None:
-            for number, line in connection.execute(served, bounds).fetchall():  # bounded
-                if line is None:
+            for number, text, count, left in _served_lines(connection, served, bounds):
+                by_part[number] = _PartLines(text, count)
+                if left:
                     left_to_python.add(number)
-                else:
-                    by_part[number].append(line)
         for number, (part, lines) in enumerate(zip(parts, by_part, strict=True)):
             if part.whole is not None and number in left_to_python:
                 lines = _merged(
                     lines, [part.element_of(row) for row in _rows(connection, part.whole, bounds)]
                 )
-            manifest += lines
-            counts[part.kind] += len(lines)
+            if lines.size:
+                manifest.append(lines.text)
+            counts[part.kind] += lines.size
     return BlockContent(
         manifest="\n".join(manifest).encode(),
         transaction_count=counts[TRANSACTION_ELEMENT],
@@ -129,14 +132,39 @@ def read_block(
     )
 
 
-def _merged(lines: list[str], rest: list[Element]) -> list[str]:
+class _PartLines(NamedTuple):
+    """The lines of one part of a block's manifest, joined by newlines."""
+
+    text: str = ""
+    size: int = 0  # how many lines
+
+
+def _served_lines(
+    connection: sa.Connection, served: _Statement, bounds: Mapping[str, int]
+) -> Iterator[tuple[int, str, int, bool]]:
+    """For each part the database writes lines of: its number, its lines in
+    manifest order joined by newlines, how many, and whether it left rows to
+    Python. PostgreSQL joins each part's lines itself (:func:`_plan`); SQLite
+    returns them one by one."""
+    rows = connection.execute(served, bounds).fetchall()  # bounded
+    if connection.dialect.name == "postgresql":
+        for number, text, count, left in rows:
+            yield number, text or "", count, bool(left)
+        return
+    for number, group in groupby(rows, key=itemgetter(0)):
+        lines = [line for _, line in group]
+        written = [line for line in lines if line is not None]
+        yield number, "\n".join(written), len(written), len(written) < len(lines)
+
+
+def _merged(lines: _PartLines, rest: list[Element]) -> _PartLines:
     """The server's lines of one part with those of the elements digested
     here, in manifest order."""
     if not rest:
         return lines
-    elements = [*decode_manifest("\n".join(lines).encode()), *rest]
+    elements = [*decode_manifest(lines.text.encode()), *rest] if lines.size else rest
     elements.sort(key=Element.sort_key)
-    return manifest_lines(elements)
+    return _PartLines("\n".join(manifest_lines(elements)), len(elements))
 
 
 def _rows(
@@ -172,7 +200,20 @@ def _plan(
     if not tagged:
         return tuple(parts), None
     lines = sa.union_all(*tagged).subquery("lines")
-    statement = sa.select(lines.c.part, lines.c.line).order_by(lines.c.part, lines.c.tx, lines.c.k)
+    if sqlite:
+        ordered = (lines.c.part, lines.c.tx, lines.c.k)
+        return tuple(parts), sa.select(lines.c.part, lines.c.line).order_by(*ordered)
+    # PostgreSQL joins each part's lines into one text: fetching them row by
+    # row cost the client as much again as the server took to write them.
+    joined = sa.func.string_agg(
+        lines.c.line, aggregate_order_by(sa.literal("\n", sa.Text), lines.c.tx, lines.c.k)
+    )
+    left = sa.func.count() - sa.func.count(lines.c.line)
+    statement = (
+        sa.select(lines.c.part, joined, sa.func.count(lines.c.line), left)
+        .group_by(lines.c.part)
+        .order_by(lines.c.part)
+    )
     return tuple(parts), statement
 
 
