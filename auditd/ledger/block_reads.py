@@ -5,8 +5,9 @@ manifest of sealed elements (:mod:`auditd.ledger.canonical`,
 The database digests every row it can serialise exactly as the Python path
 does (:mod:`auditd.ledger.row_digests` on PostgreSQL,
 :mod:`auditd.ledger.sqlite_digests` on SQLite) and writes its manifest line,
-in manifest order, so only the lines cross the wire; other rows are read
-whole and digested in Python. Both give the same manifest for the same
+in manifest order, so only the lines cross the wire (on PostgreSQL joined
+into one text per table and kind); other rows are read whole and digested
+in Python. Both give the same manifest for the same
 stored rows, so a block sealed one way verifies the other.
 
 The statements are built once per table shape and bound per block: a seal
