@@ -253,6 +253,29 @@ def test_server_and_python_digests_give_the_same_blocks(sealed: Sealed) -> None:
     assert by_server == by_python
 
 
+def test_a_table_whose_rows_the_server_all_leaves_to_python_reads_the_same(
+    sealed: Sealed,
+) -> None:
+    # One transaction, one version, and on PostgreSQL a value it does not
+    # serialise (jsonb): the block's part of that table has no served line.
+    before = last_transaction_id(sealed.engine)
+    with quick_write(sealed.engine) as connection:
+        connection.execute(
+            sa.update(Session.__table__)
+            .where(Session.__table__.c.id == sealed.talk)
+            .values(complex_field_values={"seats": 40.5})
+        )
+    last = last_transaction_id(sealed.engine)
+    wait_for_horizon(sealed.engine, last)
+    with sealed.engine.connect() as connection:
+        entries = load(connection).entries
+        by_server = read_block(connection, entries, before, last)
+        by_python = read_block(connection, entries, before, last, server_digests=False)
+    assert (by_server.transaction_count, by_server.version_count) == (1, 1)
+    assert {element.kind for element in by_server.elements()} == {"T", "V", "L"}
+    assert by_server == by_python
+
+
 @pytest.mark.postgresql_only
 def test_look_alike_functions_on_the_search_path_change_no_digest(sealed: Sealed) -> None:
     with sealed.engine.connect() as connection:
