@@ -24,7 +24,12 @@ from hypothesis import strategies as st
 from sqlalchemy import orm
 
 from auditd import capture, db
-from auditd.capture.attribution import AuditSession, audit_context, publish_context
+from auditd.capture.attribution import (
+    AuditSession,
+    audit_context,
+    publish_context,
+    session_factory,
+)
 from auditd.models import Event, Session, Speaker, Transaction
 from auditd.stamps.derive import derive_last_modified
 
@@ -421,6 +426,60 @@ def test_a_raw_statement_on_the_session_connection_after_publishing_is_attribute
     (changed,) = [v for v in versions(engine, "sessions") if v["title"] == "Raw first"]
     record = transaction(engine, changed["transaction_id"])
     assert (record["actor"], record["origin"]) == ("dave", "cli")
+
+
+@pytest.mark.postgresql_only
+def test_publishing_the_context_costs_an_orm_transaction_no_statement_of_its_own(
+    engine: sa.Engine, sessions: Sessions, database_url: str
+) -> None:
+    talks, _ = seed(sessions, talks=1)
+    sent: list[object] = []
+
+    class CountingCursor(psycopg2.extensions.cursor):  # type: ignore[misc]
+        def execute(self, query: Any, vars: Any = None) -> None:
+            sent.append(query)
+            super().execute(query, vars)
+
+    counted = sa.create_engine(
+        database_url, connect_args={"cursor_factory": CountingCursor}, poolclass=sa.NullPool
+    )
+
+    def statements_of_one_update(factory: orm.sessionmaker[Any], title: str) -> int:
+        sent.clear()
+        with audit_context(actor="erin", origin="api"), factory.begin() as session:
+            session.get_one(Session, talks[0]).title = title
+        return len(sent)
+
+    try:
+        with counted.connect():
+            pass  # the dialect's first-connect queries, not counted
+        plain = statements_of_one_update(orm.sessionmaker(counted), "Unattributed")
+        audited = statements_of_one_update(session_factory(counted), "Attributed")
+    finally:
+        counted.dispose()
+    assert audited == plain  # the publishing call went out with the UPDATE
+    (version,) = [v for v in versions(engine, "sessions") if v["title"] == "Attributed"]
+    record = transaction(engine, version["transaction_id"])
+    assert (record["actor"], record["origin"]) == ("erin", "api")
+
+
+def test_a_first_write_sent_for_many_rows_or_without_parameters_is_attributed(
+    engine: sa.Engine, sessions: Sessions
+) -> None:
+    talks, _ = seed(sessions, talks=3)
+    with audit_context(actor="frank", origin="cli"), sessions.begin() as session:
+        session.execute(
+            sa.update(Session), [{"id": talk, "title": "Many rows"} for talk in talks[:2]]
+        )
+    with audit_context(actor="grace", origin="api"), sessions.begin() as session:
+        session.execute(
+            sa.text(f"UPDATE sessions SET title = 'No parameters' WHERE id = {talks[2]}")
+        )
+    for title, actor, origin in (("Many rows", "frank", "cli"), ("No parameters", "grace", "api")):
+        changed = [v for v in versions(engine, "sessions") if v["title"] == title]
+        assert changed, title
+        records = [transaction(engine, v["transaction_id"]) for v in changed]
+        assert {(r["actor"], r["origin"]) for r in records} == {(actor, origin)}
 
 
 def test_orm_writes_get_exactly_one_version_per_changed_row(

@@ -3,7 +3,8 @@
 Before its first write in a database transaction, an :class:`AuditSession`
 publishes the current context where the capture triggers read it when they
 create the transaction row (PostgreSQL: transaction-local settings; SQLite:
-the slot row). See :mod:`.postgresql` and :mod:`.sqlite` for each side.
+the slot row). See :mod:`.postgresql` and :mod:`.sqlite` for each side, and
+:mod:`.deferred` for how psycopg2 sends the call with that write.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from auditd.capture.attribution import postgresql, sqlite
+from auditd.capture.attribution import deferred, postgresql, sqlite
 from auditd.capture.attribution.context import current_context
 from auditd.db import writer
 
 _PUBLISHED = "audittrail_context_published_in"
+_DEFERRED_ON = "audittrail_context_deferred_on"
 _SLOT_FILLED = "audittrail_sqlite_slot_filled"
 
 
@@ -29,6 +31,12 @@ def publish_context(session: orm.Session) -> None:
     yourself before a raw statement sent through ``session.connection()``
     as the transaction's first write.
     """
+    _publish(session, defer=False)
+
+
+def _publish(session: orm.Session, *, defer: bool) -> None:
+    """:func:`publish_context`; with ``defer``, on PostgreSQL the call may
+    go out with the connection's next statement (:mod:`.deferred`)."""
     transaction = session.get_nested_transaction() or session.get_transaction()
     if transaction is None or session.info.get(_PUBLISHED) is transaction:
         return
@@ -41,7 +49,10 @@ def publish_context(session: orm.Session) -> None:
         "remote_addr": context.remote_addr,
     }
     if connection.dialect.name == "postgresql":
-        connection.execute(postgresql.publish(connection), params)
+        if defer and deferred.defer(connection, params):
+            session.info[_DEFERRED_ON] = connection
+        else:
+            connection.execute(postgresql.publish(connection), params)
     else:
         connection.execute(sqlite.PUBLISH, params)
         session.info[_SLOT_FILLED] = True
@@ -67,19 +78,22 @@ class AuditSession(orm.Session):
 @sa.event.listens_for(AuditSession, "before_flush")
 def _publish_before_flush(session: orm.Session, flush_context: Any, instances: Any) -> None:
     if session.new or session.dirty or session.deleted:
-        publish_context(session)
+        _publish(session, defer=True)
 
 
 @sa.event.listens_for(AuditSession, "do_orm_execute")
 def _publish_before_bulk_statement(state: orm.ORMExecuteState) -> None:
     if not state.is_select:
-        publish_context(state.session)
+        _publish(state.session, defer=True)
 
 
 @sa.event.listens_for(AuditSession, "after_transaction_end")
 def _forget_published(session: orm.Session, transaction: orm.SessionTransaction) -> None:
     if session.info.get(_PUBLISHED) is transaction:
         del session.info[_PUBLISHED]
+        connection = session.info.pop(_DEFERRED_ON, None)
+        if connection is not None:
+            deferred.forget(connection)
     if transaction.parent is None:
         session.info.pop(_SLOT_FILLED, None)
 
