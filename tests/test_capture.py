@@ -482,6 +482,23 @@ def test_a_first_write_sent_for_many_rows_or_without_parameters_is_attributed(
         assert {(r["actor"], r["origin"]) for r in records} == {(actor, origin)}
 
 
+def test_a_flush_that_sent_nothing_leaves_the_context_to_a_streamed_read(
+    engine: sa.Engine, sessions: Sessions
+) -> None:
+    talks, _ = seed(sessions, talks=2)
+    with audit_context(actor="heidi", origin="api"), sessions.begin() as session:
+        first = session.get_one(Session, talks[0])
+        first.title = first.title  # dirty, but no change: the flush sends nothing
+        session.flush()
+        streaming = sa.select(Session).where(Session.id.in_(talks)).execution_options(yield_per=1)
+        streamed = session.scalars(streaming).all()
+        session.get_one(Session, talks[1]).title = "After the stream"
+    assert len(streamed) == 2
+    (changed,) = [v for v in versions(engine, "sessions") if v["title"] == "After the stream"]
+    record = transaction(engine, changed["transaction_id"])
+    assert (record["actor"], record["origin"]) == ("heidi", "api")
+
+
 def test_orm_writes_get_exactly_one_version_per_changed_row(
     engine: sa.Engine, sessions: Sessions
 ) -> None:

@@ -12,8 +12,9 @@ precedes, carries it in front: ``SELECT audittrail_set_context(...);
 UPDATE ...``. The results are the last statement's, as without it.
 
 When the next statement cannot carry it (run for many parameter sets,
-without parameters, or with parameters of the same names), the call goes
-out on its own just before it, as it would have without deferring. Other
+through a server-side cursor, without parameters, or with parameters of
+the same names), the call goes out on its own just before it, as it would
+have without deferring. Other
 drivers, and :func:`~auditd.capture.attribution.session.publish_context`
 called by hand (the write after it may be sent past SQLAlchemy, on the raw
 driver connection), publish at once.
@@ -75,10 +76,13 @@ def _carry_pending_call(
     call, arguments = pending
     if (
         executemany
+        or cursor.name is not None  # a server-side cursor: DECLARE takes one query
         or not isinstance(parameters, dict)
         or not parameters
         or (arguments.keys() & parameters.keys())
     ):
-        cursor.execute(call, arguments)
+        # A cursor of its own: a server-side cursor executes only once.
+        with connection.connection.dbapi_connection.cursor() as own:  # type: ignore[union-attr]
+            own.execute(call, arguments)
         return statement, parameters
     return f"{call}; {statement}", {**parameters, **arguments}
