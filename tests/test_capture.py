@@ -80,6 +80,16 @@ def transaction(engine: sa.Engine, tx: int) -> dict[str, Any]:
     return next(t for t in transactions(engine) if t["id"] == tx)
 
 
+def attributed_to(engine: sa.Engine, title: str) -> list[tuple[str, str]]:
+    """(actor, origin) of the transaction of each session version with ``title``."""
+    return [
+        (record["actor"], record["origin"])
+        for v in versions(engine, "sessions")
+        if v["title"] == title
+        for record in [transaction(engine, v["transaction_id"])]
+    ]
+
+
 def stored_stamp(engine: sa.Engine, talk: int) -> datetime | None:
     with engine.connect() as connection:
         return connection.execute(
@@ -423,9 +433,7 @@ def test_a_raw_statement_on_the_session_connection_after_publishing_is_attribute
         session.connection().execute(
             sa.text("UPDATE sessions SET title = 'Raw first' WHERE id = :id"), {"id": talks[0]}
         )
-    (changed,) = [v for v in versions(engine, "sessions") if v["title"] == "Raw first"]
-    record = transaction(engine, changed["transaction_id"])
-    assert (record["actor"], record["origin"]) == ("dave", "cli")
+    assert attributed_to(engine, "Raw first") == [("dave", "cli")]
 
 
 @pytest.mark.postgresql_only
@@ -458,9 +466,7 @@ def test_publishing_the_context_costs_an_orm_transaction_no_statement_of_its_own
     finally:
         counted.dispose()
     assert audited == plain  # the publishing call went out with the UPDATE
-    (version,) = [v for v in versions(engine, "sessions") if v["title"] == "Attributed"]
-    record = transaction(engine, version["transaction_id"])
-    assert (record["actor"], record["origin"]) == ("erin", "api")
+    assert attributed_to(engine, "Attributed") == [("erin", "api")]
 
 
 def test_a_first_write_sent_for_many_rows_or_without_parameters_is_attributed(
@@ -475,11 +481,8 @@ def test_a_first_write_sent_for_many_rows_or_without_parameters_is_attributed(
         session.execute(
             sa.text(f"UPDATE sessions SET title = 'No parameters' WHERE id = {talks[2]}")
         )
-    for title, actor, origin in (("Many rows", "frank", "cli"), ("No parameters", "grace", "api")):
-        changed = [v for v in versions(engine, "sessions") if v["title"] == title]
-        assert changed, title
-        records = [transaction(engine, v["transaction_id"]) for v in changed]
-        assert {(r["actor"], r["origin"]) for r in records} == {(actor, origin)}
+    assert attributed_to(engine, "Many rows") == [("frank", "cli")] * 2
+    assert attributed_to(engine, "No parameters") == [("grace", "api")]
 
 
 def test_a_flush_that_sent_nothing_leaves_the_context_to_a_streamed_read(
@@ -494,9 +497,7 @@ def test_a_flush_that_sent_nothing_leaves_the_context_to_a_streamed_read(
         streamed = session.scalars(streaming).all()
         session.get_one(Session, talks[1]).title = "After the stream"
     assert len(streamed) == 2
-    (changed,) = [v for v in versions(engine, "sessions") if v["title"] == "After the stream"]
-    record = transaction(engine, changed["transaction_id"])
-    assert (record["actor"], record["origin"]) == ("heidi", "api")
+    assert attributed_to(engine, "After the stream") == [("heidi", "api")]
 
 
 def test_orm_writes_get_exactly_one_version_per_changed_row(

@@ -163,7 +163,7 @@ def _merged(lines: _PartLines, rest: list[Element]) -> _PartLines:
     here, in manifest order."""
     if not rest:
         return lines
-    elements = [*decode_manifest(lines.text.encode()), *rest] if lines.size else rest
+    elements = [*decode_manifest(lines.text.encode()), *rest]
     elements.sort(key=Element.sort_key)
     return _PartLines("\n".join(manifest_lines(elements)), len(elements))
 

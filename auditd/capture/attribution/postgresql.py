@@ -16,6 +16,8 @@ rows they describe.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sqlalchemy as sa
 
 from auditd.models.audit import TRANSACTION
@@ -41,7 +43,14 @@ def publish(connection: sa.Connection) -> sa.TextClause:
     """The call publishing a context, to the context function of the audit
     schema ``connection`` uses (an application's ``search_path`` does not
     name it)."""
-    function = qualify(audit_schema(connection), SET_CONTEXT_FUNCTION_NAME)
+    return publish_call(audit_schema(connection))
+
+
+@lru_cache(maxsize=16)
+def publish_call(schema: str | None) -> sa.TextClause:
+    """The call publishing a context (``actor``, ``origin``, ``reason``,
+    ``remote_addr``) to the context function of ``schema``."""
+    function = qualify(schema, SET_CONTEXT_FUNCTION_NAME)
     return sa.text(f"SELECT {function}(:actor, :origin, :reason, :remote_addr)")
 
 
