@@ -1,9 +1,10 @@
-"""The database digests rows itself: exactly the digests the Python path computes.
+"""The fast digests give exactly the digests the exact Python path computes.
 
-A block sealed with the database's digests must verify with the Python
-path's and the other way round: on PostgreSQL whatever the session's time
-zone and whatever look-alike functions a schema on the search path holds,
-on SQLite whatever type each stored value has.
+A block sealed with PostgreSQL's server-side digests, or by SQLite's reads
+of raw rows, must verify with the exact path's and the other way round: on
+PostgreSQL whatever the session's time zone and whatever look-alike
+functions a schema on the search path holds, on SQLite whatever type each
+stored value has.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from test_daemon_support import quick_write
 from test_history_support import wait_for_horizon
 from test_ledger_support import SESSION_VERSION, Sealed, last_transaction_id, sealed
 
-from auditd.ledger import sqlite_digests
 from auditd.ledger.block_reads import BlockContent, read_block
 from auditd.ledger.blocks import LEDGER_START
-from auditd.ledger.canonical import DIGEST_HEX_LENGTH, canonical_value, digest_of
+from auditd.ledger.canonical import DIGEST_HEX_LENGTH, canonical_value, digest_of, plain_digest
 from auditd.ledger.row_digests import column_types, digest_columns
 from auditd.models import Session
 from auditd.models.audit import TRANSACTION
@@ -115,107 +115,84 @@ def test_the_server_digests_each_served_row_exactly_as_python_does(engine: sa.En
     assert (served, left) == (len(STRINGS) + 2, 3)
 
 
-def _python_digest(values: dict[str, object]) -> str:
-    return digest_of({k: canonical_value(v) for k, v in values.items() if v is not None})
+def test_plain_digest_is_the_encoders_for_every_code_point_and_integer() -> None:
+    """orjson, not the canonical encoder, writes the rows SQLite's reads
+    digest: the same bytes for every text and every 64-bit integer."""
+    texts = [
+        "".join(chr(c) for c in range(start, start + 256) if not 0xD800 <= c < 0xE000)
+        for start in range(0, 0x110000, 256)
+    ]
+    integers = [0, 1, -1, 2**31, 2**63 - 1, -(2**63)]
+    for number, text in enumerate(texts):
+        members = {"a": text, "b": integers[number % len(integers)], "t": STRINGS[number % 7]}
+        assert plain_digest(members) == digest_of(members), hex(number * 256)
+
+
+SQLITE_TIMES = {
+    "2026-12-02 12:00:00.000000": True,  # no fraction in isoformat()
+    "2026-12-02 12:00:00.000001": True,
+    "1969-07-20 20:17:40.500000": True,
+    # Forms SQLite or another tool may write: read as the exact path reads them.
+    "2026-12-02 12:00:00": False,
+    "2026-12-02T12:00:00.000000": False,
+    "2026-12-02 12:00:00.000000+00:00": False,
+}
 
 
 @pytest.mark.sqlite_only
-def test_sqlite_digests_each_served_row_exactly_as_python_does(engine: sa.Engine) -> None:
-    """SQLite types values, not columns: any column may hold any type."""
-    untyped = sa.table("digest_scratch", *(sa.column(name) for name in ("i", "t", "x", "k")))
+def test_sqlite_reads_every_stored_value_as_the_exact_path_does(engine: sa.Engine) -> None:
+    """SQLite types values, not columns: any column may hold any type, and a
+    transaction time any text. Every row reads as the exact path reads it."""
+    first = 10**9
+    times = list(SQLITE_TIMES)
     with engine.begin() as connection:
-        sqlite_digests.register(connection)
-        connection.exec_driver_sql("CREATE TABLE digest_scratch (i INTEGER, t TEXT, x, k)")
-        rows: list[dict[str, object]] = [
-            {"i": number - 3, "t": text, "x": -(2**62) + number, "k": number}
-            for number, text in enumerate([*STRINGS, "nul \x00 inside"])
-        ]
-        rows.append({"i": None, "t": None, "x": None, "k": 100})  # every value NULL
-        rows.append({"i": "text in an integer column", "t": "12", "x": "", "k": 101})
-        # A float or a blob: the Python path writes them, in its own way.
-        rows.append({"i": 1, "t": "a", "x": 1.5, "k": 102})
-        rows.append({"i": 1, "t": "a", "x": b"\x00\xff", "k": 103})
-        rows.append({"i": 1, "t": "a", "x": 3, "k": 1.25})  # a key SQL cannot write
-        connection.execute(untyped.insert(), rows)
-        digest, servable = sqlite_digests.row_digest(dict(untyped.c), [untyped.c.k])
-        # As a block's reads do, a row's digest is computed only when served:
-        # SQLite refuses to put a blob in JSON.
-        found = connection.execute(
-            sa.select(
-                untyped, sa.case((servable, digest)).label("digest"), servable.label("served")
-            )
-        ).mappings()
-        served = []
-        for row in found:
-            values = {name: row[name] for name in ("i", "t", "x", "k")}
-            if row["served"]:
-                served.append(values["k"])
-                assert row["digest"] == _python_digest(values), values
-            else:
-                assert row["k"] in (102, 103, 1.25), values
-    assert len(served) == len(STRINGS) + 3
-
-
-@pytest.mark.sqlite_only
-def test_sqlite_digests_rows_wider_than_one_sql_function_call(engine: sa.Engine) -> None:
-    """An adopted table may have more columns than one SQLite function call
-    takes arguments (127): the row is still one JSON object, keys in order."""
-    names = [f"c{number:03d}" for number in range(150)]
-    wide = sa.table("digest_wide", *(sa.column(name) for name in names))
-    with engine.begin() as connection:
-        sqlite_digests.register(connection)
-        connection.exec_driver_sql(f"CREATE TABLE digest_wide ({', '.join(names)})")
-        rows = [
-            {name: (None if number % 3 == 0 else f"{name} {row}") for number, name in
-             enumerate(names)} | {"c000": row}
-            for row in range(3)
-        ]  # fmt: skip
-        rows.append({name: None for name in names} | {"c000": 3, "c149": STRINGS[3]})
-        connection.execute(wide.insert(), rows)
-        digest, servable = sqlite_digests.row_digest(dict(wide.c), [wide.c.c000])
-        found = connection.execute(
-            sa.select(wide, digest.label("digest"), servable.label("served"))
-        ).mappings()
-        for row in found:
-            values = {name: row[name] for name in names}
-            assert row["served"]
-            assert row["digest"] == _python_digest(values), values["c000"]
-
-
-@pytest.mark.sqlite_only
-def test_sqlite_digests_transaction_times_only_in_the_form_sqlite_writes(
-    engine: sa.Engine,
-) -> None:
-    """``issued_at`` is read by the Python path as a datetime; SQL serves the
-    stored text form it knows how to rewrite, and leaves any other to Python."""
-    stored = {
-        "2026-12-02 12:00:00.000000": True,  # no fraction in isoformat()
-        "2026-12-02 12:00:00.000001": True,
-        "1969-07-20 20:17:40.500000": True,
-        "2026-12-02 12:00:00": False,  # forms SQLite or another tool may write
-        "2026-12-02T12:00:00.000000": False,
-    }
-    with engine.begin() as connection:
-        sqlite_digests.register(connection)
-        first = 10**9
-        connection.execute(
+        connection.execute(  # as stored, past the column's type
             sa.text(
                 f"INSERT INTO {TRANSACTION.name} (id, issued_at, actor, origin)"
                 " VALUES (:id, :at, 'alice', 'cli')"
             ),
-            [{"id": first + n, "at": at} for n, at in enumerate(stored)],
+            [{"id": first + n, "at": at} for n, at in enumerate(times)],
         )
-        digest, servable = sqlite_digests.row_digest(dict(TRANSACTION.c), [])
-        found = connection.execute(
-            sa.select(TRANSACTION, digest.label("digest"), servable.label("served"))
-            .where(TRANSACTION.c.id >= first)
-            .order_by(TRANSACTION.c.id)
-        ).mappings()
-        for row, (at, expected) in zip(found, stored.items(), strict=True):
-            assert bool(row["served"]) is expected, at
-            if expected:
-                values = {c.name: row[c.name] for c in TRANSACTION.c}
-                assert row["digest"] == _python_digest(values), at
+        texts = [*STRINGS, "nul \x00 inside", "12"]
+        values: list[tuple[object, object, object]] = [(n, text, n) for n, text in enumerate(texts)]
+        values += [
+            (100, None, None),  # every value NULL
+            (101, "a", "text in an integer column"),
+            (102, "a", 2**63 - 1),
+            (103, "a", -(2**63)),
+            (104, "a", 2.5),  # a float: the exact path writes it its own way
+            (105, b"\x00\xff", 1),  # a blob
+            (1.25, "a float key", 1),
+            ("k", 'a text key "quoted"', 1),
+        ]
+        rows = [
+            {
+                "id": key,
+                "title": title,
+                "track_id": track,
+                "transaction_id": first + number % len(times),
+                "operation_type": 1,
+            }
+            for number, (key, title, track) in enumerate(values)
+        ]
+        # Two versions closed by later ones, one with a text key.
+        closed = [
+            {**row, "transaction_id": first, "end_transaction_id": row["transaction_id"]}
+            for row in rows
+            if row["id"] in (3, "k")
+        ]
+        connection.execute(sa.insert(SESSION_VERSION), rows)
+        connection.execute(sa.insert(SESSION_VERSION), closed)
+        rows += closed
+        closing = first + len(times) - 1
+    with engine.connect() as connection:
+        entries = load(connection).entries
+        by_sqlite = read_block(connection, entries, first - 1, closing)
+        exact = read_block(connection, entries, first - 1, closing, server_digests=False)
+    assert (by_sqlite.transaction_count, by_sqlite.version_count) == (len(times), len(rows))
+    links = [element.key for element in by_sqlite.elements() if element.kind == "L"]
+    assert sorted(links) == ['["k"]', "[3]"]
+    assert by_sqlite == exact
 
 
 def _everything(connection: sa.Connection, *, server_digests: bool) -> BlockContent:

@@ -2,9 +2,9 @@
 
 * :mod:`.canonical` — what a block seals: transaction rows, version rows
   and validity links, each in a canonical serialisation with its digest;
-* :mod:`.block_reads` — a block's elements, digested by the database
-  (:mod:`.row_digests` on PostgreSQL, :mod:`.sqlite_digests` on SQLite)
-  wherever it writes the same text as Python;
+* :mod:`.block_reads` — a block's elements, digested by PostgreSQL
+  (:mod:`.row_digests`) wherever it writes the same text as Python, and on
+  SQLite read as stored and digested here (:mod:`.sqlite_block_reads`);
 * :mod:`.blocks` — blocks, their manifests and hashes, the chain, digests;
 * :mod:`.seal` — appending blocks behind the commit-order horizon;
 * :mod:`.parallel_reads` — reading many blocks at once, on connections sharing a snapshot;

@@ -2,13 +2,15 @@
 manifest of sealed elements (:mod:`auditd.ledger.canonical`,
 :mod:`auditd.ledger.blocks`).
 
-The database digests every row it can serialise exactly as the Python path
-does (:mod:`auditd.ledger.row_digests` on PostgreSQL,
-:mod:`auditd.ledger.sqlite_digests` on SQLite) and writes its manifest line,
-in manifest order, so only the lines cross the wire (on PostgreSQL joined
-into one text per table and kind); other rows are read whole and digested
-in Python. Both give the same manifest for the same
-stored rows, so a block sealed one way verifies the other.
+On PostgreSQL the server digests every row it can serialise exactly as the
+Python path does (:mod:`auditd.ledger.row_digests`) and writes its manifest
+lines, in manifest order, joined into one text per table and kind, so only
+those texts cross the wire; other rows are read whole and digested in
+Python. On SQLite, which would evaluate that serialisation value by value
+in its bytecode interpreter, every row is read as stored and digested in
+this process (:mod:`auditd.ledger.sqlite_block_reads`). Every way gives the
+same manifest for the same stored rows, so a block sealed one way verifies
+the others.
 
 The statements are built once per table shape and bound per block: a seal
 or a verification reads thousands of blocks.
@@ -16,18 +18,16 @@ or a verification reads thousands of blocks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache, partial
-from itertools import groupby
-from operator import itemgetter
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
-from auditd.ledger import sqlite_digests
+from auditd.ledger import sqlite_block_reads
 from auditd.ledger.blocks import decode_manifest, manifest_lines, manifest_table
 from auditd.ledger.canonical import (
     DIGEST_HEX_LENGTH,
@@ -54,8 +54,7 @@ _THROUGH = sa.bindparam("through", type_=sa.BigInteger)
 _Statement = sa.Select[*tuple[Any, ...]]
 
 # A table's column name → PostgreSQL type name pairs, sorted (hashable, so
-# statements can be cached by it); empty on SQLite, whose values carry their
-# types; None where Python digests every row.
+# statements can be cached by it); None where Python digests every row.
 _Types = tuple[tuple[str, str], ...] | None
 
 
@@ -64,8 +63,7 @@ class _Part(NamedTuple):
     the database writes, with what orders them (``tx``, ``k``), and a NULL
     line for each row it leaves to Python; ``whole`` selects those rows,
     which ``element_of`` turns into elements. It runs only when ``served``
-    is None or named such a row: most blocks have none, and a second pass
-    over the block's range would cost a fifth of the read on SQLite."""
+    is None or named such a row: most blocks have none."""
 
     served: _Statement | None
     whole: _Statement | None
@@ -97,18 +95,43 @@ def read_block(
     """Every element written by the transactions with ids in ``(after, through]``.
     Reads only; call it in one snapshot.
 
-    ``server_digests=False`` digests every row in this process (the same
-    manifest, read from whole rows).
+    ``server_digests=False`` digests every row in this process through the
+    generic path (the same manifest, read from whole rows).
     """
-    bounds = {"after": after, "through": through}
     ordered = tuple(sorted(entries, key=lambda e: e.table))
+    if server_digests and connection.dialect.name == "sqlite":
+        parts = sqlite_block_reads.read_parts(connection, ordered, after, through)
+        return _content((kind, _PartLines("\n".join(lines), len(lines))) for kind, lines in parts)
+    return _content(_read_parts(connection, ordered, after, through, server_digests))
+
+
+def _content(parts: Iterable[tuple[str, _PartLines]]) -> BlockContent:
     counts = dict.fromkeys((TRANSACTION_ELEMENT, VERSION_ELEMENT, LINK_ELEMENT), 0)
     manifest: list[str] = []
+    for kind, lines in parts:
+        if lines.size:
+            manifest.append(lines.text)
+        counts[kind] += lines.size
+    return BlockContent(
+        manifest="\n".join(manifest).encode(),
+        transaction_count=counts[TRANSACTION_ELEMENT],
+        version_count=counts[VERSION_ELEMENT],
+    )
+
+
+def _read_parts(
+    connection: sa.Connection,
+    ordered: tuple[VersionedTable, ...],
+    after: int,
+    through: int,
+    server_digests: bool,
+) -> Iterator[tuple[str, _PartLines]]:
+    """Each part's kind and lines, in manifest order: PostgreSQL's server
+    digests, or the generic Python path."""
+    bounds = {"after": after, "through": through}
     with _block_read_settings(connection):
         types = _table_types(connection, ordered, server_digests)
-        parts, served = _plan(
-            ordered, connection.dialect.name, types(None), tuple(types(e) for e in ordered)
-        )
+        parts, served = _plan(ordered, types(None), tuple(types(e) for e in ordered))
         # One statement for every line the database writes: a block of a few
         # hundred rows would otherwise pay a round trip per table and kind.
         by_part = [_PartLines() for _ in parts]
@@ -123,14 +146,7 @@ def read_block(
                 lines = _merged(
                     lines, [part.element_of(row) for row in _rows(connection, part.whole, bounds)]
                 )
-            if lines.size:
-                manifest.append(lines.text)
-            counts[part.kind] += lines.size
-    return BlockContent(
-        manifest="\n".join(manifest).encode(),
-        transaction_count=counts[TRANSACTION_ELEMENT],
-        version_count=counts[VERSION_ELEMENT],
-    )
+            yield part.kind, lines
 
 
 class _PartLines(NamedTuple):
@@ -143,19 +159,11 @@ class _PartLines(NamedTuple):
 def _served_lines(
     connection: sa.Connection, served: _Statement, bounds: Mapping[str, int]
 ) -> Iterator[tuple[int, str, int, bool]]:
-    """For each part the database writes lines of: its number, its lines in
-    manifest order joined by newlines, how many, and whether it left rows to
-    Python. PostgreSQL joins each part's lines itself (:func:`_plan`); SQLite
-    returns them one by one."""
-    rows = connection.execute(served, bounds).fetchall()  # bounded
-    if connection.dialect.name == "postgresql":
-        for number, text, count, left in rows:
-            yield number, text or "", count, bool(left)
-        return
-    for number, group in groupby(rows, key=itemgetter(0)):
-        lines = [line for _, line in group]
-        written = [line for line in lines if line is not None]
-        yield number, "\n".join(written), len(written), len(written) < len(lines)
+    """For each part the server writes lines of: its number, its lines in
+    manifest order joined by newlines (:func:`_plan`), how many, and whether
+    it left rows to Python."""
+    for number, text, count, left in connection.execute(served, bounds):
+        yield number, text or "", count, bool(left)
 
 
 def _merged(lines: _PartLines, rest: list[Element]) -> _PartLines:
@@ -181,18 +189,16 @@ def _rows(
 @lru_cache(maxsize=64)
 def _plan(
     entries: tuple[VersionedTable, ...],
-    dialect: str,
     transaction_types: _Types,
     entry_types: tuple[_Types, ...],
 ) -> tuple[tuple[_Part, ...], _Statement | None]:
     """The parts of a block's manifest in manifest order (the transactions,
     each table's versions, each table's links) and the one statement reading
-    every served line, tagged with its part's number and sorted."""
-    sqlite = dialect == "sqlite"
-    served = [_served(e, t, sqlite=sqlite) for e, t in zip(entries, entry_types, strict=True)]
-    parts = [_transaction_part(transaction_types, sqlite=sqlite)]
-    parts += [_version_part(e, t, sqlite=sqlite) for e, t in zip(entries, served, strict=True)]
-    parts += [_link_part(e, t, sqlite=sqlite) for e, t in zip(entries, served, strict=True)]
+    every line the server writes, each part's joined into one text."""
+    served = [_served(e, t) for e, t in zip(entries, entry_types, strict=True)]
+    parts = [_transaction_part(transaction_types)]
+    parts += [_version_part(e, t) for e, t in zip(entries, served, strict=True)]
+    parts += [_link_part(e, t) for e, t in zip(entries, served, strict=True)]
     tagged = [
         part.served.add_columns(sa.literal(number, sa.Integer).label("part"))
         for number, part in enumerate(parts)
@@ -201,10 +207,7 @@ def _plan(
     if not tagged:
         return tuple(parts), None
     lines = sa.union_all(*tagged).subquery("lines")
-    if sqlite:
-        ordered = (lines.c.part, lines.c.tx, lines.c.k)
-        return tuple(parts), sa.select(lines.c.part, lines.c.line).order_by(*ordered)
-    # PostgreSQL joins each part's lines into one text: fetching them row by
+    # The server joins each part's lines into one text: fetching them row by
     # row cost the client as much again as the server took to write them.
     joined = sa.func.string_agg(
         lines.c.line, aggregate_order_by(sa.literal("\n", sa.Text), lines.c.tx, lines.c.k)
@@ -218,56 +221,49 @@ def _plan(
     return tuple(parts), statement
 
 
-def _served(entry: VersionedTable, types: _Types, *, sqlite: bool) -> _Types:
-    """``types`` if the database may write ``entry``'s lines: its key must be
-    integers, whose JSON text needs no escaping. PostgreSQL's column types
-    say so for every row (else Python writes them all); SQLite's values
-    carry their types, so there each row's key is checked."""
-    if types is None or sqlite:
+def _served(entry: VersionedTable, types: _Types) -> _Types:
+    """``types`` if the server may write ``entry``'s lines: its key must be
+    integers, whose JSON text needs no escaping (else Python writes them all)."""
+    if types is None:
         return types
     if any(dict(types).get(name) not in INTEGER_TYPES for name in entry.key):
         return None
     return types
 
 
-def _transaction_part(types: _Types, *, sqlite: bool) -> _Part:
+def _transaction_part(types: _Types) -> _Part:
     in_range = sa.and_(TRANSACTION.c.id > _AFTER, TRANSACTION.c.id <= _THROUGH)
     whole = sa.select(TRANSACTION).where(in_range)
     if types is None:
         return _Part(None, whole, transaction_element, TRANSACTION_ELEMENT)
-    no_key = _collated(sa.cast(sa.literal(""), sa.Text), sqlite=sqlite)
+    no_key = sa.cast(sa.literal(""), sa.Text).collate("C")
     return _row_part(
         TRANSACTION,
         TRANSACTION_ELEMENT,
         "",
         no_key,
-        (),
         TRANSACTION.c.id,
         in_range,
         types,
         transaction_element,
-        sqlite=sqlite,
     )
 
 
-def _version_part(entry: VersionedTable, types: _Types, *, sqlite: bool) -> _Part:
+def _version_part(entry: VersionedTable, types: _Types) -> _Part:
     version = version_table(entry)
     in_range = sa.and_(version.c.transaction_id > _AFTER, version.c.transaction_id <= _THROUGH)
     element_of = partial(version_element, entry)
     if types is None:
         return _Part(None, sa.select(version).where(in_range), element_of, VERSION_ELEMENT)
-    keys = [version.c[name] for name in entry.key]
     return _row_part(
         version,
         VERSION_ELEMENT,
         entry.table,
-        _key(keys, sqlite=sqlite),
-        keys,
+        _key([version.c[name] for name in entry.key]),
         version.c.transaction_id,
         in_range,
         types,
         element_of,
-        sqlite=sqlite,
     )
 
 
@@ -276,34 +272,29 @@ def _row_part(
     kind: str,
     name: str,
     key: sa.ColumnElement[str],
-    keys: Sequence[sa.ColumnElement[Any]],
     transaction_id: sa.ColumnElement[int],
     in_range: sa.ColumnElement[bool],
     types: tuple[tuple[str, str], ...],
     element_of: Callable[[dict[str, Any]], Element],
-    *,
-    sqlite: bool,
 ) -> _Part:
     """``end_transaction_id`` is never part of a row's digest: it is sealed as a link."""
     columns = {c.name: c for c in table.c if c.name != "end_transaction_id"}
-    servable: sa.ColumnElement[bool] | None
-    if sqlite:
-        digest, servable = sqlite_digests.row_digest(columns, keys)
-    else:
-        server = digest_columns(columns, dict(types), DIGEST_HEX_LENGTH)
-        digest, servable = server.digest, server.servable
-    line = _line(kind, name, key, transaction_id, digest)
-    if servable is None:
+    server = digest_columns(columns, dict(types), DIGEST_HEX_LENGTH)
+    line = _line(kind, name, key, transaction_id, server.digest)
+    if server.servable is None:
         labelled = (line.label("line"), transaction_id.label("tx"), key.label("k"))
         return _Part(sa.select(*labelled).where(in_range), None, element_of, kind)
-    # The digest only where it is the Python path's (SQLite cannot even
-    # compute it for a blob).
-    labelled = (sa.case((servable, line)).label("line"), transaction_id.label("tx"), key.label("k"))
-    whole = sa.select(table).where(in_range, sa.not_(servable))
+    # The digest only where it is the Python path's.
+    labelled = (
+        sa.case((server.servable, line)).label("line"),
+        transaction_id.label("tx"),
+        key.label("k"),
+    )
+    whole = sa.select(table).where(in_range, sa.not_(server.servable))
     return _Part(sa.select(*labelled).where(in_range), whole, element_of, kind)
 
 
-def _link_part(entry: VersionedTable, types: _Types, *, sqlite: bool) -> _Part:
+def _link_part(entry: VersionedTable, types: _Types) -> _Part:
     """The links set by the range's transactions: each of their versions
     joined to the version of the same key it closed."""
     closing = version_table(entry).alias("closing")
@@ -325,29 +316,11 @@ def _link_part(entry: VersionedTable, types: _Types, *, sqlite: bool) -> _Part:
     whole = sa.select(*columns).select_from(joined).where(in_range)
     if types is None:
         return _Part(None, whole, element_of, LINK_ELEMENT)
-    key = _key(keys, sqlite=sqlite)
-    if sqlite:
-        digest = sqlite_digests.link_digest(closed.c.transaction_id, closed.c.end_transaction_id)
-    else:
-        digest = link_digest(
-            closed.c.transaction_id, closed.c.end_transaction_id, DIGEST_HEX_LENGTH
-        )
+    key = _key(keys)
+    digest = link_digest(closed.c.transaction_id, closed.c.end_transaction_id, DIGEST_HEX_LENGTH)
     line = _line(LINK_ELEMENT, entry.table, key, closed.c.transaction_id, digest)
-    if not sqlite:
-        served = sa.select(line.label("line"), closed.c.transaction_id.label("tx"), key.label("k"))
-        return _Part(served.select_from(joined).where(in_range), None, element_of, LINK_ELEMENT)
-    servable = sa.and_(*sqlite_digests.key_conditions(keys))
-    served = sa.select(
-        sa.case((servable, line)).label("line"),
-        closed.c.transaction_id.label("tx"),
-        key.label("k"),
-    )
-    return _Part(
-        served.select_from(joined).where(in_range),
-        whole.where(sa.not_(servable)),
-        element_of,
-        LINK_ELEMENT,
-    )
+    served = sa.select(line.label("line"), closed.c.transaction_id.label("tx"), key.label("k"))
+    return _Part(served.select_from(joined).where(in_range), None, element_of, LINK_ELEMENT)
 
 
 def _line(
@@ -363,32 +336,23 @@ def _line(
     return prefix + key + '",' + sa.cast(transaction_id, sa.Text) + ',"' + digest + '"]'
 
 
-def _key(columns: Sequence[sa.ColumnElement[Any]], *, sqlite: bool) -> sa.ColumnElement[str]:
-    """:func:`auditd.ledger.canonical.key_text` of integer key columns, in SQL."""
+def _key(columns: Sequence[sa.ColumnElement[Any]]) -> sa.ColumnElement[str]:
+    """:func:`auditd.ledger.canonical.key_text` of integer key columns, in SQL,
+    compared byte by byte (code point order: the order Python sorts keys in)."""
     text: sa.ColumnElement[str] = sa.literal("[")
     for number, column in enumerate(columns):
         text = text + ("," if number else "") + sa.cast(column, sa.Text)
-    return _collated(text + "]", sqlite=sqlite)
-
-
-def _collated(text: sa.ColumnElement[str], *, sqlite: bool) -> sa.ColumnElement[str]:
-    """``text`` compared byte by byte, which is code point order: the order
-    Python sorts the keys in (SQLite's default collation already is)."""
-    return text if sqlite else text.collate("C")
+    return (text + "]").collate("C")
 
 
 def _table_types(
     connection: sa.Connection, entries: Sequence[VersionedTable], server_digests: bool
 ) -> Callable[[VersionedTable | None], _Types]:
     """The column types of the transaction table (``None``) and of each
-    entry's version table, read in one catalog query on PostgreSQL; on
-    SQLite, empty, with the digest function registered on the connection;
-    all None when the database is not to digest."""
+    entry's version table on PostgreSQL, read in one catalog query; all None
+    when the server is not to digest."""
     if not server_digests:
         return lambda entry: None
-    if connection.dialect.name == "sqlite":
-        sqlite_digests.register(connection)
-        return lambda entry: ()
     schema = audit_schema(connection)
     transactions = (schema, TRANSACTION.name)
     tables = [transactions, *((e.audit_schema, e.version_table) for e in entries)]

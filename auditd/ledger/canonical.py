@@ -33,6 +33,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+import orjson
 import sqlalchemy as sa
 
 from auditd.registry import VersionedTable
@@ -42,10 +43,11 @@ __all__ = [
     "Element",
     "canonical_value",
     "digest_of",
-    "digest_text",
+    "digest_of_bytes",
     "key_text",
-    "link_digest_text",
+    "link_digest",
     "link_element",
+    "plain_digest",
     "transaction_element",
     "version_element",
     "version_table",
@@ -112,14 +114,22 @@ def _serialise(data: Any) -> bytes:
     return _CANONICAL.encode(data).encode()
 
 
-def digest_text(text: str) -> str:
-    """The (truncated) SHA-256 of ``text``'s UTF-8 bytes."""
-    return hashlib.sha256(text.encode()).hexdigest()[:DIGEST_HEX_LENGTH]
+def digest_of_bytes(serialised: bytes) -> str:
+    """The (truncated) SHA-256 of a serialisation."""
+    return hashlib.sha256(serialised).hexdigest()[:DIGEST_HEX_LENGTH]
 
 
 def digest_of(data: Any) -> str:
     """The (truncated) SHA-256 of ``data``'s canonical JSON."""
-    return hashlib.sha256(_serialise(data)).hexdigest()[:DIGEST_HEX_LENGTH]
+    return digest_of_bytes(_serialise(data))
+
+
+def plain_digest(members: dict[str, int | str]) -> str:
+    """:func:`digest_of` ``members`` when its keys are already in sorted
+    order and its values are integers of at most 64 bits and texts only:
+    orjson writes exactly the encoder's bytes for those (the tests compare
+    every code point), in a tenth of the time."""
+    return digest_of_bytes(orjson.dumps(members))
 
 
 def key_text(values: Sequence[Any]) -> str:
@@ -179,10 +189,11 @@ def link_element(
         entry.table,
         key_text(key),
         closed,
-        digest_text(link_digest_text(closed, closer)),
+        link_digest(closed, closer),
     )
 
 
-def link_digest_text(closed: int, closer: int) -> str:
-    """The canonical JSON of ``{"closed": closed, "closed_by": closer}``, written out."""
-    return f'{{"closed":{closed},"closed_by":{closer}}}'
+def link_digest(closed: int, closer: int) -> str:
+    """The digest of a validity link: of the canonical JSON of
+    ``{"closed": closed, "closed_by": closer}``, written out."""
+    return digest_of_bytes(b'{"closed":%d,"closed_by":%d}' % (closed, closer))

@@ -125,7 +125,7 @@ def _joined(members: Sequence[sa.ColumnElement[str]]) -> sa.ColumnElement[str]:
 def link_digest(
     closed: sa.ColumnElement[int], closer: sa.ColumnElement[int], digest_length: int
 ) -> sa.ColumnElement[str]:
-    """The digest of a validity link, as :func:`auditd.ledger.canonical.link_digest_text`
+    """The digest of a validity link, as :func:`auditd.ledger.canonical.link_digest`
     serialises it."""
     text = '{"closed":' + sa.cast(closed, sa.Text) + ',"closed_by":' + sa.cast(closer, sa.Text)
     return _digest(text + "}", digest_length)
