@@ -36,6 +36,7 @@ from auditd.ledger.canonical import (
     VERSION_ELEMENT,
     Element,
     link_element,
+    link_join,
     transaction_element,
     version_element,
     version_table,
@@ -295,18 +296,9 @@ def _row_part(
 
 
 def _link_part(entry: VersionedTable, types: _Types) -> _Part:
-    """The links set by the range's transactions: each of their versions
-    joined to the version of the same key it closed."""
-    closing = version_table(entry).alias("closing")
-    closed = version_table(entry).alias("closed")
-    joined = closing.join(
-        closed,
-        sa.and_(
-            *(closed.c[name] == closing.c[name] for name in entry.key),
-            closed.c.end_transaction_id == closing.c.transaction_id,
-        ),
-    )
-    in_range = sa.and_(closing.c.transaction_id > _AFTER, closing.c.transaction_id <= _THROUGH)
+    """The links set by the range's transactions (:func:`auditd.ledger.canonical.link_join`)."""
+    links = link_join(entry, _AFTER, _THROUGH)
+    closed, joined, in_range = links.closed, links.joined, links.in_range
 
     def element_of(row: dict[str, Any]) -> Element:
         return link_element(entry, [row[name] for name in entry.key], row)

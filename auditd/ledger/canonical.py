@@ -29,6 +29,7 @@ import hashlib
 import json
 from base64 import b64encode
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -41,12 +42,14 @@ from auditd.registry import VersionedTable
 __all__ = [
     "DIGEST_HEX_LENGTH",
     "Element",
+    "LinkJoin",
     "canonical_value",
     "digest_of",
     "digest_of_bytes",
     "key_text",
     "link_digest",
     "link_element",
+    "link_join",
     "plain_digest",
     "transaction_element",
     "version_element",
@@ -160,6 +163,35 @@ def version_table(entry: VersionedTable) -> sa.TableClause:
         sa.column("operation_type"),
         schema=entry.audit_schema,
     )
+
+
+@dataclass(frozen=True)
+class LinkJoin:
+    """Where the links set by a range of transactions come from: each version
+    the range wrote (``closing``) joined to the version of the same key it
+    closed (``closed``), the one whose ``end_transaction_id`` is its
+    transaction."""
+
+    closed: sa.FromClause
+    joined: sa.Join
+    in_range: sa.ColumnElement[bool]
+
+
+def link_join(
+    entry: VersionedTable, after: sa.ColumnElement[int], through: sa.ColumnElement[int]
+) -> LinkJoin:
+    """:class:`LinkJoin` of ``entry`` for the transactions with ids in ``(after, through]``."""
+    closing = version_table(entry).alias("closing")
+    closed = version_table(entry).alias("closed")
+    joined = closing.join(
+        closed,
+        sa.and_(
+            *(closed.c[name] == closing.c[name] for name in entry.key),
+            closed.c.end_transaction_id == closing.c.transaction_id,
+        ),
+    )
+    in_range = sa.and_(closing.c.transaction_id > after, closing.c.transaction_id <= through)
+    return LinkJoin(closed, joined, in_range)
 
 
 def version_element(entry: VersionedTable, row: Mapping[str, Any] | sa.RowMapping) -> Element:

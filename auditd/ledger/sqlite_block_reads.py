@@ -40,6 +40,7 @@ from auditd.ledger.canonical import (
     digest_of,
     key_text,
     link_digest,
+    link_join,
     plain_digest,
     version_table,
 )
@@ -196,24 +197,15 @@ def _version_reader(entry: VersionedTable) -> _PartReader:
 
 
 def _link_reader(entry: VersionedTable) -> _PartReader:
-    """The links set by the range's transactions: each of their versions
-    joined to the version of the same key it closed."""
-    closing = version_table(entry).alias("closing")
-    closed = version_table(entry).alias("closed")
-    joined = closing.join(
-        closed,
-        sa.and_(
-            *(closed.c[name] == closing.c[name] for name in entry.key),
-            closed.c.end_transaction_id == closing.c.transaction_id,
-        ),
-    )
-    in_range = sa.and_(closing.c.transaction_id > _AFTER, closing.c.transaction_id <= _THROUGH)
+    """The links set by the range's transactions (:func:`auditd.ledger.canonical.link_join`)."""
+    links = link_join(entry, _AFTER, _THROUGH)
+    closed = links.closed
     columns = [
         *(closed.c[name] for name in entry.key),
         closed.c.transaction_id,
         closed.c.end_transaction_id,
     ]
-    read = _compiled(sa.select(*columns).select_from(joined).where(in_range))
+    read = _compiled(sa.select(*columns).select_from(links.joined).where(links.in_range))
     closed_at = len(entry.key)
     line = _line_writer(LINK_ELEMENT, entry.table, tuple(range(closed_at)), closed_at)
 
