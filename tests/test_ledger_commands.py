@@ -22,6 +22,7 @@ from test_ledger_support import (
     Sealed,
     audittrail,
     digest_lines,
+    iter_blocks,
     last_transaction_id,
     one_line_error,
     seal_everything,
@@ -37,6 +38,7 @@ from auditd.errors import ConfigError, IntegrityError, NotFoundError
 from auditd.ledger import latest_digest, verify_integrity
 from auditd.models import Session
 from auditd.models.audit import TRANSACTION
+from auditd.models.ledger import LEDGER_BLOCK
 from auditd.stamps.derive import derive_last_modified
 from auditd.stamps.watermark import read_watermark
 
@@ -116,6 +118,26 @@ def test_verify_integrity_exits_9_naming_the_first_broken_block(
         f"transaction {first.transaction_id}",
         f"sessions [{sealed.talk}]",
     )
+
+
+@pytest.mark.sqlite_only
+def test_an_unreadable_history_table_is_a_one_line_database_error(sealed: Sealed) -> None:
+    """SQLite's block reads go past SQLAlchemy: their errors must still be
+    the database errors every command reports in one line."""
+    version = SESSION_VERSION.name
+    with sealed.engine.begin() as connection:  # a hand edit of history's shape
+        for (trigger,) in connection.execute(  # every one names the column
+            sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        ).all():
+            connection.exec_driver_sql(f'DROP TRIGGER "{trigger}"')
+        connection.exec_driver_sql(f'ALTER TABLE "{version}" DROP COLUMN subtitle')
+    result = audittrail(sealed.scenario.url, "verify", "--integrity")
+    one_line_error(result, 4, "database error", "no such column", "subtitle")
+    with sealed.engine.begin() as connection:  # all of it to seal again
+        connection.execute(sa.delete(LEDGER_BLOCK))
+    result = audittrail(sealed.scenario.url, "seal")  # a job run, recorded as failed
+    one_line_error(result, 1, "seal failed", "no such column", "subtitle")
+    assert list(iter_blocks(sealed.engine)) == []
 
 
 @pytest.mark.parametrize(

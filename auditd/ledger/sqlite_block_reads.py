@@ -76,7 +76,13 @@ class _Read:
 
     def rows(self, driver: sqlite3.Connection, after: int, through: int) -> list[Any]:
         values = {"after": after, "through": through}
-        return driver.execute(self.sql, tuple(values[name] for name in self.bounds)).fetchall()
+        parameters = tuple(values[name] for name in self.bounds)
+        try:
+            return driver.execute(self.sql, parameters).fetchall()
+        except sqlite3.Error as error:
+            # Raised as SQLAlchemy raises the driver's errors, which is what
+            # the commands and jobs report as a database error.
+            raise sa.exc.DBAPIError.instance(self.sql, parameters, error, sqlite3.Error) from error
 
 
 def _compiled(statement: sa.Select[Any]) -> _Read:
