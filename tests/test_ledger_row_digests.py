@@ -10,6 +10,7 @@ stored value has.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -19,7 +20,7 @@ from test_ledger_support import SESSION_VERSION, Sealed, last_transaction_id, se
 
 from auditd.ledger.block_reads import BlockContent, read_block
 from auditd.ledger.blocks import LEDGER_START
-from auditd.ledger.canonical import DIGEST_HEX_LENGTH, canonical_value, digest_of, plain_digest
+from auditd.ledger.canonical import DIGEST_HEX_LENGTH, canonical_value, digest_of, row_digest
 from auditd.ledger.row_digests import column_types, digest_columns
 from auditd.models import Session
 from auditd.models.audit import TRANSACTION
@@ -115,17 +116,25 @@ def test_the_server_digests_each_served_row_exactly_as_python_does(engine: sa.En
     assert (served, left) == (len(STRINGS) + 2, 3)
 
 
-def test_plain_digest_is_the_encoders_for_every_code_point_and_integer() -> None:
-    """orjson, not the canonical encoder, writes the rows SQLite's reads
-    digest: the same bytes for every text and every 64-bit integer."""
+def test_a_row_digest_is_the_encoders_for_every_code_point_and_value_type() -> None:
+    """orjson, not the canonical encoder, writes rows of integers and texts:
+    the same bytes for every text and every 64-bit integer. Any other value
+    takes the encoder, as canonical_value gives it."""
     texts = [
         "".join(chr(c) for c in range(start, start + 256) if not 0xD800 <= c < 0xE000)
         for start in range(0, 0x110000, 256)
     ]
     integers = [0, 1, -1, 2**31, 2**63 - 1, -(2**63)]
+    others = [None, 2.5, 100.0, b"\x00\xff", True, Decimal("0.0000001"), MOMENTS[1]]
     for number, text in enumerate(texts):
-        members = {"a": text, "b": integers[number % len(integers)], "t": STRINGS[number % 7]}
-        assert plain_digest(members) == digest_of(members), hex(number * 256)
+        members = {
+            "a": text,
+            "b": integers[number % len(integers)],
+            "c": others[number % len(others)],
+            "t": STRINGS[number % len(STRINGS)],
+        }
+        expected = digest_of({k: canonical_value(v) for k, v in members.items() if v is not None})
+        assert row_digest(list(members), list(members.values())) == expected, hex(number * 256)
 
 
 SQLITE_TIMES = {

@@ -50,7 +50,7 @@ __all__ = [
     "link_digest",
     "link_element",
     "link_join",
-    "plain_digest",
+    "row_digest",
     "transaction_element",
     "version_element",
     "version_table",
@@ -111,6 +111,7 @@ def canonical_value(value: Any) -> Any:
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _KEY = json.JSONEncoder(separators=(",", ":"))
 _PLAIN = (int, str)
+_PLAIN_ROW = frozenset({int, str, type(None)})
 
 
 def _serialise(data: Any) -> bytes:
@@ -127,12 +128,16 @@ def digest_of(data: Any) -> str:
     return digest_of_bytes(_serialise(data))
 
 
-def plain_digest(members: dict[str, int | str]) -> str:
-    """:func:`digest_of` ``members`` when its keys are already in sorted
-    order and its values are integers of at most 64 bits and texts only:
-    orjson writes exactly the encoder's bytes for those (the tests compare
-    every code point), in a tenth of the time."""
-    return digest_of_bytes(orjson.dumps(members))
+def row_digest(names: Sequence[str], values: Sequence[Any]) -> str:
+    """The digest of a row: the canonical JSON of its non-NULL values by
+    column name, ``names`` in sorted order. A row of integers (of 64 bits,
+    as every driver returns them) and texts only is written by orjson,
+    exactly the encoder's bytes for those values (the tests compare every
+    code point) in a tenth of the time; any other row by the encoder."""
+    pairs = zip(names, values, strict=True)
+    if _PLAIN_ROW.issuperset(map(type, values)):
+        return digest_of_bytes(orjson.dumps({n: v for n, v in pairs if v is not None}))
+    return digest_of({n: canonical_value(v) for n, v in pairs if v is not None})
 
 
 def key_text(values: Sequence[Any]) -> str:
@@ -143,13 +148,8 @@ def key_text(values: Sequence[Any]) -> str:
 
 
 def _row_digest(row: Mapping[str, Any] | sa.RowMapping, skip: str | None = None) -> str:
-    return digest_of(
-        {
-            name: value if type(value) in _PLAIN else canonical_value(value)
-            for name, value in row.items()
-            if value is not None and name != skip
-        }
-    )
+    names = sorted(name for name in row.keys() if name != skip)  # noqa: SIM118 (a RowMapping)
+    return row_digest(names, [row[name] for name in names])
 
 
 def version_table(entry: VersionedTable) -> sa.TableClause:

@@ -5,11 +5,9 @@ SQLite has no SHA-256, and writes JSON only through per-value SQL
 expressions, which its bytecode interpreter evaluates at about 12 µs a
 version row; fetching the row whole takes about 4. So a block's rows are
 fetched as stored (one statement per table and kind, on the connection's
-own DBAPI connection, without SQLAlchemy's row handling), and each row whose
-values are all integers, texts or NULL is serialised by
-:func:`auditd.ledger.canonical.plain_digest`; any other row (a float, a
-blob, a transaction time stored in another form than SQLite's own) takes
-the exact path of :mod:`auditd.ledger.canonical`. The lines are those
+own DBAPI connection, without SQLAlchemy's row handling) and digested by
+:func:`auditd.ledger.canonical.row_digest`, a transaction time stored in
+SQLite's own form rewritten as text instead of parsed. The lines are those
 :func:`auditd.ledger.block_reads.read_block` writes with
 ``server_digests=False``, byte for byte, in manifest order.
 
@@ -36,12 +34,10 @@ from auditd.ledger.canonical import (
     TRANSACTION_ELEMENT,
     VERSION_ELEMENT,
     Element,
-    canonical_value,
-    digest_of,
     key_text,
     link_digest,
     link_join,
-    plain_digest,
+    row_digest,
     version_table,
 )
 from auditd.models.audit import TRANSACTION
@@ -51,7 +47,6 @@ from auditd.timestamps import UTCDateTime
 __all__ = ["Part", "read_parts"]
 
 _DIALECT = sqlite.dialect()
-_PLAIN = frozenset({int, str, type(None)})
 _INTEGERS = frozenset({int})
 # The one text form a UTCDateTime is stored in (by SQLAlchemy, and by the
 # capture triggers), rewritten here as datetime.isoformat() writes the value
@@ -132,46 +127,44 @@ _THROUGH = sa.bindparam("through", type_=sa.BigInteger)
 
 
 def _transaction_reader() -> _PartReader:
-    """Transaction rows, by id. Read through SQLAlchemy they are typed: a
-    UTCDateTime column comes back as an aware datetime, which the exact
-    path serialises with ``isoformat()``."""
+    """Transaction rows, by id, with their values as the exact path reads
+    them through SQLAlchemy's types (a UTCDateTime as an aware datetime,
+    which the digest writes as its ``isoformat()``)."""
     names = sorted(column.name for column in TRANSACTION.c)
     raw = sa.table(TRANSACTION.name, *(sa.column(name) for name in names))
     in_range = sa.and_(raw.c.id > _AFTER, raw.c.id <= _THROUGH)
     read = _compiled(sa.select(raw).where(in_range).order_by(raw.c.id))
-    moments = tuple(
+    moments = {
         number
         for number, name in enumerate(names)
         if isinstance(TRANSACTION.c[name].type, UTCDateTime)
-    )
-    processors = [
-        TRANSACTION.c[name].type.dialect_impl(_DIALECT).result_processor(_DIALECT, None)
-        for name in names
-    ]
+    }
+    types = [TRANSACTION.c[name].type.dialect_impl(_DIALECT) for name in names]
+    processors = {
+        number: process
+        for number, type_ in enumerate(types)
+        if (process := type_.result_processor(_DIALECT, None)) is not None
+    }
     position = names.index("id")
 
-    def exact(row: tuple[Any, ...]) -> str:
-        values = [
-            value if process is None or value is None else process(value)
-            for value, process in zip(row, processors, strict=True)
-        ]
-        return _exact_digest(names, values)
-
-    def plain(row: tuple[Any, ...]) -> str | None:
-        """The row's digest if its values are plain and its times in SQLite's own form."""
+    def values_of(row: tuple[Any, ...]) -> list[Any]:
+        """The row's values as SQLAlchemy reads them, a time stored in
+        SQLite's own form given as its ``isoformat()`` text instead."""
         values = list(row)
-        for number in moments:
+        for number, process in processors.items():
             stored = values[number]
-            if type(stored) is not str or not _STORED_MOMENT.fullmatch(stored):
-                return None
-            values[number] = _isoformat(stored)
-        if not _PLAIN.issuperset(map(type, values)):
-            return None
-        return plain_digest({n: v for n, v in zip(names, values, strict=True) if v is not None})
+            if stored is None:
+                continue
+            if number in moments and type(stored) is str and _STORED_MOMENT.fullmatch(stored):
+                values[number] = _isoformat(stored)
+            else:
+                values[number] = process(stored)
+        return values
 
     def lines(driver: sqlite3.Connection, after: int, through: int) -> list[str]:
         return [
-            f'["{TRANSACTION_ELEMENT}","","",{int(row[position])},"{plain(row) or exact(row)}"]'
+            f'["{TRANSACTION_ELEMENT}","","",{int(row[position])},'
+            f'"{row_digest(names, values_of(row))}"]'
             for row in read.rows(driver, after, through)
         ]
 
@@ -189,13 +182,7 @@ def _version_reader(entry: VersionedTable) -> _PartReader:
     line = _line_writer(VERSION_ELEMENT, entry.table, keys, names.index("transaction_id"))
 
     def lines(driver: sqlite3.Connection, after: int, through: int) -> list[str]:
-        found = []
-        for row in read.rows(driver, after, through):
-            if _PLAIN.issuperset(map(type, row)):
-                members = {n: v for n, v in zip(names, row, strict=True) if v is not None}
-                found.append(line(row, plain_digest(members)))
-            else:
-                found.append(line(row, _exact_digest(names, row)))
+        found = [line(row, row_digest(names, row)) for row in read.rows(driver, after, through)]
         found.sort()
         return [text for _, _, text in found]
 
@@ -224,16 +211,6 @@ def _link_reader(entry: VersionedTable) -> _PartReader:
         return [text for _, _, text in found]
 
     return lines
-
-
-def _exact_digest(names: Sequence[str], values: Sequence[Any]) -> str:
-    return digest_of(
-        {
-            name: canonical_value(value)
-            for name, value in zip(names, values, strict=True)
-            if value is not None
-        }
-    )
 
 
 def _isoformat(stored: str) -> str:
