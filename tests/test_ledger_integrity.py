@@ -8,6 +8,9 @@ block, transaction, table and key.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from test_ledger_support import (
 )
 
 from auditd.ledger import IntegrityReport, latest_digest, read_digest_file, verify_integrity
+from auditd.ledger.process_reads import WORTH_A_POOL
 from auditd.models.audit import TRANSACTION
 
 __all__ = ["sealed"]
@@ -73,10 +77,9 @@ def test_editing_an_old_versions_values_is_detected(sealed: Sealed) -> None:
     assert f"sessions [{sealed.talk}]" in _first(report)
 
 
-@pytest.mark.postgresql_only
-def test_verifying_on_several_connections_finds_what_one_connection_finds(
-    sealed: Sealed,
-) -> None:
+def test_verifying_with_several_readers_finds_what_one_reader_finds(sealed: Sealed) -> None:
+    """Several connections sharing a snapshot on PostgreSQL, worker processes on SQLite."""
+    assert sealed.blocks >= WORTH_A_POOL  # enough blocks for SQLite's workers
     tx = _tx(sealed, 1)
     tamper(
         sealed.engine, sa.update(SESSION_VERSION).where(_version(sealed, 1)).values(title="FORGED")
@@ -88,6 +91,26 @@ def test_verifying_on_several_connections_finds_what_one_connection_finds(
     _broken_at(alone, transaction=tx, table="sessions", what="version row changed")
     assert [str(p) for p in together.problems] == [str(p) for p in alone.problems]
     assert (together.blocks, together.versions) == (alone.blocks, alone.versions)
+
+
+@pytest.mark.sqlite_only
+def test_a_killed_block_reader_leaves_its_blocks_to_the_verification(sealed: Sealed) -> None:
+    assert sealed.blocks >= WORTH_A_POOL  # enough blocks for worker processes
+    killed: list[int] = []
+
+    def kill_the_readers(_versions_so_far: int) -> None:
+        if not killed:
+            killed.extend(process.pid for process in multiprocessing.active_children())
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)  # as the kernel kills for memory
+
+    report = verify_integrity(sealed.engine, readers=2, progress=kill_the_readers)
+
+    assert killed, "no block reader was running"
+    assert report.intact, [str(p) for p in report.problems]
+    alone = verify_integrity(sealed.engine, readers=1)
+    assert (report.blocks, report.versions) == (alone.blocks, alone.versions)
+    assert multiprocessing.active_children() == []
 
 
 def test_editing_the_current_versions_values_is_detected(sealed: Sealed) -> None:

@@ -6,8 +6,15 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from test_daemon_support import add_sessions
-from test_ledger_support import SESSION_VERSION, Sealed, sealed, talk_versions, tamper
+from test_daemon_support import add_sessions, quick_write
+from test_ledger_support import (
+    SESSION_VERSION,
+    Sealed,
+    seal_everything,
+    sealed,
+    talk_versions,
+    tamper,
+)
 
 from auditd import api
 from auditd.errors import ConfigError
@@ -139,3 +146,61 @@ def test_a_dry_run_prune_changes_nothing(sealed: Sealed) -> None:
         outcome.transactions,
     )
     assert prune(sealed.engine, 30, 100, now=utcnow() + LATER).versions == outcome.versions
+
+
+def test_a_prune_committed_during_a_verification_is_not_taken_for_tampering(
+    sealed: Sealed,
+) -> None:
+    """Blocks read ahead on other connections (or processes) must be read as
+    the verification's snapshot sees them, whatever a prune removes meanwhile."""
+    ids = add_sessions(sealed.engine, 1, title="renamed often")
+    for round_ in range(24):  # closed versions, one transaction each: more blocks
+        with quick_write(sealed.engine) as connection:
+            connection.execute(
+                sa.text("UPDATE sessions SET title = :t WHERE id = :id"),
+                {"t": f"title {round_}", "id": ids[0]},
+            )
+    seal_everything(sealed.engine)
+    versions_before = _versions(sealed)
+    pruned: list[int] = []
+
+    def prune_after_the_first_block(_versions_so_far: int) -> None:
+        if not pruned:
+            pruned.append(prune(sealed.engine, 30, 1_000, now=utcnow() + LATER).versions)
+
+    during = verify_integrity(sealed.engine, readers=2, progress=prune_after_the_first_block)
+
+    assert pruned[0] > 0
+    removed_from = _blocks_of(sealed, versions_before - _versions(sealed))
+    assert max(removed_from) > 2 * 2 + 1, "the prune touched no block read after it"
+    assert during.intact, [str(p) for p in during.problems]
+    assert during.pruned == 0  # the snapshot the verification began with
+    after = verify_integrity(sealed.engine, readers=2)
+    assert after.intact, [str(p) for p in after.problems]
+    assert after.pruned > 0
+
+
+def _versions(sealed: Sealed) -> set[tuple[int, int]]:
+    with sealed.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(SESSION_VERSION.c.id, SESSION_VERSION.c.transaction_id)
+        ).all()
+    return {(row.id, row.transaction_id) for row in rows}
+
+
+def _blocks_of(sealed: Sealed, versions: set[tuple[int, int]]) -> set[int]:
+    """The numbers of the seal blocks holding these (key, transaction) versions."""
+    with sealed.engine.connect() as connection:
+        blocks = connection.execute(
+            sa.select(
+                LEDGER_BLOCK.c.number,
+                LEDGER_BLOCK.c.first_transaction_id,
+                LEDGER_BLOCK.c.last_transaction_id,
+            ).where(LEDGER_BLOCK.c.kind == "seal")
+        ).all()
+    return {
+        block.number
+        for _key, tx in versions
+        for block in blocks
+        if block.first_transaction_id < tx <= block.last_transaction_id
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 
 import pytest
 import sqlalchemy as sa
@@ -87,8 +88,8 @@ def test_large_transactions_get_blocks_of_their_own(engine: sa.Engine) -> None:
     assert verify_integrity(engine).intact
 
 
-@pytest.mark.postgresql_only
-def test_blocks_sealed_on_several_connections_verify_on_one(engine: sa.Engine) -> None:
+def test_blocks_sealed_with_several_readers_verify_on_one_connection(engine: sa.Engine) -> None:
+    """Several connections sharing a snapshot on PostgreSQL, worker processes on SQLite."""
     for _ in range(20):
         add_sessions(engine, 1)
     wait_for_horizon(engine, last_transaction_id(engine))
@@ -97,6 +98,7 @@ def test_blocks_sealed_on_several_connections_verify_on_one(engine: sa.Engine) -
 
     assert len(blocks) > BLOCKS_PER_ROUND  # two rounds of read-ahead, in order
     assert [b.number for b in blocks] == list(range(1, len(blocks) + 1))
+    assert multiprocessing.active_children() == []  # the workers ended with the seal
     report = verify_integrity(engine, readers=1)  # every block recomputed on one connection
     assert report.intact, [str(p) for p in report.problems]
     assert report.blocks == len(blocks)

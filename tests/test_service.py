@@ -8,6 +8,7 @@ test checks that no password reached the process's output.
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import time
@@ -35,6 +36,7 @@ from auditd import db
 from auditd.config import load_settings
 from auditd.config.sections import JOB_NAMES
 from auditd.daemon.jobs import run_job
+from auditd.ledger import verify_integrity
 
 ONLY = {  # settings that leave one job scheduled every second, and no other
     job: {
@@ -407,3 +409,59 @@ def test_an_unreachable_database_at_start_is_retried_then_ready_once_it_is_back(
         proxy.close()
     delays = [e["retry_in_seconds"] for e in serve.events() if "retry_in_seconds" in e]
     assert max(delays) <= 1.0  # capped at service.startup_retry_max_seconds
+
+
+@pytest.mark.sqlite_only
+def test_sigterm_while_worker_processes_seal_stops_cleanly_and_the_next_seal_converges(
+    start: Callable[..., ServeProcess], notify: NotifySocket, engine: sa.Engine, serve_url: str
+) -> None:
+    for _ in range(300):  # one block each: rounds of blocks read by worker processes
+        add_sessions(engine, 1)
+    settings = {
+        f"AUDITD_JOBS_{job.upper()}_ENABLED": "true" if job == "seal" else "false"
+        for job in JOB_NAMES
+    } | {
+        "AUDITD_JOBS_SEAL_INTERVAL_SECONDS": "1",
+        "AUDITD_LEDGER_BLOCK_SIZE": "1",
+        "AUDITD_LEDGER_READERS": "2",
+    }
+    serve = start(notify=notify, settings=settings)
+    notify.wait_for("READY=1", timeout=30)
+    serve.wait_for_event("ledger digest", timeout=60)
+    helpers = wait_until(lambda: _descendants(serve.pid), timeout=30, what="block readers")
+
+    for pid in (serve.pid, *helpers):  # as systemd stops the unit's whole control group
+        os.kill(pid, signal.SIGTERM)
+
+    assert serve.wait(timeout=30) == 0
+    wait_until(lambda: not any(_alive(pid) for pid in helpers), timeout=10, what="readers gone")
+    sealed = {event["block"] for event in serve.events() if event.get("event") == "ledger digest"}
+    assert 0 < len(sealed) < 300, "the seal was not stopped part way"
+    assert verify_integrity(engine, readers=1).intact  # whole blocks only
+    rerun = run_by_hand(serve_url, "seal", engine)
+    assert rerun.status == "succeeded"
+    report = verify_integrity(engine, readers=1)
+    assert report.intact and report.unsealed_transactions == 0
+
+
+def _descendants(pid: int) -> set[int]:
+    """The processes below ``pid`` (its children, theirs, ...)."""
+    found: set[int] = set()
+    parents = [pid]
+    while parents:
+        parent = parents.pop()
+        for children in Path(f"/proc/{parent}/task").glob("*/children"):
+            for child in map(int, children.read_text().split()):
+                if child not in found:
+                    found.add(child)
+                    parents.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped has ended)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status

@@ -309,11 +309,13 @@ broken block names the transaction, table and key whatever its size.""",
         kind=int,
         minimum=0,
         maximum=16,
-        doc="""Connections on which sealing and integrity verification read blocks at once
-(PostgreSQL), sharing the job's snapshot: the server digests a block on one
-core per connection. 0: one per core, at most 4. 1: every block on the job's
-own connection; a seal then holds three connections in all, for a role with
-a tight CONNECTION LIMIT.""",
+        doc="""Readers with which sealing and integrity verification read blocks at once:
+on PostgreSQL, connections sharing the job's snapshot (the server digests a
+block on one core per connection); on SQLite, worker processes with a
+connection each, for four blocks or more (Python digests a block on one core
+per process). 0: one per core, at most 4. 1: every block on the job's own
+connection; a seal then holds three connections in all, for a role with a
+tight CONNECTION LIMIT.""",
     )
     digest_file: Path | None = setting(
         None,

@@ -7,7 +7,8 @@
   SQLite read as stored and digested here (:mod:`.sqlite_block_reads`);
 * :mod:`.blocks` — blocks, their manifests and hashes, the chain, digests;
 * :mod:`.seal` — appending blocks behind the commit-order horizon;
-* :mod:`.parallel_reads` — reading many blocks at once, on connections sharing a snapshot;
+* :mod:`.parallel_reads` — reading many blocks at once, on connections sharing a snapshot,
+  or on SQLite in worker processes (:mod:`.process_reads`);
 * :mod:`.linkage` — the validity linkage of version rows, checked in SQL;
 * :mod:`.verify` — ``verify --integrity``: chain, content, linkage, external digests;
 * :mod:`.digests` — the latest digest, and files of digests kept outside the database;

@@ -9,8 +9,12 @@ connections of their own, each importing the caller's snapshot
 (``pg_export_snapshot``), so every block is read as of the same moment as
 if the caller had read it, and hands back the contents in order.
 
-On SQLite, whose single file a second connection would only contend for,
-and with one reader, the blocks are read on the caller's connection.
+On SQLite, Python digests every row, on one core per interpreter: there
+the blocks are read by up to ``readers`` worker processes
+(:mod:`auditd.ledger.process_reads`) when there are at least
+:data:`~auditd.ledger.process_reads.WORTH_A_POOL` of them and the database
+is a file. With one reader, or fewer blocks, they are read on the caller's
+connection.
 """
 
 from __future__ import annotations
@@ -19,16 +23,18 @@ import os
 from collections import deque
 from collections.abc import Generator, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import chain, islice
 
 import sqlalchemy as sa
 
+from auditd.ledger import process_reads
 from auditd.ledger.block_reads import BlockContent, read_block
 from auditd.registry import VersionedTable
 
 __all__ = ["READERS", "read_ranges", "reader_count"]
 
-# The server digests on one core per connection; beyond four, a shared
-# database server would feel it more than the job gains.
+# The server (or a worker process, on SQLite) digests on one core per
+# connection; beyond four, a shared host would feel it more than the job gains.
 READERS = max(1, min(4, os.cpu_count() or 1))
 
 
@@ -49,9 +55,19 @@ def read_ranges(
     PostgreSQL). Up to ``2 * readers`` blocks are read ahead of the one
     returned; the iterator must be used up or closed while ``connection``'s
     transaction is open."""
-    if readers <= 1 or connection.dialect.name != "postgresql":
-        for after, through in ranges:
-            yield read_block(connection, entries, after, through)
+    if readers <= 1:
+        yield from _read_here(connection, entries, ranges)
+        return
+    if connection.dialect.name == "sqlite":
+        url = process_reads.shareable_url(connection.engine)
+        ranges = iter(ranges)
+        first = list(islice(ranges, process_reads.WORTH_A_POOL))
+        if url is None or len(first) < process_reads.WORTH_A_POOL:
+            yield from _read_here(connection, entries, chain(first, ranges))
+        else:
+            yield from process_reads.read_ranges(
+                connection, url, entries, chain(first, ranges), readers=readers
+            )
         return
     snapshot = str(connection.scalar(sa.text("SELECT pg_export_snapshot()")))
     engine = connection.engine.execution_options(
@@ -75,3 +91,12 @@ def read_ranges(
         finally:
             for future in pending:
                 future.cancel()
+
+
+def _read_here(
+    connection: sa.Connection,
+    entries: Sequence[VersionedTable],
+    ranges: Iterable[tuple[int, int]],
+) -> Generator[BlockContent, None, None]:
+    for after, through in ranges:
+        yield read_block(connection, entries, after, through)

@@ -11,12 +11,12 @@ commit order, and the horizon is the next id).
 
 Blocks are read in rounds, each in one snapshot (REPEATABLE READ, read-only
 on PostgreSQL) without locking anything, so writers never wait for sealing;
-on PostgreSQL several blocks of a round are read at once, the server
-digesting their rows on several cores. Each block is appended in a short
-transaction of its own, in order. Two sealers racing for the same block
-number cannot both win: the block number is the primary key, and the loser
-stops. An interrupted seal leaves whole blocks only; the next one resumes
-after the last.
+several blocks of a round are read at once, their rows digested on several
+cores (by the server on PostgreSQL, by worker processes on SQLite). Each
+block is appended in a short transaction of its own, in order. Two sealers
+racing for the same block number cannot both win: the block number is the
+primary key, and the loser stops. An interrupted seal leaves whole blocks
+only; the next one resumes after the last.
 """
 
 from __future__ import annotations
@@ -178,8 +178,8 @@ def seal(
     (checked between blocks).
 
     Blocks hold at most ``max_versions`` versions, or one transaction that
-    holds more. The blocks of a round are read ahead on up to ``readers`` connections
-    sharing the round's snapshot (:mod:`auditd.ledger.parallel_reads`) and
+    holds more. The blocks of a round are read ahead by up to ``readers`` readers
+    (:mod:`auditd.ledger.parallel_reads`), as the round's snapshot sees them, and
     appended in order, each in a transaction of its own. ``on_block`` is
     called after each block is committed. Raises SQLAlchemy's
     ``OperationalError`` when the database is unreachable; committed blocks

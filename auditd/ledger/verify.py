@@ -218,7 +218,7 @@ def verify_integrity(
 ) -> IntegrityReport:
     """Recompute every block from the rows in the database, check the chain,
     the linkage and the external ``digests``; read-only, one snapshot, whose
-    seal blocks are recomputed on up to ``readers`` connections at once
+    seal blocks are recomputed by up to ``readers`` readers at once
     (:mod:`auditd.ledger.parallel_reads`).
 
     ``progress`` is called after each block with the versions checked so far.

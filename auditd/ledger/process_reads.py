@@ -1,0 +1,156 @@
+"""Reading many blocks at once on SQLite: worker processes.
+
+SQLite has no server to digest rows: every row of a block is digested in
+Python (:mod:`auditd.ledger.sqlite_block_reads`), and one interpreter digests
+on one core. :func:`read_ranges` hands blocks to up to ``readers`` worker
+processes, each with a connection of its own to the database file, and
+gives the contents back in order. The workers are forked from a server
+process that has already imported the ledger (started once per process),
+ignore SIGINT and SIGTERM (the caller stops them, between blocks, as it
+stops itself), and end with the call, or with the caller if it is killed.
+
+A worker reads its block in a read transaction of its own, begun after the
+caller's snapshot was taken. What lies in a range the caller asks for does
+not change after commit but in one way: a prune removes sealed rows and
+appends its prune block in the same transaction
+(:mod:`auditd.ledger.prune`). So a worker also says whether it saw a prune
+block that the caller's snapshot does not have; such a block is read again
+on the caller's connection, as the caller's snapshot sees it, as are the
+blocks left when a worker dies (killed for memory, say).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
+from collections import deque
+from collections.abc import Generator, Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from functools import lru_cache
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from auditd import db
+from auditd.config.sections import DatabaseSettings
+from auditd.ledger.block_reads import BlockContent, read_block
+from auditd.models.ledger import LEDGER_BLOCK
+from auditd.registry import VersionedTable
+
+__all__ = ["WORTH_A_POOL", "read_ranges", "shareable_url"]
+
+# Starting the workers costs about what reading a few small blocks does.
+WORTH_A_POOL = 4
+
+_engine: sa.Engine | None = None  # a worker's own, from _open
+
+
+def shareable_url(engine: sa.Engine) -> str | None:
+    """``engine``'s database as a worker opens it (a file's absolute path), or
+    None for a database only this process can see, or where workers cannot
+    be started as here (no fork server: not Linux or BSD)."""
+    url = engine.url
+    database = url.database or ""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return None
+    if database in ("", ":memory:") or url.query.get("mode") == "memory":
+        return None
+    if not url.query.get("uri") and not database.startswith("file:"):
+        url = url.set(database=str(Path(database).resolve()))
+    return url.render_as_string(hide_password=False)
+
+
+def read_ranges(
+    connection: sa.Connection,
+    url: str,
+    entries: Sequence[VersionedTable],
+    ranges: Iterable[tuple[int, int]],
+    *,
+    readers: int,
+) -> Generator[BlockContent, None, None]:
+    """The content of each ``(after, through]`` range, in the order given, as
+    ``connection``'s snapshot sees it, read on up to ``readers`` worker
+    processes connected to ``url`` (:func:`shareable_url`). Up to ``2 *
+    readers`` blocks are read ahead of the one returned; the iterator must be
+    used up or closed while ``connection``'s transaction is open."""
+    head = connection.scalar(sa.select(sa.func.max(LEDGER_BLOCK.c.number)))
+    head = int(head or 0)
+    entries = tuple(entries)
+    pool = ProcessPoolExecutor(
+        max_workers=readers, mp_context=_context(), initializer=_open, initargs=(url,)
+    )
+    pending: deque[tuple[int, int, Future[tuple[BlockContent, bool]] | None]] = deque()
+
+    def submit(after: int, through: int) -> Future[tuple[BlockContent, bool]] | None:
+        try:
+            return pool.submit(_read, entries, after, through, head)
+        except BrokenProcessPool:
+            return None
+
+    def collect() -> BlockContent:
+        after, through, future = pending.popleft()
+        try:
+            if future is not None:
+                content, pruned_since = future.result()
+                if not pruned_since:
+                    return content
+        except BrokenProcessPool:
+            pass  # a worker was killed: this block, and the rest, are read here
+        return read_block(connection, entries, after, through)
+
+    try:
+        for after, through in ranges:
+            pending.append((after, through, submit(after, through)))
+            if len(pending) > 2 * readers:
+                yield collect()
+        while pending:
+            yield collect()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@lru_cache(maxsize=1)
+def _context() -> multiprocessing.context.ForkServerContext:
+    # Workers forked from a server that imported the ledger start in
+    # milliseconds, and inherit neither the caller's threads nor its
+    # connections (a plain fork would, under a scheduler's threads).
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
+def _open(url: str) -> None:
+    """A worker's start: its own engine; the caller handles interrupts, and
+    the worker ends when the caller does, however it ends."""
+    global _engine  # one engine per worker process
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _engine = db.create_engine(DatabaseSettings(url=url), poolclass=sa.NullPool)
+    threading.Thread(target=_end_with_caller, name="caller-watch", daemon=True).start()
+
+
+def _end_with_caller() -> None:
+    # A killed caller never sends the pool's stop request, and the workers
+    # would wait for work forever: its end closes this sentinel.
+    caller = multiprocessing.parent_process()
+    if caller is not None:
+        multiprocessing.connection.wait([caller.sentinel])
+    os._exit(1)
+
+
+def _read(
+    entries: tuple[VersionedTable, ...], after: int, through: int, head: int
+) -> tuple[BlockContent, bool]:
+    """A block's content, and whether this worker's snapshot holds a prune
+    block after ``head`` (the caller's latest block)."""
+    assert _engine is not None, "the worker was not opened"
+    with _engine.connect() as connection, connection.begin():
+        content = read_block(connection, entries, after, through)
+        newer_prune = sa.select(LEDGER_BLOCK.c.number).where(
+            LEDGER_BLOCK.c.number > head, LEDGER_BLOCK.c.kind == "prune"
+        )
+        return content, connection.scalar(newer_prune.limit(1)) is not None
