@@ -16,7 +16,7 @@ appends its prune block in the same transaction
 (:mod:`auditd.ledger.prune`). So a worker also says whether it saw a prune
 block that the caller's snapshot does not have; such a block is read again
 on the caller's connection, as the caller's snapshot sees it, as are the
-blocks left when a worker dies (killed for memory, say).
+blocks left when a worker dies (killed for memory, say) or none can start.
 """
 
 from __future__ import annotations
@@ -80,16 +80,18 @@ def read_ranges(
     head = connection.scalar(sa.select(sa.func.max(LEDGER_BLOCK.c.number)))
     head = int(head or 0)
     entries = tuple(entries)
-    pool = ProcessPoolExecutor(
-        max_workers=readers, mp_context=_context(), initializer=_open, initargs=(url,)
-    )
+    pools: list[ProcessPoolExecutor] = []
     pending: deque[tuple[int, int, Future[tuple[BlockContent, bool]] | None]] = deque()
 
     def submit(after: int, through: int) -> Future[tuple[BlockContent, bool]] | None:
         try:
-            return pool.submit(_read, entries, after, through, head)
-        except BrokenProcessPool:
-            return None
+            if not pools:
+                pools.append(
+                    ProcessPoolExecutor(readers, _context(), initializer=_open, initargs=(url,))
+                )
+            return pools[0].submit(_read, entries, after, through, head)
+        except (BrokenProcessPool, OSError):
+            return None  # no worker can start here (a sandbox), or one died
 
     def collect() -> BlockContent:
         after, through, future = pending.popleft()
@@ -110,7 +112,8 @@ def read_ranges(
         while pending:
             yield collect()
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 @lru_cache(maxsize=1)
