@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Generator, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from itertools import chain, islice
 
 import sqlalchemy as sa
@@ -58,17 +59,39 @@ def read_ranges(
     if readers <= 1:
         yield from _read_here(connection, entries, ranges)
         return
+    readers_at_work: AbstractContextManager[_Start]
     if connection.dialect.name == "sqlite":
         url = process_reads.shareable_url(connection.engine)
         ranges = iter(ranges)
         first = list(islice(ranges, process_reads.WORTH_A_POOL))
+        ranges = chain(first, ranges)
         if url is None or len(first) < process_reads.WORTH_A_POOL:
-            yield from _read_here(connection, entries, chain(first, ranges))
-        else:
-            yield from process_reads.read_ranges(
-                connection, url, entries, chain(first, ranges), readers=readers
-            )
-        return
+            yield from _read_here(connection, entries, ranges)
+            return
+        readers_at_work = process_reads.worker_reads(connection, url, entries, readers=readers)
+    else:
+        readers_at_work = _snapshot_reads(connection, entries, readers=readers)
+    with readers_at_work as start:
+        pending: deque[Callable[[], BlockContent]] = deque()
+        for after, through in ranges:
+            pending.append(start(after, through))
+            if len(pending) > 2 * readers:
+                yield pending.popleft()()
+        while pending:
+            yield pending.popleft()()
+
+
+# Starts reading the block of an (after, through] range; what it returns
+# gives the block's content.
+_Start = Callable[[int, int], Callable[[], BlockContent]]
+
+
+@contextmanager
+def _snapshot_reads(
+    connection: sa.Connection, entries: Sequence[VersionedTable], *, readers: int
+) -> Iterator[_Start]:
+    """Blocks read on up to ``readers`` connections of their own, each
+    importing ``connection``'s snapshot (PostgreSQL)."""
     snapshot = str(connection.scalar(sa.text("SELECT pg_export_snapshot()")))
     engine = connection.engine.execution_options(
         isolation_level="REPEATABLE READ", postgresql_readonly=True
@@ -79,18 +102,11 @@ def read_ranges(
             reader.execute(sa.text("SET TRANSACTION SNAPSHOT :id"), {"id": snapshot})
             return read_block(reader, entries, after, through)
 
-    with ThreadPoolExecutor(max_workers=readers, thread_name_prefix="ledger-read") as pool:
-        pending: deque[Future[BlockContent]] = deque()
-        try:
-            for after, through in ranges:
-                pending.append(pool.submit(read, after, through))
-                if len(pending) > 2 * readers:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+    pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="ledger-read")
+    try:
+        yield lambda after, through: pool.submit(read, after, through).result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _read_here(

@@ -2,12 +2,13 @@
 
 SQLite has no server to digest rows: every row of a block is digested in
 Python (:mod:`auditd.ledger.sqlite_block_reads`), and one interpreter digests
-on one core. :func:`read_ranges` hands blocks to up to ``readers`` worker
-processes, each with a connection of its own to the database file, and
-gives the contents back in order. The workers are forked from a server
-process that has already imported the ledger (started once per process),
-ignore SIGINT and SIGTERM (the caller stops them, between blocks, as it
-stops itself), and end with the call, or with the caller if it is killed.
+on one core. :func:`worker_reads` hands blocks to up to ``readers`` worker
+processes, each with a connection of its own to the database file
+(:mod:`auditd.ledger.parallel_reads` gives the contents back in order).
+The workers are forked from a server process that has already imported
+the ledger (started once per process), ignore SIGINT and SIGTERM (the
+caller stops them, between blocks, as it stops itself), and end with the
+call, or with the caller if it is killed.
 
 A worker reads its block in a read transaction of its own, begun after the
 caller's snapshot was taken. What lies in a range the caller asks for does
@@ -26,11 +27,11 @@ import multiprocessing.connection
 import os
 import signal
 import threading
-from collections import deque
-from collections.abc import Generator, Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from functools import lru_cache
+from contextlib import contextmanager, suppress
+from functools import lru_cache, partial
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -41,7 +42,7 @@ from auditd.ledger.block_reads import BlockContent, read_block
 from auditd.models.ledger import LEDGER_BLOCK
 from auditd.registry import VersionedTable
 
-__all__ = ["WORTH_A_POOL", "read_ranges", "shareable_url"]
+__all__ = ["WORTH_A_POOL", "shareable_url", "worker_reads"]
 
 # Starting the workers costs about what reading a few small blocks does.
 WORTH_A_POOL = 4
@@ -64,56 +65,54 @@ def shareable_url(engine: sa.Engine) -> str | None:
     return url.render_as_string(hide_password=False)
 
 
-def read_ranges(
-    connection: sa.Connection,
-    url: str,
-    entries: Sequence[VersionedTable],
-    ranges: Iterable[tuple[int, int]],
-    *,
-    readers: int,
-) -> Generator[BlockContent, None, None]:
-    """The content of each ``(after, through]`` range, in the order given, as
-    ``connection``'s snapshot sees it, read on up to ``readers`` worker
-    processes connected to ``url`` (:func:`shareable_url`). Up to ``2 *
-    readers`` blocks are read ahead of the one returned; the iterator must be
-    used up or closed while ``connection``'s transaction is open."""
-    head = connection.scalar(sa.select(sa.func.max(LEDGER_BLOCK.c.number)))
-    head = int(head or 0)
+@contextmanager
+def worker_reads(
+    connection: sa.Connection, url: str, entries: Sequence[VersionedTable], *, readers: int
+) -> Iterator[Callable[[int, int], Callable[[], BlockContent]]]:
+    """What starts reading the block of an ``(after, through]`` range on one
+    of up to ``readers`` worker processes connected to ``url``
+    (:func:`shareable_url`), and returns what gives its content as
+    ``connection``'s snapshot sees it. Leaving the context stops the
+    workers; blocks not yet started are not read."""
+    head = int(connection.scalar(sa.select(sa.func.max(LEDGER_BLOCK.c.number))) or 0)
     entries = tuple(entries)
-    pools: list[ProcessPoolExecutor] = []
-    pending: deque[tuple[int, int, Future[tuple[BlockContent, bool]] | None]] = deque()
 
-    def submit(after: int, through: int) -> Future[tuple[BlockContent, bool]] | None:
+    def here(after: int, through: int) -> Callable[[], BlockContent]:
+        return partial(read_block, connection, entries, after, through)
+
+    pool = _pool(url, readers)
+    if pool is None:
+        yield here
+        return
+
+    def start(after: int, through: int) -> Callable[[], BlockContent]:
         try:
-            if not pools:
-                pools.append(
-                    ProcessPoolExecutor(readers, _context(), initializer=_open, initargs=(url,))
-                )
-            return pools[0].submit(_read, entries, after, through, head)
+            future = pool.submit(_read, entries, after, through, head)
         except (BrokenProcessPool, OSError):
-            return None  # no worker can start here (a sandbox), or one died
+            return here(after, through)  # no worker can start here (a sandbox), or one died
 
-    def collect() -> BlockContent:
-        after, through, future = pending.popleft()
-        try:
-            if future is not None:
-                content, pruned_since = future.result()
+        def content() -> BlockContent:
+            with suppress(BrokenProcessPool):  # a worker was killed: read here
+                block, pruned_since = future.result()
                 if not pruned_since:
-                    return content
-        except BrokenProcessPool:
-            pass  # a worker was killed: this block, and the rest, are read here
-        return read_block(connection, entries, after, through)
+                    return block
+            return read_block(connection, entries, after, through)
+
+        return content
 
     try:
-        for after, through in ranges:
-            pending.append((after, through, submit(after, through)))
-            if len(pending) > 2 * readers:
-                yield collect()
-        while pending:
-            yield collect()
+        yield start
     finally:
-        for pool in pools:
-            pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool(url: str, readers: int) -> ProcessPoolExecutor | None:
+    """The workers' pool, or None where its queues cannot exist (no POSIX
+    semaphores: a /dev without shm)."""
+    try:
+        return ProcessPoolExecutor(readers, _context(), initializer=_open, initargs=(url,))
+    except OSError:
+        return None
 
 
 @lru_cache(maxsize=1)
